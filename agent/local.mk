@@ -1,0 +1,1 @@
+# agent/: fragment of the top Makefile.am; appends only.

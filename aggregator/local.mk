@@ -1,0 +1,1 @@
+# aggregator/: fragment of the top Makefile.am; appends only.

@@ -1,0 +1,10 @@
+# common/: the library both programs link. Fragments below only append.
+noinst_LIBRARIES += common/libcommon.a
+common_libcommon_a_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(RDKAFKA_CFLAGS) \
+	$(PCRE2_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XXHASH_CFLAGS)
+common_libcommon_a_SOURCES = \
+	common/xalloc.c common/xalloc.h
+
+# What a program or test linking common/libcommon.a needs after it.
+COMMON_LIBS = common/libcommon.a $(YAML_LIBS) $(RDKAFKA_LIBS) $(PCRE2_LIBS) \
+	$(MHD_LIBS) $(JANSSON_LIBS) $(XXHASH_LIBS)

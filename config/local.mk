@@ -1,0 +1,1 @@
+# config/: fragment of the top Makefile.am; appends only.

@@ -1,0 +1,1 @@
+# scripts/: fragment of the top Makefile.am; appends only.

@@ -1,0 +1,1 @@
+# test/integration/: fragment of the top Makefile.am; appends only.

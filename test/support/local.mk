@@ -1,0 +1,1 @@
+# test/support/: fragment of the top Makefile.am; appends only.

@@ -1,0 +1,5 @@
+# test/unit/: one cmocka program per module, run by the TAP driver.
+# Each block appends its program to check_PROGRAMS and TESTS.
+UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(YAML_CFLAGS) $(RDKAFKA_CFLAGS) \
+	$(PCRE2_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS)
+UNIT_LIBS = $(CMOCKA_LIBS) $(COMMON_LIBS) $(CURL_LIBS)
