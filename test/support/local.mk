@@ -1,1 +1,8 @@
 # test/support/: fragment of the top Makefile.am; appends only.
+
+# The development Kafka broker (librdkafka's mock cluster with a control socket),
+# used by scripts/dev-services and the integration tests.
+noinst_PROGRAMS += logtally-devbroker
+logtally_devbroker_SOURCES = test/support/devbroker.c
+logtally_devbroker_CFLAGS = $(AM_CFLAGS) $(RDKAFKA_CFLAGS)
+logtally_devbroker_LDADD = common/libcommon.a $(RDKAFKA_LIBS)
