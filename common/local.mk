@@ -8,3 +8,5 @@ common_libcommon_a_SOURCES = \
 # What a program or test linking common/libcommon.a needs after it.
 COMMON_LIBS = common/libcommon.a $(YAML_LIBS) $(RDKAFKA_LIBS) $(PCRE2_LIBS) \
 	$(MHD_LIBS) $(JANSSON_LIBS) $(XXHASH_LIBS)
+
+common_libcommon_a_SOURCES += common/logging.c common/logging.h

@@ -3,3 +3,8 @@
 UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(YAML_CFLAGS) $(RDKAFKA_CFLAGS) \
 	$(PCRE2_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS)
 UNIT_LIBS = $(CMOCKA_LIBS) $(COMMON_LIBS) $(CURL_LIBS)
+
+check_PROGRAMS += test/unit/test_logging
+TESTS += test/unit/test_logging
+test_unit_test_logging_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_logging_LDADD = $(UNIT_LIBS)
