@@ -10,3 +10,5 @@ COMMON_LIBS = common/libcommon.a $(YAML_LIBS) $(RDKAFKA_LIBS) $(PCRE2_LIBS) \
 	$(MHD_LIBS) $(JANSSON_LIBS) $(XXHASH_LIBS)
 
 common_libcommon_a_SOURCES += common/logging.c common/logging.h
+
+common_libcommon_a_SOURCES += common/buf.c common/buf.h

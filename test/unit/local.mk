@@ -8,3 +8,8 @@ check_PROGRAMS += test/unit/test_logging
 TESTS += test/unit/test_logging
 test_unit_test_logging_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_logging_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += test/unit/test_buf
+TESTS += test/unit/test_buf
+test_unit_test_buf_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_buf_LDADD = $(UNIT_LIBS)
