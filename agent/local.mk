@@ -1,1 +1,12 @@
 # agent/: fragment of the top Makefile.am; appends only.
+# The agent's modules go into a library so that unit tests link them too.
+noinst_LIBRARIES += agent/libagent.a
+agent_libagent_a_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(RDKAFKA_CFLAGS) \
+	$(JANSSON_CFLAGS) $(XXHASH_CFLAGS)
+agent_libagent_a_SOURCES = \
+	agent/agent_config.c agent/agent_config.h
+
+bin_PROGRAMS += logtally-agent
+logtally_agent_SOURCES = agent/main.c
+logtally_agent_CFLAGS = $(agent_libagent_a_CFLAGS)
+logtally_agent_LDADD = agent/libagent.a $(COMMON_LIBS)

@@ -1,1 +1,13 @@
 # aggregator/: fragment of the top Makefile.am; appends only.
+# The aggregator's modules go into a library so that unit tests link them too.
+noinst_LIBRARIES += aggregator/libaggregator.a
+aggregator_libaggregator_a_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(RDKAFKA_CFLAGS) \
+	$(PCRE2_CFLAGS) $(MARIADB_CFLAGS) $(JANSSON_CFLAGS) $(MHD_CFLAGS)
+aggregator_libaggregator_a_SOURCES = \
+	aggregator/aggregator_config.c aggregator/aggregator_config.h
+
+bin_PROGRAMS += logtally-aggregator
+logtally_aggregator_SOURCES = aggregator/main.c
+logtally_aggregator_CFLAGS = $(aggregator_libaggregator_a_CFLAGS)
+logtally_aggregator_LDADD = aggregator/libaggregator.a $(COMMON_LIBS) \
+	$(MARIADB_LIBS) $(CURL_LIBS)

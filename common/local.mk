@@ -10,5 +10,12 @@ COMMON_LIBS = common/libcommon.a $(YAML_LIBS) $(RDKAFKA_LIBS) $(PCRE2_LIBS) \
 	$(MHD_LIBS) $(JANSSON_LIBS) $(XXHASH_LIBS)
 
 common_libcommon_a_SOURCES += common/logging.c common/logging.h
+common_libcommon_a_SOURCES += \
+	common/config.c common/config.h \
+	common/config_env.c common/config_env.h \
+	common/config_help.c \
+	common/confcheck.c common/confcheck.h \
+	common/units.c common/units.h
 
 common_libcommon_a_SOURCES += common/buf.c common/buf.h
+common_libcommon_a_SOURCES += common/cli.c common/cli.h

@@ -1,1 +1,2 @@
 # config/: fragment of the top Makefile.am; appends only.
+dist_noinst_DATA += config/agent.yml config/aggregator.yml

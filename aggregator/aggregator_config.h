@@ -1,0 +1,72 @@
+/*
+ * aggregator_config: the aggregator's configuration, as typed structs
+ * filled from YAML by the table in aggregator_config.c (see
+ * common/config.h). Durations are milliseconds.
+ */
+#ifndef LOGTALLY_AGGREGATOR_CONFIG_H
+#define LOGTALLY_AGGREGATOR_CONFIG_H
+
+#include <stdbool.h>
+
+#include "config.h"
+
+struct aggregator_dimension {
+	char *name;             /* the counts table's dimension column */
+	char *from;             /* a field of the parsed line */
+	char *match;            /* "" or a PCRE2 pattern; capture 1 if any */
+	bool lowercase;
+};
+
+struct aggregator_kafka {
+	char *brokers;
+	char *topic;
+	char *group;
+	struct config_map properties;     /* passed to librdkafka as is */
+};
+
+struct aggregator_mariadb {
+	char *host;
+	char *socket;                     /* "" to use host and port */
+	int64_t port;
+	char *user;
+	char *password;
+	char *database;
+};
+
+struct aggregator_http {
+	char *listen;                     /* "" when off */
+};
+
+struct aggregator_config {
+	struct aggregator_kafka kafka;
+	struct aggregator_mariadb mariadb;
+	int64_t window;
+	int64_t flush_interval;
+	int64_t lateness;
+	char *log_format;                 /* common, combined or a pattern */
+	struct config_list dimensions;    /* of struct aggregator_dimension */
+	struct config_durations rollups;
+	struct config_duration_map retention;
+	int64_t max_values;
+	struct aggregator_http http;
+	int64_t shutdown_timeout;
+	int log_level;                    /* enum logging_level */
+};
+
+/* The key table, for --help-config and for tests. */
+extern const struct config_section aggregator_config_section;
+
+/* Fields a dimension may take its value from with the built-in formats. */
+extern const char *const aggregator_config_fields[];
+
+/*
+ * Load path into cfg (zeroed by this function). Returns 0, or a negative
+ * errno class with every problem in errs. Call aggregator_config_free()
+ * in both cases.
+ */
+int aggregator_config_load(struct aggregator_config *cfg, const char *path,
+			   struct config_errors *errs);
+
+void aggregator_config_free(struct aggregator_config *cfg);
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * confcheck: checks of single configuration values against the libraries
+ * that will use them, so that a bad pattern or Kafka property is refused at
+ * start with its position rather than failing later at run time.
+ */
+#include "confcheck.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint32_t confcheck_regex_options(void)
+{
+	return PCRE2_UTF | PCRE2_UCP;
+}
+
+int confcheck_regex(const char *key, const char *value, char *err,
+		    size_t errlen, size_t *at)
+{
+	PCRE2_UCHAR msg[256];
+	PCRE2_SIZE offset;
+	pcre2_code *re;
+	int code;
+
+	re = pcre2_compile((PCRE2_SPTR)value, PCRE2_ZERO_TERMINATED,
+			   confcheck_regex_options(), &code, &offset, NULL);
+	if (re) {
+		pcre2_code_free(re);
+		return 0;
+	}
+	pcre2_get_error_message(code, msg, sizeof(msg));
+	snprintf(err, errlen, "invalid regular expression at offset %zu: %s",
+		 (size_t)offset, (const char *)msg);
+	*at = offset;
+	return -1;
+}
+
+static int confcheck_port(const char *s, unsigned *port)
+{
+	char *end;
+	unsigned long n;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (*end || errno || n > 65535)
+		return -1;
+	*port = (unsigned)n;
+	return 0;
+}
+
+int confcheck_listen_split(const char *value, char *host, size_t hostlen,
+			   unsigned *port, char *err, size_t errlen)
+{
+	const char *colon = strrchr(value, ':');
+	const char *h = value;
+	size_t n;
+
+	if (!colon) {
+		snprintf(err, errlen, "'%s' is not host:port (write 127.0.0.1:8080, [::1]:8080 or :8080)", value);
+		return -1;
+	}
+	n = (size_t)(colon - value);
+	if (value[0] == '[') {
+		if (n < 2 || value[n - 1] != ']') {
+			snprintf(err, errlen, "'%s': an IPv6 address must be written [addr]:port", value);
+			return -1;
+		}
+		h = value + 1;
+		n -= 2;
+	}
+	if (n >= hostlen || confcheck_port(colon + 1, port) < 0) {
+		snprintf(err, errlen, "'%s': invalid %s", value,
+			 n >= hostlen ? "host" : "port (0..65535)");
+		return -1;
+	}
+	memcpy(host, h, n);
+	host[n] = '\0';
+	return 0;
+}
+
+int confcheck_listen(const char *key, const char *value, char *err,
+		     size_t errlen, size_t *at)
+{
+	char host[256];
+	unsigned port;
+
+	if (!*value)
+		return 0;       /* empty: the endpoint is off */
+	return confcheck_listen_split(value, host, sizeof(host), &port, err, errlen);
+}
+
+int confcheck_kafka_property(const char *key, const char *value, char *err,
+			     size_t errlen, size_t *at)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char msg[512];
+	rd_kafka_conf_res_t res;
+
+	res = rd_kafka_conf_set(conf, key, value, msg, sizeof(msg));
+	rd_kafka_conf_destroy(conf);
+	if (res == RD_KAFKA_CONF_OK)
+		return 0;
+	snprintf(err, errlen, "%s", msg);
+	return -1;
+}

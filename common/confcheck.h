@@ -1,0 +1,36 @@
+/*
+ * confcheck: value checks that the configuration tables attach to keys
+ * (see config_check_fn in config.h): PCRE2 patterns, listen addresses and
+ * librdkafka properties. Each returns 0 when the value is valid, or -1
+ * with the library's own message in err and, where known, the offset of
+ * the fault inside the value in *at.
+ */
+#ifndef LOGTALLY_CONFCHECK_H
+#define LOGTALLY_CONFCHECK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The PCRE2 options every configured pattern is compiled with (UTF, UCP). */
+uint32_t confcheck_regex_options(void);
+
+/* A pattern that PCRE2 compiles with confcheck_regex_options(). */
+int confcheck_regex(const char *key, const char *value, char *err,
+		    size_t errlen, size_t *at);
+
+/* "host:port", "[v6addr]:port" or ":port", port 0..65535. */
+int confcheck_listen(const char *key, const char *value, char *err,
+		     size_t errlen, size_t *at);
+
+/*
+ * Split a listen address into host (NUL-terminated, "" for any) and port.
+ * Returns 0, or -1 with a message in err.
+ */
+int confcheck_listen_split(const char *value, char *host, size_t hostlen,
+			   unsigned *port, char *err, size_t errlen);
+
+/* A librdkafka property key = value accepted by rd_kafka_conf_set(). */
+int confcheck_kafka_property(const char *key, const char *value, char *err,
+			     size_t errlen, size_t *at);
+
+#endif

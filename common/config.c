@@ -1,0 +1,1002 @@
+/*
+ * config: loading. The file is parsed by libyaml into a document tree (so
+ * every node keeps its line and column), then walked section by section
+ * against the program's key tables. A key absent from the file takes its
+ * default, itself YAML text parsed by the same walk, so that defaults obey
+ * the same types and bounds as user values. Errors are collected with their
+ * position and key path; the walk goes on after an error so that one run
+ * shows every mistake in the file.
+ */
+#include "config.h"
+#include "config_env.h"
+#include "xalloc.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#include "units.h"
+
+#define CONFIG_MAX_ERRORS 100
+#define CONFIG_PATH_MAX 256
+
+struct config_ctx {
+	const char *file;               /* name shown in messages */
+	yaml_document_t *doc;
+	struct config_errors *errs;
+	char path[CONFIG_PATH_MAX];     /* dotted path of the current key */
+	yaml_node_t *mapping;           /* nearest mapping present, for positions */
+	yaml_node_t *here;              /* the section's own mapping, or NULL */
+	const struct config_section *section;
+};
+
+/* One loader per type: node is the value (NULL never reaches them). */
+typedef void (*config_load_fn)(struct config_ctx *ctx,
+			       const struct config_key *key, void *field,
+			       yaml_node_t *node);
+
+static void config_section_load(struct config_ctx *ctx,
+				const struct config_section *section,
+				void *obj, yaml_node_t *node);
+
+/* --- errors ---------------------------------------------------------- */
+
+static void config_error_add(struct config_errors *errs, size_t line,
+			     size_t column, char *text)
+{
+	if (errs->n >= CONFIG_MAX_ERRORS) {
+		errs->dropped++;
+		free(text);
+		return;
+	}
+	errs->items = xreallocarray(errs->items, errs->n + 1, sizeof(*errs->items));
+	errs->items[errs->n++] = (struct config_error){line, column, text};
+}
+
+static int config_error_cmp(const void *a, const void *b)
+{
+	const struct config_error *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->column != y->column)
+		return x->column < y->column ? -1 : 1;
+	return x->text < y->text ? -1 : x->text > y->text;  /* keep it stable */
+}
+
+static void config_verror(struct config_ctx *ctx, yaml_mark_t mark,
+			  size_t shift, const char *path, const char *fmt,
+			  va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	config_error_add(ctx->errs, mark.line + 1, mark.column + 1 + shift,
+			 xasprintf("%s:%zu:%zu: %s%s%s", ctx->file, mark.line + 1,
+				   mark.column + 1 + shift, path,
+				   *path ? ": " : "", msg));
+}
+
+static void config_error(struct config_ctx *ctx, yaml_node_t *node,
+			 const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void config_error(struct config_ctx *ctx, yaml_node_t *node,
+			 const char *fmt, ...)
+{
+	yaml_mark_t start = {0, 0, 0};
+	va_list ap;
+
+	va_start(ap, fmt);
+	config_verror(ctx, node ? node->start_mark : start, 0, ctx->path, fmt, ap);
+	va_end(ap);
+}
+
+void config_errors_print(const struct config_errors *errs, FILE *out)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		fprintf(out, "%s\n", errs->items[i].text);
+	if (errs->dropped)
+		fprintf(out, "(%zu more errors not shown)\n", errs->dropped);
+}
+
+void config_errors_fini(struct config_errors *errs)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		free(errs->items[i].text);
+	free(errs->items);
+	memset(errs, 0, sizeof(*errs));
+}
+
+/* --- scalars --------------------------------------------------------- */
+
+static const char *config_node_kind(const yaml_node_t *node)
+{
+	switch (node->type) {
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	case YAML_SEQUENCE_NODE:
+		return "a list";
+	default:
+		return "a scalar";
+	}
+}
+
+static bool config_is_null(const yaml_node_t *node)
+{
+	const char *v = (const char *)node->data.scalar.value;
+
+	if (node->type != YAML_SCALAR_NODE ||
+	    node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	return !*v || !strcmp(v, "~") || !strcasecmp(v, "null");
+}
+
+/*
+ * Columns of a fault inside a scalar: exact for plain and quoted scalars
+ * on one line, the scalar's start otherwise.
+ */
+static size_t config_shift(const yaml_node_t *node, size_t at)
+{
+	if (at == SIZE_MAX || node->start_mark.line != node->end_mark.line)
+		return 0;
+	switch (node->data.scalar.style) {
+	case YAML_PLAIN_SCALAR_STYLE:
+		return at;
+	case YAML_SINGLE_QUOTED_SCALAR_STYLE:
+	case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
+		return at + 1;
+	default:
+		return 0;
+	}
+}
+
+static void config_error_at(struct config_ctx *ctx, yaml_node_t *node,
+			    size_t at, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void config_error_at(struct config_ctx *ctx, yaml_node_t *node,
+			    size_t at, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	config_verror(ctx, node->start_mark, config_shift(node, at), ctx->path,
+		      fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * The scalar's text with environment references expanded, or NULL after
+ * reporting why. Caller owns the result.
+ */
+static char *config_scalar(struct config_ctx *ctx, yaml_node_t *node,
+			   const char *what)
+{
+	char err[512];
+	size_t at = SIZE_MAX;
+	char *value;
+
+	if (node->type != YAML_SCALAR_NODE) {
+		config_error(ctx, node, "expected %s, found %s", what,
+			     config_node_kind(node));
+		return NULL;
+	}
+	if (config_env_expand((const char *)node->data.scalar.value, &value,
+			      err, sizeof(err), &at) < 0) {
+		config_error_at(ctx, node, at, "%s", err);
+		return NULL;
+	}
+	return value;
+}
+
+/* Run the key's extra check, if any, on one value. Returns true if valid. */
+static bool config_checked(struct config_ctx *ctx, const struct config_key *key,
+			   yaml_node_t *node, const char *mapkey,
+			   const char *value)
+{
+	char err[512] = "";
+	size_t at = SIZE_MAX;
+
+	if (!key->check || key->check(mapkey, value, err, sizeof(err), &at) == 0)
+		return true;
+	config_error_at(ctx, node, at, "%s", err);
+	return false;
+}
+
+/* --- typed values ---------------------------------------------------- */
+
+static bool config_bounded(const struct config_key *key)
+{
+	return key->min != 0 || key->max != 0;
+}
+
+static void config_load_string_value(struct config_ctx *ctx,
+				     const struct config_key *key, void *field,
+				     yaml_node_t *node)
+{
+	char **out = field;
+	char *value = config_scalar(ctx, node, "a string");
+
+	if (!value)
+		return;
+	if (!config_checked(ctx, key, node, NULL, value)) {
+		free(value);
+		return;
+	}
+	free(*out);
+	*out = value;
+}
+
+static void config_load_bool(struct config_ctx *ctx, const struct config_key *key,
+			     void *field, yaml_node_t *node)
+{
+	static const char *const yes[] = {"true", "yes", "on", NULL};
+	static const char *const no[] = {"false", "no", "off", NULL};
+	char *value = config_scalar(ctx, node, "true or false");
+
+	if (!value)
+		return;
+	for (size_t i = 0; yes[i]; i++) {
+		if (!strcasecmp(value, yes[i]))
+			*(bool *)field = true;
+		if (!strcasecmp(value, no[i]))
+			*(bool *)field = false;
+		if (!strcasecmp(value, yes[i]) || !strcasecmp(value, no[i]))
+			goto out;
+	}
+	config_error(ctx, node, "'%s' is not a boolean (use true or false)", value);
+out:
+	free(value);
+}
+
+static void config_load_int(struct config_ctx *ctx, const struct config_key *key,
+			    void *field, yaml_node_t *node)
+{
+	char *value = config_scalar(ctx, node, "an integer");
+	char *end;
+	long long n;
+
+	if (!value)
+		return;
+	errno = 0;
+	n = strtoll(value, &end, 10);
+	if (!*value || *end || errno)
+		config_error(ctx, node, "'%s' is not an integer", value);
+	else if (config_bounded(key) && n < key->min)
+		config_error(ctx, node, "%lld is below the minimum %lld", n,
+			     (long long)key->min);
+	else if (config_bounded(key) && n > key->max)
+		config_error(ctx, node, "%lld is above the maximum %lld", n,
+			     (long long)key->max);
+	else
+		*(int64_t *)field = n;
+	free(value);
+}
+
+/* Parse a duration scalar and check it against the key's bounds. */
+static bool config_duration(struct config_ctx *ctx, const struct config_key *key,
+			    yaml_node_t *node, int64_t *ms)
+{
+	char *value = config_scalar(ctx, node, "a duration");
+	char err[256], limit[32];
+	bool ok = false;
+
+	if (!value)
+		return false;
+	if (units_parse_duration(value, ms, err, sizeof(err)) < 0) {
+		config_error(ctx, node, "%s", err);
+	} else if (config_bounded(key) && *ms < key->min) {
+		units_format_duration(key->min, limit, sizeof(limit));
+		config_error(ctx, node, "%s is below the minimum %s", value, limit);
+	} else if (config_bounded(key) && *ms > key->max) {
+		units_format_duration(key->max, limit, sizeof(limit));
+		config_error(ctx, node, "%s is above the maximum %s", value, limit);
+	} else {
+		ok = true;
+	}
+	free(value);
+	return ok;
+}
+
+static void config_load_duration(struct config_ctx *ctx,
+				 const struct config_key *key, void *field,
+				 yaml_node_t *node)
+{
+	int64_t ms;
+
+	if (config_duration(ctx, key, node, &ms))
+		*(int64_t *)field = ms;
+}
+
+static void config_load_size(struct config_ctx *ctx, const struct config_key *key,
+			     void *field, yaml_node_t *node)
+{
+	char *value = config_scalar(ctx, node, "a size");
+	char err[256], limit[32];
+	uint64_t bytes;
+
+	if (!value)
+		return;
+	if (units_parse_size(value, &bytes, err, sizeof(err)) < 0) {
+		config_error(ctx, node, "%s", err);
+	} else if (config_bounded(key) && bytes < (uint64_t)key->min) {
+		units_format_size((uint64_t)key->min, limit, sizeof(limit));
+		config_error(ctx, node, "%s is below the minimum %s", value, limit);
+	} else if (config_bounded(key) && bytes > (uint64_t)key->max) {
+		units_format_size((uint64_t)key->max, limit, sizeof(limit));
+		config_error(ctx, node, "%s is above the maximum %s", value, limit);
+	} else {
+		*(uint64_t *)field = bytes;
+	}
+	free(value);
+}
+
+static void config_load_enum(struct config_ctx *ctx, const struct config_key *key,
+			     void *field, yaml_node_t *node)
+{
+	char *value = config_scalar(ctx, node, "a name");
+	char choices[256] = "";
+
+	if (!value)
+		return;
+	for (int i = 0; key->choices[i]; i++) {
+		if (!strcmp(value, key->choices[i])) {
+			*(int *)field = i;
+			free(value);
+			return;
+		}
+		snprintf(choices + strlen(choices), sizeof(choices) - strlen(choices),
+			 "%s%s", i ? ", " : "", key->choices[i]);
+	}
+	config_error(ctx, node, "'%s' is not one of: %s", value, choices);
+	free(value);
+}
+
+/* --- paths ------------------------------------------------------------ */
+
+/* Append to ctx->path; returns the old length for config_path_pop(). */
+static size_t config_path_push(struct config_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static size_t config_path_push(struct config_ctx *ctx, const char *fmt, ...)
+{
+	size_t len = strlen(ctx->path);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ctx->path + len, sizeof(ctx->path) - len, fmt, ap);
+	va_end(ap);
+	return len;
+}
+
+static void config_path_pop(struct config_ctx *ctx, size_t len)
+{
+	ctx->path[len] = '\0';
+}
+
+/* --- lists and maps --------------------------------------------------- */
+
+/*
+ * Call fn for every item of a list node (a lone scalar counts as a list of
+ * one), with ctx->path naming the item.
+ */
+static void config_each_item(struct config_ctx *ctx, yaml_node_t *node,
+			     void (*fn)(struct config_ctx *, yaml_node_t *, void *),
+			     void *arg)
+{
+	yaml_node_item_t *item;
+	size_t i = 0;
+
+	if (node->type == YAML_SCALAR_NODE) {
+		fn(ctx, node, arg);
+		return;
+	}
+	if (node->type != YAML_SEQUENCE_NODE) {
+		config_error(ctx, node, "expected a list, found %s",
+			     config_node_kind(node));
+		return;
+	}
+	for (item = node->data.sequence.items.start;
+	     item < node->data.sequence.items.top; item++, i++) {
+		size_t len = config_path_push(ctx, "[%zu]", i);
+
+		fn(ctx, yaml_document_get_node(ctx->doc, *item), arg);
+		config_path_pop(ctx, len);
+	}
+}
+
+struct config_item_arg {
+	const struct config_key *key;
+	void *field;
+};
+
+static void config_string_item(struct config_ctx *ctx, yaml_node_t *node,
+			       void *arg)
+{
+	struct config_item_arg *a = arg;
+	struct config_strings *list = a->field;
+	char *value = config_scalar(ctx, node, "a string");
+
+	if (!value)
+		return;
+	if (!config_checked(ctx, a->key, node, NULL, value)) {
+		free(value);
+		return;
+	}
+	list->items = xreallocarray(list->items, list->n + 1, sizeof(char *));
+	list->items[list->n++] = value;
+}
+
+static void config_strings_clear(struct config_strings *list)
+{
+	for (size_t i = 0; i < list->n; i++)
+		free(list->items[i]);
+	free(list->items);
+	memset(list, 0, sizeof(*list));
+}
+
+static void config_load_strings(struct config_ctx *ctx,
+				const struct config_key *key, void *field,
+				yaml_node_t *node)
+{
+	struct config_item_arg arg = {key, field};
+
+	config_strings_clear(field);
+	config_each_item(ctx, node, config_string_item, &arg);
+}
+
+static void config_duration_item(struct config_ctx *ctx, yaml_node_t *node,
+				 void *arg)
+{
+	struct config_item_arg *a = arg;
+	struct config_durations *list = a->field;
+	int64_t ms;
+
+	if (!config_duration(ctx, a->key, node, &ms))
+		return;
+	list->items = xreallocarray(list->items, list->n + 1, sizeof(int64_t));
+	list->items[list->n++] = ms;
+}
+
+static void config_load_durations(struct config_ctx *ctx,
+				  const struct config_key *key, void *field,
+				  yaml_node_t *node)
+{
+	struct config_durations *list = field;
+	struct config_item_arg arg = {key, field};
+
+	free(list->items);
+	memset(list, 0, sizeof(*list));
+	config_each_item(ctx, node, config_duration_item, &arg);
+}
+
+/*
+ * Call fn for each key/value pair of a mapping, with ctx->path naming the
+ * entry. Keys must be scalars.
+ */
+static void config_each_pair(struct config_ctx *ctx, yaml_node_t *node,
+			     void (*fn)(struct config_ctx *, yaml_node_t *k,
+					yaml_node_t *v, void *),
+			     void *arg)
+{
+	yaml_node_pair_t *pair;
+
+	if (node->type != YAML_MAPPING_NODE) {
+		config_error(ctx, node, "expected a mapping, found %s",
+			     config_node_kind(node));
+		return;
+	}
+	for (pair = node->data.mapping.pairs.start;
+	     pair < node->data.mapping.pairs.top; pair++) {
+		yaml_node_t *k = yaml_document_get_node(ctx->doc, pair->key);
+		yaml_node_t *v = yaml_document_get_node(ctx->doc, pair->value);
+		size_t len;
+
+		if (k->type != YAML_SCALAR_NODE) {
+			config_error(ctx, k, "a key must be a scalar, found %s",
+				     config_node_kind(k));
+			continue;
+		}
+		len = config_path_push(ctx, ".%s", (const char *)k->data.scalar.value);
+		fn(ctx, k, v, arg);
+		config_path_pop(ctx, len);
+	}
+}
+
+static void config_map_entry(struct config_ctx *ctx, yaml_node_t *k,
+			     yaml_node_t *v, void *arg)
+{
+	struct config_item_arg *a = arg;
+	struct config_map *map = a->field;
+	const char *name = (const char *)k->data.scalar.value;
+	char *value = config_scalar(ctx, v, "a scalar value");
+
+	if (!value)
+		return;
+	if (!config_checked(ctx, a->key, v, name, value)) {
+		free(value);
+		return;
+	}
+	map->items = xreallocarray(map->items, map->n + 1, sizeof(*map->items));
+	map->items[map->n].key = xstrdup(name);
+	map->items[map->n++].value = value;
+}
+
+static void config_map_clear(struct config_map *map)
+{
+	for (size_t i = 0; i < map->n; i++) {
+		free(map->items[i].key);
+		free(map->items[i].value);
+	}
+	free(map->items);
+	memset(map, 0, sizeof(*map));
+}
+
+static void config_load_map(struct config_ctx *ctx, const struct config_key *key,
+			    void *field, yaml_node_t *node)
+{
+	struct config_item_arg arg = {key, field};
+
+	config_map_clear(field);
+	if (!config_is_null(node))
+		config_each_pair(ctx, node, config_map_entry, &arg);
+}
+
+static void config_duration_entry(struct config_ctx *ctx, yaml_node_t *k,
+				  yaml_node_t *v, void *arg)
+{
+	struct config_item_arg *a = arg;
+	struct config_duration_map *map = a->field;
+	struct config_duration_pair pair;
+
+	if (!config_duration(ctx, a->key, k, &pair.key) ||
+	    !config_duration(ctx, a->key, v, &pair.value))
+		return;
+	map->items = xreallocarray(map->items, map->n + 1, sizeof(pair));
+	map->items[map->n++] = pair;
+}
+
+static void config_load_duration_map(struct config_ctx *ctx,
+				     const struct config_key *key, void *field,
+				     yaml_node_t *node)
+{
+	struct config_duration_map *map = field;
+	struct config_item_arg arg = {key, field};
+
+	free(map->items);
+	memset(map, 0, sizeof(*map));
+	if (!config_is_null(node))
+		config_each_pair(ctx, node, config_duration_entry, &arg);
+}
+
+static void config_load_section(struct config_ctx *ctx,
+				const struct config_key *key, void *field,
+				yaml_node_t *node)
+{
+	config_section_load(ctx, key->section, field, node);
+}
+
+static void config_section_item(struct config_ctx *ctx, yaml_node_t *node,
+				void *arg)
+{
+	struct config_item_arg *a = arg;
+	struct config_list *list = a->field;
+	size_t size = a->key->section->size;
+	char *items = xreallocarray(list->items, list->n + 1, size);
+
+	memset(items + list->n * size, 0, size);
+	list->items = items;
+	config_section_load(ctx, a->key->section, items + list->n++ * size, node);
+}
+
+static void config_list_clear(const struct config_section *section,
+			      struct config_list *list)
+{
+	for (size_t i = 0; i < list->n; i++)
+		config_free(section, (char *)list->items + i * section->size);
+	free(list->items);
+	memset(list, 0, sizeof(*list));
+}
+
+static void config_load_sections(struct config_ctx *ctx,
+				 const struct config_key *key, void *field,
+				 yaml_node_t *node)
+{
+	struct config_item_arg arg = {key, field};
+
+	config_list_clear(key->section, field);
+	if (node->type == YAML_SCALAR_NODE) {
+		config_error(ctx, node, "expected a list of mappings, found a scalar");
+		return;
+	}
+	config_each_item(ctx, node, config_section_item, &arg);
+}
+
+static const config_load_fn config_loaders[] = {
+	[CONFIG_STRING] = config_load_string_value,
+	[CONFIG_BOOL] = config_load_bool,
+	[CONFIG_INT] = config_load_int,
+	[CONFIG_DURATION] = config_load_duration,
+	[CONFIG_SIZE] = config_load_size,
+	[CONFIG_ENUM] = config_load_enum,
+	[CONFIG_STRINGS] = config_load_strings,
+	[CONFIG_DURATIONS] = config_load_durations,
+	[CONFIG_MAP] = config_load_map,
+	[CONFIG_DURATION_MAP] = config_load_duration_map,
+	[CONFIG_SECTION] = config_load_section,
+	[CONFIG_SECTIONS] = config_load_sections,
+};
+
+/* --- sections ----------------------------------------------------------- */
+
+static size_t config_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[64];
+
+	if (la >= 63 || lb >= 63)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+			size_t best = diag + cost;
+
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/* The key of section closest to name, if close enough to be a typo. */
+static const char *config_suggest(const struct config_section *section,
+				  const char *name)
+{
+	const char *best = NULL;
+	size_t best_d = strlen(name) / 3 + 1;
+
+	if (best_d > 3)
+		best_d = 3;
+	for (const struct config_key *key = section->keys; key->name; key++) {
+		size_t d = config_distance(name, key->name);
+
+		if (d <= best_d && (!best || d < config_distance(name, best)))
+			best = key->name;
+	}
+	return best;
+}
+
+static const struct config_key *config_find(const struct config_section *section,
+					    const char *name)
+{
+	for (const struct config_key *key = section->keys; key->name; key++)
+		if (!strcmp(key->name, name))
+			return key;
+	return NULL;
+}
+
+static yaml_node_t *config_lookup(struct config_ctx *ctx, yaml_node_t *mapping,
+				  const char *name, yaml_node_t **keynode)
+{
+	yaml_node_pair_t *pair;
+
+	if (!mapping || mapping->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (pair = mapping->data.mapping.pairs.start;
+	     pair < mapping->data.mapping.pairs.top; pair++) {
+		yaml_node_t *k = yaml_document_get_node(ctx->doc, pair->key);
+
+		if (k->type == YAML_SCALAR_NODE &&
+		    !strcmp((const char *)k->data.scalar.value, name)) {
+			if (keynode)
+				*keynode = k;
+			return yaml_document_get_node(ctx->doc, pair->value);
+		}
+	}
+	return NULL;
+}
+
+/* Report unknown and duplicate keys of a mapping. */
+static void config_check_keys(struct config_ctx *ctx,
+			      const struct config_section *section,
+			      yaml_node_t *mapping)
+{
+	yaml_node_pair_t *pair;
+
+	for (pair = mapping->data.mapping.pairs.start;
+	     pair < mapping->data.mapping.pairs.top; pair++) {
+		yaml_node_t *k = yaml_document_get_node(ctx->doc, pair->key);
+		const char *name = (const char *)k->data.scalar.value;
+		const char *hint;
+		yaml_node_t *first;
+		size_t len;
+
+		if (k->type != YAML_SCALAR_NODE) {
+			config_error(ctx, k, "a key must be a scalar, found %s",
+				     config_node_kind(k));
+			continue;
+		}
+		len = config_path_push(ctx, "%s%s", *ctx->path ? "." : "", name);
+		config_lookup(ctx, mapping, name, &first);
+		if (!config_find(section, name)) {
+			hint = config_suggest(section, name);
+			config_error(ctx, k, "unknown key%s%s%s", hint ? " (did you mean '" : "",
+				     hint ? hint : "", hint ? "'?)" : "");
+		} else if (first != k) {
+			config_error(ctx, k, "duplicate key (first set at line %zu)",
+				     first->start_mark.line + 1);
+		}
+		config_path_pop(ctx, len);
+	}
+}
+
+/* Load key's default text, parsed as YAML, into field. */
+static void config_load_default(struct config_ctx *ctx,
+				const struct config_key *key, void *field)
+{
+	yaml_document_t *file_doc = ctx->doc, doc;
+	const char *file = ctx->file;
+	yaml_parser_t parser;
+
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)key->def,
+				     strlen(key->def));
+	if (!yaml_parser_load(&parser, &doc) || !yaml_document_get_root_node(&doc)) {
+		config_error(ctx, NULL, "built-in default '%s' is not valid YAML", key->def);
+		yaml_parser_delete(&parser);
+		return;
+	}
+	ctx->doc = &doc;
+	ctx->file = "(built-in default)";
+	config_loaders[key->type](ctx, key, field, yaml_document_get_root_node(&doc));
+	ctx->doc = file_doc;
+	ctx->file = file;
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+}
+
+/* Load one key from its node in the file, or its default when absent. */
+static void config_key_load(struct config_ctx *ctx, const struct config_key *key,
+			    void *obj, yaml_node_t *mapping)
+{
+	yaml_node_t *node = config_lookup(ctx, mapping, key->name, NULL);
+	void *field = (char *)obj + key->offset;
+	size_t len = config_path_push(ctx, "%s%s", *ctx->path ? "." : "", key->name);
+
+	if (node && config_is_null(node) && key->type != CONFIG_SECTION)
+		node = NULL;
+	if (node)
+		config_loaders[key->type](ctx, key, field, node);
+	else if (key->def)
+		config_load_default(ctx, key, field);
+	else if (key->flags & CONFIG_REQUIRED)
+		config_error(ctx, mapping ? mapping : ctx->mapping,
+			     "missing required key");
+	else if (key->type == CONFIG_SECTION)
+		config_section_load(ctx, key->section, field, NULL);
+	else if (key->type == CONFIG_STRING)
+		*(char **)field = xstrdup("");
+	config_path_pop(ctx, len);
+}
+
+/*
+ * Load a section from node (a mapping, a null scalar, or NULL when absent):
+ * every key from the file or its default, then the section's validate hook.
+ */
+static void config_section_load(struct config_ctx *ctx,
+				const struct config_section *section,
+				void *obj, yaml_node_t *node)
+{
+	yaml_node_t *outer = ctx->mapping, *outer_here = ctx->here;
+	const struct config_section *outer_section = ctx->section;
+
+	if (node && config_is_null(node))
+		node = NULL;
+	if (node && node->type != YAML_MAPPING_NODE) {
+		config_error(ctx, node, "expected a mapping, found %s",
+			     config_node_kind(node));
+		node = NULL;
+	}
+	if (node)
+		config_check_keys(ctx, section, node);
+	ctx->mapping = node ? node : outer;
+	for (const struct config_key *key = section->keys; key->name; key++)
+		config_key_load(ctx, key, obj, node);
+	ctx->section = section;
+	ctx->here = node;
+	if (section->validate)
+		section->validate(obj, ctx);
+	ctx->mapping = outer;
+	ctx->here = outer_here;
+	ctx->section = outer_section;
+}
+
+/* --- reports from validate hooks --------------------------------------- */
+
+static void config_vreport(struct config_ctx *ctx, const char *key,
+			   yaml_node_t *node, const char *fmt, va_list ap)
+{
+	char path[2 * CONFIG_PATH_MAX + 2];
+
+	snprintf(path, sizeof(path), "%s%s%s", ctx->path,
+		 *ctx->path && key ? "." : "", key ? key : "");
+	if (!node)
+		node = ctx->mapping;
+	config_verror(ctx, node ? node->start_mark : (yaml_mark_t){0, 0, 0}, 0,
+		      path, fmt, ap);
+}
+
+void config_report(struct config_ctx *ctx, const char *key, const char *fmt, ...)
+{
+	yaml_node_t *node = key ? config_lookup(ctx, ctx->here, key, NULL) : ctx->here;
+	va_list ap;
+
+	va_start(ap, fmt);
+	config_vreport(ctx, key, node, fmt, ap);
+	va_end(ap);
+}
+
+bool config_has(struct config_ctx *ctx, const char *key)
+{
+	return config_lookup(ctx, ctx->here, key, NULL) != NULL;
+}
+
+/* Item i of a list node, or the key of pair i of a mapping node. */
+static yaml_node_t *config_nth(struct config_ctx *ctx, yaml_node_t *node, size_t i)
+{
+	if (node && node->type == YAML_SEQUENCE_NODE &&
+	    i < (size_t)(node->data.sequence.items.top - node->data.sequence.items.start))
+		return yaml_document_get_node(ctx->doc,
+					      node->data.sequence.items.start[i]);
+	if (node && node->type == YAML_MAPPING_NODE &&
+	    i < (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start))
+		return yaml_document_get_node(ctx->doc,
+					      node->data.mapping.pairs.start[i].key);
+	return node;
+}
+
+void config_report_item(struct config_ctx *ctx, const char *key, size_t i,
+			const char *fmt, ...)
+{
+	yaml_node_t *node = config_lookup(ctx, ctx->here, key, NULL);
+	char name[CONFIG_PATH_MAX];
+	va_list ap;
+
+	snprintf(name, sizeof(name), "%s[%zu]", key, i);
+	va_start(ap, fmt);
+	config_vreport(ctx, name, config_nth(ctx, node, i), fmt, ap);
+	va_end(ap);
+}
+
+/* --- documents ----------------------------------------------------------- */
+
+static void config_syntax_error(struct config_ctx *ctx, yaml_parser_t *parser)
+{
+	yaml_mark_t mark = parser->problem_mark;
+	char context[128] = "";
+
+	if (parser->context)
+		snprintf(context, sizeof(context), " (%s at line %zu)",
+			 parser->context, parser->context_mark.line + 1);
+	if (parser->error == YAML_READER_ERROR)
+		mark.line = mark.column = 0;
+	config_error_add(ctx->errs, mark.line + 1, mark.column + 1,
+			 xasprintf("%s:%zu:%zu: YAML syntax error: %s%s",
+					      ctx->file, mark.line + 1,
+					      mark.column + 1,
+					      parser->problem ? parser->problem : "unknown",
+					      context));
+}
+
+int config_load_string(const struct config_section *root, void *obj,
+		       const char *name, const char *text,
+		       struct config_errors *errs)
+{
+	struct config_ctx ctx = {.file = name, .errs = errs};
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	size_t before = errs->n + errs->dropped, before_n = errs->n;
+
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text,
+				     strlen(text));
+	if (!yaml_parser_load(&parser, &doc)) {
+		config_syntax_error(&ctx, &parser);
+		yaml_parser_delete(&parser);
+		return -EINVAL;
+	}
+	ctx.doc = &doc;
+	config_section_load(&ctx, root, obj, yaml_document_get_root_node(&doc));
+	/* Sort this load's errors by position: the order a reader fixes them. */
+	if (errs->n > before_n)
+		qsort(errs->items + before_n, errs->n - before_n,
+		      sizeof(*errs->items), config_error_cmp);
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	return errs->n + errs->dropped > before ? -EINVAL : 0;
+}
+
+int config_load_file(const struct config_section *root, void *obj,
+		     const char *path, struct config_errors *errs)
+{
+	FILE *f = fopen(path, "rb");
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!f) {
+		rc = -errno;
+		config_error_add(errs, 0, 0, xasprintf("%s: cannot open: %s", path,
+						 strerror(errno)));
+		return rc;
+	}
+	/* A configuration file is small; 1 MiB is a generous bound. */
+	text = xmalloc(1 << 20);
+	len = fread(text, 1, (1 << 20) - 1, f);
+	rc = ferror(f) ? -EIO : 0;
+	if (!rc && !feof(f))
+		rc = -EFBIG;
+	fclose(f);
+	if (rc) {
+		config_error_add(errs, 0, 0, xasprintf("%s: cannot read: %s", path,
+						 rc == -EFBIG ? "larger than 1 MiB" : strerror(EIO)));
+		free(text);
+		return rc;
+	}
+	text[len] = '\0';
+	rc = config_load_string(root, obj, path, text, errs);
+	free(text);
+	return rc;
+}
+
+/* --- freeing ------------------------------------------------------------- */
+
+void config_free(const struct config_section *root, void *obj)
+{
+	if (!obj)
+		return;
+	for (const struct config_key *key = root->keys; key->name; key++) {
+		void *field = (char *)obj + key->offset;
+
+		switch (key->type) {
+		case CONFIG_STRING:
+			free(*(char **)field);
+			*(char **)field = NULL;
+			break;
+		case CONFIG_STRINGS:
+			config_strings_clear(field);
+			break;
+		case CONFIG_DURATIONS:
+			free(((struct config_durations *)field)->items);
+			memset(field, 0, sizeof(struct config_durations));
+			break;
+		case CONFIG_MAP:
+			config_map_clear(field);
+			break;
+		case CONFIG_DURATION_MAP:
+			free(((struct config_duration_map *)field)->items);
+			memset(field, 0, sizeof(struct config_duration_map));
+			break;
+		case CONFIG_SECTION:
+			config_free(key->section, field);
+			break;
+		case CONFIG_SECTIONS:
+			config_list_clear(key->section, field);
+			break;
+		default:
+			break;
+		}
+	}
+}
