@@ -39,7 +39,7 @@ static void agent_input_validate(void *obj, struct config_ctx *ctx)
 {
 	struct agent_input *input = obj;
 
-	if (input->paths.n == 0)
+	if (input->paths.n == 0 && config_ok(ctx, "paths"))
 		config_report(ctx, "paths", "needs at least one glob pattern");
 }
 

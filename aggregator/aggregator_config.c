@@ -174,11 +174,11 @@ static void aggregator_validate_windows(struct aggregator_config *cfg,
 		int64_t r = cfg->rollups.items[i];
 
 		if (r <= prev || r % cfg->window)
-			config_report_item(ctx, "rollups", i,
+			config_report_item(ctx, "rollups", i, NULL,
 					   "each rollup must be a multiple of window and larger than the one before");
 		prev = r;
 	}
-	if (!config_has(ctx, "retention"))
+	if (!config_has(ctx, "retention") || !config_ok(ctx, "retention"))
 		return;
 	for (size_t i = 0; i < cfg->retention.n; i++) {
 		int64_t w = cfg->retention.items[i].key;
@@ -188,7 +188,7 @@ static void aggregator_validate_windows(struct aggregator_config *cfg,
 			known |= w == cfg->rollups.items[j];
 		units_format_duration(w, size, sizeof(size));
 		if (!known)
-			config_report_item(ctx, "retention", i,
+			config_report_item(ctx, "retention", i, NULL,
 					   "%s is neither the window nor one of the rollups", size);
 	}
 }
@@ -237,19 +237,19 @@ static void aggregator_validate_dimensions(struct aggregator_config *cfg,
 
 		if (!dim->name || !dim->from)
 			continue;
-		if (cfg->log_format && !aggregator_known_field(cfg, dim->from))
-			config_report_item(ctx, "dimensions", i,
-					   "from: '%s' is not a field of the log format", dim->from);
+		if (config_ok(ctx, "log_format") && !aggregator_known_field(cfg, dim->from))
+			config_report_item(ctx, "dimensions", i, "from",
+					   "'%s' is not a field of the log format", dim->from);
 		for (size_t j = 0; j < i; j++) {
 			struct aggregator_dimension *other =
 				CONFIG_ITEM(cfg->dimensions, struct aggregator_dimension, j);
 
 			if (other->name && !strcmp(other->name, dim->name))
-				config_report_item(ctx, "dimensions", i,
-						   "name: '%s' is used twice", dim->name);
+				config_report_item(ctx, "dimensions", i, "name",
+						   "'%s' is used twice", dim->name);
 		}
 	}
-	if (cfg->dimensions.n == 0)
+	if (cfg->dimensions.n == 0 && config_ok(ctx, "dimensions"))
 		config_report(ctx, "dimensions", "needs at least one dimension");
 }
 
@@ -257,7 +257,7 @@ static void aggregator_validate(void *obj, struct config_ctx *ctx)
 {
 	struct aggregator_config *cfg = obj;
 
-	if (cfg->window > 0)
+	if (config_ok(ctx, "window") && config_ok(ctx, "rollups"))
 		aggregator_validate_windows(cfg, ctx);
 	aggregator_validate_dimensions(cfg, ctx);
 }

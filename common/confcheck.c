@@ -106,6 +106,7 @@ int confcheck_kafka_property(const char *key, const char *value, char *err,
 	rd_kafka_conf_destroy(conf);
 	if (res == RD_KAFKA_CONF_OK)
 		return 0;
+	msg[strcspn(msg, "\n")] = '\0';
 	snprintf(err, errlen, "%s", msg);
 	return -1;
 }

@@ -11,6 +11,7 @@
 #include "config_env.h"
 #include "xalloc.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@ struct config_ctx {
 	yaml_node_t *mapping;           /* nearest mapping present, for positions */
 	yaml_node_t *here;              /* the section's own mapping, or NULL */
 	const struct config_section *section;
+	uint64_t failed;                /* bit i: key i of section had errors */
 };
 
 /* One loader per type: node is the value (NULL never reaches them). */
@@ -53,7 +55,8 @@ static void config_error_add(struct config_errors *errs, size_t line,
 		return;
 	}
 	errs->items = xreallocarray(errs->items, errs->n + 1, sizeof(*errs->items));
-	errs->items[errs->n++] = (struct config_error){line, column, text};
+	errs->items[errs->n] = (struct config_error){line, column, errs->n, text};
+	errs->n++;
 }
 
 static int config_error_cmp(const void *a, const void *b)
@@ -64,7 +67,7 @@ static int config_error_cmp(const void *a, const void *b)
 		return x->line < y->line ? -1 : 1;
 	if (x->column != y->column)
 		return x->column < y->column ? -1 : 1;
-	return x->text < y->text ? -1 : x->text > y->text;  /* keep it stable */
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 static void config_verror(struct config_ctx *ctx, yaml_mark_t mark,
@@ -771,6 +774,8 @@ static void config_load_default(struct config_ctx *ctx,
 static void config_key_load(struct config_ctx *ctx, const struct config_key *key,
 			    void *obj, yaml_node_t *mapping)
 {
+	size_t before = ctx->errs->n + ctx->errs->dropped;
+	size_t index = (size_t)(key - ctx->section->keys);
 	yaml_node_t *node = config_lookup(ctx, mapping, key->name, NULL);
 	void *field = (char *)obj + key->offset;
 	size_t len = config_path_push(ctx, "%s%s", *ctx->path ? "." : "", key->name);
@@ -789,6 +794,8 @@ static void config_key_load(struct config_ctx *ctx, const struct config_key *key
 	else if (key->type == CONFIG_STRING)
 		*(char **)field = xstrdup("");
 	config_path_pop(ctx, len);
+	if (ctx->errs->n + ctx->errs->dropped > before && index < 64)
+		ctx->failed |= UINT64_C(1) << index;
 }
 
 /*
@@ -799,28 +806,29 @@ static void config_section_load(struct config_ctx *ctx,
 				const struct config_section *section,
 				void *obj, yaml_node_t *node)
 {
-	yaml_node_t *outer = ctx->mapping, *outer_here = ctx->here;
-	const struct config_section *outer_section = ctx->section;
+	struct config_ctx outer = *ctx;
 
 	if (node && config_is_null(node))
 		node = NULL;
 	if (node && node->type != YAML_MAPPING_NODE) {
 		config_error(ctx, node, "expected a mapping, found %s",
 			     config_node_kind(node));
-		node = NULL;
+		return;
 	}
 	if (node)
 		config_check_keys(ctx, section, node);
-	ctx->mapping = node ? node : outer;
+	ctx->mapping = node ? node : outer.mapping;
+	ctx->here = node;
+	ctx->section = section;
+	ctx->failed = 0;
 	for (const struct config_key *key = section->keys; key->name; key++)
 		config_key_load(ctx, key, obj, node);
-	ctx->section = section;
-	ctx->here = node;
 	if (section->validate)
 		section->validate(obj, ctx);
-	ctx->mapping = outer;
-	ctx->here = outer_here;
-	ctx->section = outer_section;
+	ctx->mapping = outer.mapping;
+	ctx->here = outer.here;
+	ctx->section = outer.section;
+	ctx->failed = outer.failed;
 }
 
 /* --- reports from validate hooks --------------------------------------- */
@@ -848,6 +856,15 @@ void config_report(struct config_ctx *ctx, const char *key, const char *fmt, ...
 	va_end(ap);
 }
 
+bool config_ok(struct config_ctx *ctx, const char *key)
+{
+	const struct config_key *k = config_find(ctx->section, key);
+	size_t index = k ? (size_t)(k - ctx->section->keys) : 64;
+
+	assert(k);
+	return index >= 64 || !(ctx->failed & (UINT64_C(1) << index));
+}
+
 bool config_has(struct config_ctx *ctx, const char *key)
 {
 	return config_lookup(ctx, ctx->here, key, NULL) != NULL;
@@ -868,15 +885,17 @@ static yaml_node_t *config_nth(struct config_ctx *ctx, yaml_node_t *node, size_t
 }
 
 void config_report_item(struct config_ctx *ctx, const char *key, size_t i,
-			const char *fmt, ...)
+			const char *subkey, const char *fmt, ...)
 {
-	yaml_node_t *node = config_lookup(ctx, ctx->here, key, NULL);
+	yaml_node_t *node = config_nth(ctx, config_lookup(ctx, ctx->here, key, NULL), i);
+	yaml_node_t *sub = subkey ? config_lookup(ctx, node, subkey, NULL) : NULL;
 	char name[CONFIG_PATH_MAX];
 	va_list ap;
 
-	snprintf(name, sizeof(name), "%s[%zu]", key, i);
+	snprintf(name, sizeof(name), "%s[%zu]%s%s", key, i, subkey ? "." : "",
+		 subkey ? subkey : "");
 	va_start(ap, fmt);
-	config_vreport(ctx, name, config_nth(ctx, node, i), fmt, ap);
+	config_vreport(ctx, name, sub ? sub : node, fmt, ap);
 	va_end(ap);
 }
 

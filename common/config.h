@@ -112,6 +112,7 @@ struct config_section {
 /* One error: text is the full "FILE:LINE:COLUMN: key: message" line. */
 struct config_error {
 	size_t line, column;            /* 1-based; 0 when not in the file */
+	size_t seq;                     /* order found, to keep sorting stable */
 	char *text;
 };
 
@@ -147,9 +148,19 @@ void config_free(const struct config_section *root, void *obj);
 void config_report(struct config_ctx *ctx, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Like config_report() for item i of a list or map key. */
+/*
+ * Like config_report() for item i of a list or map key; with subkey, at
+ * that key of the item (a mapping in a list of sections).
+ */
 void config_report_item(struct config_ctx *ctx, const char *key, size_t i,
-			const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+			const char *subkey, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/*
+ * From a validate hook: whether key of the section loaded without error,
+ * so that a check across keys does not pile a second error on the first.
+ */
+bool config_ok(struct config_ctx *ctx, const char *key);
 
 /* From a validate hook: whether the file itself sets key of the section. */
 bool config_has(struct config_ctx *ctx, const char *key);

@@ -13,3 +13,10 @@ check_PROGRAMS += test/unit/test_buf
 TESTS += test/unit/test_buf
 test_unit_test_buf_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_buf_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += test/unit/test_units test/unit/test_config
+TESTS += test/unit/test_units test/unit/test_config
+test_unit_test_units_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_units_LDADD = $(UNIT_LIBS)
+test_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_config_LDADD = agent/libagent.a aggregator/libaggregator.a $(UNIT_LIBS)
