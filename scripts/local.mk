@@ -1,1 +1,2 @@
 # scripts/: fragment of the top Makefile.am; appends only.
+dist_noinst_SCRIPTS += scripts/test scripts/install-deps
