@@ -1,2 +1,3 @@
 # scripts/: fragment of the top Makefile.am; appends only.
 dist_noinst_SCRIPTS += scripts/test scripts/install-deps
+dist_noinst_SCRIPTS += scripts/quickstart
