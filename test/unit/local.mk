@@ -20,3 +20,8 @@ test_unit_test_units_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_units_LDADD = $(UNIT_LIBS)
 test_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_config_LDADD = agent/libagent.a aggregator/libaggregator.a $(UNIT_LIBS)
+
+check_PROGRAMS += test/unit/test_metrics
+TESTS += test/unit/test_metrics
+test_unit_test_metrics_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_metrics_LDADD = $(UNIT_LIBS)
