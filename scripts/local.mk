@@ -1,3 +1,4 @@
 # scripts/: fragment of the top Makefile.am; appends only.
 dist_noinst_SCRIPTS += scripts/test scripts/install-deps
 dist_noinst_SCRIPTS += scripts/quickstart
+dist_noinst_SCRIPTS += scripts/fuzz
