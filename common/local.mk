@@ -13,7 +13,7 @@ common_libcommon_a_SOURCES += common/logging.c common/logging.h
 common_libcommon_a_SOURCES += \
 	common/config.c common/config.h \
 	common/config_env.c common/config_env.h \
-	common/config_help.c \
+	common/config_help.c common/config_value.c common/config_private.h \
 	common/confcheck.c common/confcheck.h \
 	common/units.c common/units.h
 
