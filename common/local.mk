@@ -21,3 +21,5 @@ common_libcommon_a_SOURCES += common/buf.c common/buf.h
 common_libcommon_a_SOURCES += common/cli.c common/cli.h
 
 common_libcommon_a_SOURCES += common/metrics.c common/metrics.h
+
+common_libcommon_a_SOURCES += common/httpd.c common/httpd.h

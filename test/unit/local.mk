@@ -25,3 +25,8 @@ check_PROGRAMS += test/unit/test_metrics
 TESTS += test/unit/test_metrics
 test_unit_test_metrics_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_metrics_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += test/unit/test_httpd
+TESTS += test/unit/test_httpd
+test_unit_test_httpd_CFLAGS = $(UNIT_CFLAGS) $(CURL_CFLAGS)
+test_unit_test_httpd_LDADD = $(UNIT_LIBS)
