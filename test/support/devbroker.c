@@ -2,8 +2,8 @@
  * devbroker: the Kafka cluster of development and tests. It runs librdkafka's
  * mock cluster (rdkafka_mock.h), which speaks the real Kafka protocol on
  * 127.0.0.1 with consumer groups, prints the bootstrap list on stdout as one
- * line, and takes brokers down and up on command through a unix socket that
- * speaks one line per request and one "ok ..." or "error ..." line per answer.
+ * line, and takes brokers down and up on command through a unix socket: one
+ * request line per connection, answered by one "ok ..." or "error ..." line.
  * The same binary is that socket's client (--send) and finds free loopback
  * ports for scripts/dev-services (--free-port).
  *
@@ -23,7 +23,6 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,33 +39,21 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
-#include "xalloc.h"
-
 #define DEVBROKER_MAX_BROKERS 16
 #define DEVBROKER_MAX_PARTITIONS 1024
 #define DEVBROKER_MAX_TOPICS 64
-#define DEVBROKER_MAX_CLIENTS 8
+#define DEVBROKER_ANSWER_MAX 1024
+#define DEVBROKER_IDLE_MS 2000
 #define DEVBROKER_LINE_MAX 512
 #define DEVBROKER_SEND_TIMEOUT_S 30
-
-struct devbroker_topic {
-	char *name;
-	int partitions;
-};
 
 struct devbroker_opts {
 	int brokers;
 	const char *control;		/* unix socket path, or NULL */
 	const char *send;		/* client mode: the command to send */
 	bool free_port;
-	struct devbroker_topic topics[DEVBROKER_MAX_TOPICS];
+	const char *topics[DEVBROKER_MAX_TOPICS];	/* NAME:P, borrowed from argv */
 	int ntopics;
-};
-
-struct devbroker_client {
-	int fd;				/* -1 when the slot is free */
-	size_t len;			/* bytes of an unfinished line in buf */
-	char buf[DEVBROKER_LINE_MAX];
 };
 
 struct devbroker {
@@ -74,61 +61,25 @@ struct devbroker {
 	rd_kafka_mock_cluster_t *mcluster;
 	int brokers;
 	bool down[DEVBROKER_MAX_BROKERS + 1];	/* indexed by broker id */
-	struct devbroker_topic topics[DEVBROKER_MAX_TOPICS];	/* created ones */
-	int ntopics;
 	const char *control;
 	int listen_fd;
 	int signal_fd;
-	struct devbroker_client clients[DEVBROKER_MAX_CLIENTS];
 };
 
-static void devbroker_usage(FILE *fp)
-{
-	fputs("usage: logtally-devbroker [--brokers N] [--topic NAME:P]... [--control PATH]\n"
-	      "       logtally-devbroker --control PATH --send 'COMMAND'\n"
-	      "       logtally-devbroker --free-port\n"
-	      "commands: down ID|all, up ID|all, topic NAME P, bootstraps, status\n",
-	      fp);
-}
+static const char devbroker_usage[] =
+	"usage: logtally-devbroker [--brokers N] [--topic NAME:P]... [--control PATH]\n"
+	"       logtally-devbroker --control PATH --send 'COMMAND'\n"
+	"       logtally-devbroker --free-port\n"
+	"commands: down ID|all, up ID|all, topic NAME P, bootstraps, status\n";
 
 static int devbroker_parse_int(const char *s, int min, int max, int *out)
 {
 	char *end;
-	long v;
+	long v = strtol(s, &end, 10);
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
+	if (end == s || *end || v < min || v > max)
 		return -1;
 	*out = (int)v;
-	return 0;
-}
-
-static bool devbroker_topic_name_ok(const char *name)
-{
-	size_t len = strlen(name);
-
-	return len > 0 && len <= 249 &&
-	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			    "0123456789._-") == len;
-}
-
-/* Parse --topic NAME:P into opts; the name stays borrowed from argv. */
-static int devbroker_parse_topic(struct devbroker_opts *opts, char *spec)
-{
-	char *colon = strrchr(spec, ':');
-	struct devbroker_topic *topic;
-
-	if (!colon || opts->ntopics == DEVBROKER_MAX_TOPICS)
-		return -1;
-	*colon = '\0';
-	topic = &opts->topics[opts->ntopics];
-	topic->name = spec;
-	if (!devbroker_topic_name_ok(spec) ||
-	    devbroker_parse_int(colon + 1, 1, DEVBROKER_MAX_PARTITIONS,
-				&topic->partitions))
-		return -1;
-	opts->ntopics++;
 	return 0;
 }
 
@@ -139,7 +90,10 @@ static int devbroker_parse_opt(struct devbroker_opts *opts, int c)
 		return devbroker_parse_int(optarg, 1, DEVBROKER_MAX_BROKERS,
 					   &opts->brokers);
 	case 't':
-		return devbroker_parse_topic(opts, optarg);
+		if (opts->ntopics == DEVBROKER_MAX_TOPICS)
+			return -1;
+		opts->topics[opts->ntopics++] = optarg;
+		return 0;
 	case 'c':
 		opts->control = optarg;
 		return 0;
@@ -150,7 +104,7 @@ static int devbroker_parse_opt(struct devbroker_opts *opts, int c)
 		opts->free_port = true;
 		return 0;
 	case 'h':
-		devbroker_usage(stdout);
+		fputs(devbroker_usage, stdout);
 		exit(0);
 	}
 	return -1;
@@ -173,17 +127,14 @@ static int devbroker_parse_args(struct devbroker_opts *opts, int argc,
 
 	memset(opts, 0, sizeof(*opts));
 	opts->brokers = 1;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (devbroker_parse_opt(opts, c)) {
-			fprintf(stderr, "logtally-devbroker: bad option %s\n",
-				argv[optind - 1]);
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
+		if (devbroker_parse_opt(opts, c))
 			goto usage;
-		}
-	}
 	if (optind == argc && (!opts->send || opts->control))
 		return 0;
 usage:
-	devbroker_usage(stderr);
+	fprintf(stderr, "logtally-devbroker: bad arguments near '%s'\n%s",
+		argv[optind - 1], devbroker_usage);
 	return -1;
 }
 
@@ -200,46 +151,37 @@ static int devbroker_unix_addr(const char *path, struct sockaddr_un *sun)
 	return 0;
 }
 
-/* A connected control socket, or -1 with errno set (ENAMETOOLONG if too long). */
-static int devbroker_connect(const char *path)
+/* A socket connected to the control socket at path, or -1. */
+static int devbroker_connect(const char *path, bool quiet)
 {
 	struct sockaddr_un sun;
-	int fd, saved;
+	int fd = -1;
 
-	if (devbroker_unix_addr(path, &sun)) {
-		errno = ENAMETOOLONG;
-		return -1;
+	if (!devbroker_unix_addr(path, &sun))
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
+		if (!quiet)
+			fprintf(stderr, "logtally-devbroker: %s: %s\n", path, strerror(errno));
+		close(fd);
+		fd = -1;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
-		return fd;
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return -1;
+	return fd;
 }
 
 /* Remove a control socket left by a killed devbroker; refuse a live one. */
 static int devbroker_control_clear(const char *path)
 {
 	struct stat st;
-	int fd;
+	int fd = -1;
 
 	if (lstat(path, &st))
 		return errno == ENOENT ? 0 : -1;
-	if (!S_ISSOCK(st.st_mode)) {
-		fprintf(stderr, "logtally-devbroker: %s exists and is not a socket\n", path);
-		return -1;
-	}
-	fd = devbroker_connect(path);
-	if (fd >= 0) {
+	if (S_ISSOCK(st.st_mode) && (fd = devbroker_connect(path, true)) < 0)
+		return unlink(path);
+	if (fd >= 0)
 		close(fd);
-		fprintf(stderr, "logtally-devbroker: %s is in use by a running devbroker\n", path);
-		return -1;
-	}
-	return unlink(path);
+	fprintf(stderr, "logtally-devbroker: %s is a live devbroker's socket, or no socket\n", path);
+	return -1;
 }
 
 static int devbroker_control_open(struct devbroker *db, const char *path)
@@ -256,7 +198,7 @@ static int devbroker_control_open(struct devbroker *db, const char *path)
 	if (rc == 0)
 		db->control = path;
 	if (rc == 0)
-		rc = listen(db->listen_fd, DEVBROKER_MAX_CLIENTS);
+		rc = listen(db->listen_fd, 16);
 	if (rc)
 		fprintf(stderr, "logtally-devbroker: %s: %s\n", path, strerror(errno));
 	return rc;
@@ -270,7 +212,8 @@ static int devbroker_signals_open(struct devbroker *db)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
+	/* Shells start background jobs with SIGINT ignored: stop on it anyway. */
+	signal(SIGINT, SIG_DFL);
 	if (sigprocmask(SIG_BLOCK, &set, NULL))
 		return -1;
 	signal(SIGPIPE, SIG_IGN);
@@ -292,52 +235,13 @@ static int devbroker_cluster_open(struct devbroker *db, int brokers)
 		fprintf(stderr, "logtally-devbroker: %s\n", errstr);
 		return -1;
 	}
-	db->mcluster = rd_kafka_mock_cluster_new(db->rk, brokers);
-	if (!db->mcluster) {
-		fprintf(stderr, "logtally-devbroker: cannot create the mock cluster\n");
-		return -1;
-	}
 	db->brokers = brokers;
-	return 0;
-}
-
-/* Create a topic and remember it for "status"; an error message on failure. */
-static const char *devbroker_topic_add(struct devbroker *db, const char *name,
-				       int partitions)
-{
-	rd_kafka_resp_err_t err;
-	struct devbroker_topic *topic;
-
-	if (db->ntopics == DEVBROKER_MAX_TOPICS)
-		return "too many topics";
-	err = rd_kafka_mock_topic_create(db->mcluster, name, partitions,
-					 db->brokers < 3 ? db->brokers : 3);
-	if (err)
-		return rd_kafka_err2str(err);
-	topic = &db->topics[db->ntopics++];
-	topic->name = xstrdup(name);
-	topic->partitions = partitions;
-	return NULL;
-}
-
-static void devbroker_init(struct devbroker *db)
-{
-	int i;
-
-	memset(db, 0, sizeof(*db));
-	db->listen_fd = -1;
-	db->signal_fd = -1;
-	for (i = 0; i < DEVBROKER_MAX_CLIENTS; i++)
-		db->clients[i].fd = -1;
+	db->mcluster = rd_kafka_mock_cluster_new(db->rk, brokers);
+	return db->mcluster ? 0 : -1;	/* librdkafka has logged why */
 }
 
 static void devbroker_fini(struct devbroker *db)
 {
-	int i;
-
-	for (i = 0; i < DEVBROKER_MAX_CLIENTS; i++)
-		if (db->clients[i].fd >= 0)
-			close(db->clients[i].fd);
 	if (db->listen_fd >= 0)
 		close(db->listen_fd);
 	if (db->control)
@@ -348,54 +252,22 @@ static void devbroker_fini(struct devbroker *db)
 		rd_kafka_destroy(db->rk);
 	if (db->signal_fd >= 0)
 		close(db->signal_fd);
-	for (i = 0; i < db->ntopics; i++)
-		free(db->topics[i].name);
 }
 
-static int devbroker_start(struct devbroker *db, const struct devbroker_opts *opts)
-{
-	const char *errmsg;
-	int i;
-
-	if (devbroker_signals_open(db) || devbroker_cluster_open(db, opts->brokers))
-		return -1;
-	for (i = 0; i < opts->ntopics; i++) {
-		errmsg = devbroker_topic_add(db, opts->topics[i].name,
-					     opts->topics[i].partitions);
-		if (errmsg) {
-			fprintf(stderr, "logtally-devbroker: topic %s: %s\n",
-				opts->topics[i].name, errmsg);
-			return -1;
-		}
-	}
-	if (opts->control && devbroker_control_open(db, opts->control))
-		return -1;
-	return 0;
-}
-
-/* "all" is -1, otherwise a broker id of this cluster (they start at 1). */
-static int devbroker_parse_broker(const struct devbroker *db, const char *arg,
-				  int *id)
-{
-	if (arg && strcmp(arg, "all") == 0) {
-		*id = -1;
-		return 0;
-	}
-	return arg ? devbroker_parse_int(arg, 1, db->brokers, id) : -1;
-}
-
+/* Take broker arg (an id from 1, or "all") down or up. */
 static void devbroker_cmd_updown(struct devbroker *db, bool up, const char *arg,
 				 char *answer, size_t size)
 {
 	rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-	int id, first, last;
+	int id, first = 1, last = db->brokers;
 
-	if (devbroker_parse_broker(db, arg, &id)) {
+	if (!arg || (strcmp(arg, "all") &&
+		     devbroker_parse_int(arg, 1, db->brokers, &first))) {
 		snprintf(answer, size, "error broker id must be 1..%d or all", db->brokers);
 		return;
 	}
-	first = id < 0 ? 1 : id;
-	last = id < 0 ? db->brokers : id;
+	if (strcmp(arg, "all"))
+		last = first;
 	for (id = first; id <= last && !err; id++) {
 		err = up ? rd_kafka_mock_broker_set_up(db->mcluster, id) :
 			   rd_kafka_mock_broker_set_down(db->mcluster, id);
@@ -411,50 +283,34 @@ static void devbroker_cmd_updown(struct devbroker *db, bool up, const char *arg,
 static void devbroker_cmd_topic(struct devbroker *db, const char *name,
 				const char *count, char *answer, size_t size)
 {
-	const char *errmsg;
+	rd_kafka_resp_err_t err;
 	int partitions;
 
-	if (!name || !devbroker_topic_name_ok(name) || !count ||
+	if (!name || !count ||
 	    devbroker_parse_int(count, 1, DEVBROKER_MAX_PARTITIONS, &partitions)) {
 		snprintf(answer, size, "error usage: topic NAME PARTITIONS (1..%d)",
 			 DEVBROKER_MAX_PARTITIONS);
 		return;
 	}
-	errmsg = devbroker_topic_add(db, name, partitions);
-	if (errmsg)
-		snprintf(answer, size, "error %s", errmsg);
+	err = rd_kafka_mock_topic_create(db->mcluster, name, partitions, 1);
+	if (err)
+		snprintf(answer, size, "error %s", rd_kafka_err2str(err));
 	else
 		snprintf(answer, size, "ok topic %s %d", name, partitions);
 }
 
-/* Append printf output to answer, silently truncating at size. */
-static void devbroker_append(char *answer, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void devbroker_append(char *answer, size_t size, const char *fmt, ...)
-{
-	size_t len = strlen(answer);
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(answer + len, size - len, fmt, ap);
-	va_end(ap);
-}
-
 static void devbroker_cmd_status(struct devbroker *db, char *answer, size_t size)
 {
-	int id, i, ndown = 0;
+	char down[4 * DEVBROKER_MAX_BROKERS] = "";
+	size_t len = 0;
+	int id;
 
-	snprintf(answer, size, "ok brokers=%d down=", db->brokers);
 	for (id = 1; id <= db->brokers; id++)
 		if (db->down[id])
-			devbroker_append(answer, size, "%s%d", ndown++ ? "," : "", id);
-	devbroker_append(answer, size, "%s topics=", ndown ? "" : "none");
-	for (i = 0; i < db->ntopics; i++)
-		devbroker_append(answer, size, "%s%s:%d", i ? "," : "",
-				 db->topics[i].name, db->topics[i].partitions);
-	devbroker_append(answer, size, "%s bootstraps=%s", db->ntopics ? "" : "none",
-			 rd_kafka_mock_cluster_bootstraps(db->mcluster));
+			len += (size_t)snprintf(down + len, sizeof(down) - len, "%s%d",
+						len ? "," : "", id);
+	snprintf(answer, size, "ok brokers=%d down=%s bootstraps=%s", db->brokers,
+		 len ? down : "none", rd_kafka_mock_cluster_bootstraps(db->mcluster));
 }
 
 /* Run one request line; the answer is one line without its newline. */
@@ -486,98 +342,93 @@ static void devbroker_execute(struct devbroker *db, char *line, char *answer,
 			 verb);
 }
 
-static void devbroker_client_close(struct devbroker_client *client)
+/*
+ * Serve one control connection: one request line, one answer line. Clients
+ * are served one at a time (requests are rare and quick); DEVBROKER_IDLE_MS
+ * bounds how long a silent one can stall the others.
+ */
+static void devbroker_serve_client(struct devbroker *db, int fd)
 {
-	close(client->fd);
-	client->fd = -1;
-	client->len = 0;
-}
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char line[DEVBROKER_LINE_MAX], answer[DEVBROKER_ANSWER_MAX];
+	size_t len = 0;
+	ssize_t n = 1;
 
-/* Answer every complete line in the client's buffer; -1 drops the client. */
-static int devbroker_client_lines(struct devbroker *db, struct devbroker_client *client)
-{
-	char answer[2 * DEVBROKER_LINE_MAX];
-	char *nl;
-	size_t used;
-
-	while ((nl = memchr(client->buf, '\n', client->len))) {
-		*nl = '\0';
-		devbroker_execute(db, client->buf, answer, sizeof(answer) - 1);
-		strcat(answer, "\n");
-		if (send(client->fd, answer, strlen(answer), MSG_NOSIGNAL) < 0)
-			return -1;
-		used = (size_t)(nl + 1 - client->buf);
-		memmove(client->buf, nl + 1, client->len - used);
-		client->len -= used;
+	while (n > 0 && !memchr(line, '\n', len) && len < sizeof(line) - 1 &&
+	       poll(&pfd, 1, DEVBROKER_IDLE_MS) == 1) {
+		n = read(fd, line + len, sizeof(line) - 1 - len);
+		len += n > 0 ? (size_t)n : 0;
 	}
-	if (client->len < sizeof(client->buf))
-		return 0;
-	send(client->fd, "error line too long\n", 20, MSG_NOSIGNAL);
-	return -1;
-}
-
-static void devbroker_client_read(struct devbroker *db, struct devbroker_client *client)
-{
-	ssize_t n;
-
-	n = read(client->fd, client->buf + client->len, sizeof(client->buf) - client->len);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		devbroker_client_close(client);
-		return;
-	}
-	client->len += (size_t)n;
-	if (devbroker_client_lines(db, client))
-		devbroker_client_close(client);
-}
-
-static void devbroker_accept(struct devbroker *db)
-{
-	int fd, i;
-
-	fd = accept4(db->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd < 0)
-		return;
-	for (i = 0; i < DEVBROKER_MAX_CLIENTS; i++) {
-		if (db->clients[i].fd < 0) {
-			db->clients[i].fd = fd;
-			return;
-		}
-	}
-	send(fd, "error too many control clients\n", 31, MSG_NOSIGNAL);
+	line[len] = '\0';
+	line[strcspn(line, "\n")] = '\0';
+	if (len == sizeof(line) - 1)
+		snprintf(answer, sizeof(answer), "error line too long");
+	else
+		devbroker_execute(db, line, answer, sizeof(answer));
+	dprintf(fd, "%s\n", answer);
 	close(fd);
 }
 
-/* Serve control clients until SIGTERM, SIGINT or SIGHUP arrives. */
+/* Serve control clients until SIGTERM or SIGINT arrives. */
 static int devbroker_loop(struct devbroker *db)
 {
-	struct pollfd pfd[2 + DEVBROKER_MAX_CLIENTS];
-	int i;
+	struct pollfd pfd[2] = {
+		{ .fd = db->signal_fd, .events = POLLIN },
+		{ .fd = db->listen_fd, .events = POLLIN },
+	};
+	int fd;
 
-	pfd[0] = (struct pollfd){ .fd = db->signal_fd, .events = POLLIN };
-	pfd[1] = (struct pollfd){ .fd = db->listen_fd, .events = POLLIN };
 	for (;;) {
-		for (i = 0; i < DEVBROKER_MAX_CLIENTS; i++)
-			pfd[2 + i] = (struct pollfd){ .fd = db->clients[i].fd, .events = POLLIN };
-		if (poll(pfd, 2 + DEVBROKER_MAX_CLIENTS, -1) < 0 && errno != EINTR)
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
 			return -1;
 		if (pfd[0].revents)
 			return 0;
-		if (pfd[1].revents)
-			devbroker_accept(db);
-		for (i = 0; i < DEVBROKER_MAX_CLIENTS; i++)
-			if (pfd[2 + i].revents && db->clients[i].fd >= 0)
-				devbroker_client_read(db, &db->clients[i]);
+		if (!pfd[1].revents)
+			continue;
+		fd = accept4(db->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			devbroker_serve_client(db, fd);
 	}
+}
+
+/* Create the --topic NAME:P topics through the control command "topic NAME P". */
+static int devbroker_create_topics(struct devbroker *db,
+				   const struct devbroker_opts *opts)
+{
+	char line[DEVBROKER_LINE_MAX], answer[DEVBROKER_ANSWER_MAX];
+	char *colon;
+	int i;
+
+	for (i = 0; i < opts->ntopics; i++) {
+		snprintf(line, sizeof(line), "topic %s", opts->topics[i]);
+		colon = strrchr(line, ':');
+		if (colon)
+			*colon = ' ';
+		devbroker_execute(db, line, answer, sizeof(answer));
+		if (strncmp(answer, "ok", 2)) {
+			fprintf(stderr, "logtally-devbroker: --topic %s: %s\n",
+				opts->topics[i], answer);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int devbroker_start(struct devbroker *db, const struct devbroker_opts *opts)
+{
+	if (devbroker_signals_open(db) || devbroker_cluster_open(db, opts->brokers) ||
+	    devbroker_create_topics(db, opts))
+		return -1;
+	if (opts->control && devbroker_control_open(db, opts->control))
+		return -1;
+	return 0;
 }
 
 static int devbroker_serve(const struct devbroker_opts *opts)
 {
-	struct devbroker db;
+	struct devbroker db = { .listen_fd = -1, .signal_fd = -1 };
 	int rc;
 
-	devbroker_init(&db);
 	rc = devbroker_start(&db, opts);
 	if (rc == 0) {
 		printf("%s\n", rd_kafka_mock_cluster_bootstraps(db.mcluster));
@@ -591,20 +442,15 @@ static int devbroker_serve(const struct devbroker_opts *opts)
 static int devbroker_send(const char *path, const char *command)
 {
 	struct timeval tv = { .tv_sec = DEVBROKER_SEND_TIMEOUT_S };
-	char answer[2 * DEVBROKER_LINE_MAX];
+	char answer[DEVBROKER_ANSWER_MAX];
 	ssize_t n;
 	size_t len = 0;
-	int fd;
+	int fd = devbroker_connect(path, false);
 
-	fd = devbroker_connect(path);
-	if (fd < 0) {
-		fprintf(stderr, "logtally-devbroker: %s: %s\n", path, strerror(errno));
+	if (fd < 0)
 		return 1;
-	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (dprintf(fd, "%s\n", command) < 0 || shutdown(fd, SHUT_WR))
-		len = 0;
-	else
+	if (dprintf(fd, "%s\n", command) > 0)
 		while (len < sizeof(answer) - 1 &&
 		       (n = read(fd, answer + len, sizeof(answer) - 1 - len)) > 0)
 			len += (size_t)n;

@@ -5,4 +5,4 @@
 noinst_PROGRAMS += logtally-devbroker
 logtally_devbroker_SOURCES = test/support/devbroker.c
 logtally_devbroker_CFLAGS = $(AM_CFLAGS) $(RDKAFKA_CFLAGS)
-logtally_devbroker_LDADD = common/libcommon.a $(RDKAFKA_LIBS)
+logtally_devbroker_LDADD = $(RDKAFKA_LIBS)
