@@ -1,1 +1,7 @@
 # test/integration/: fragment of the top Makefile.am; appends only.
+
+# The development services: scripts/dev-services and logtally-devbroker.
+# tap.sh is the helper every integration test sources.
+TESTS += test/integration/dev_services.sh test/integration/devbroker.sh
+dist_check_SCRIPTS += test/integration/dev_services.sh test/integration/devbroker.sh
+dist_noinst_DATA += test/integration/tap.sh
