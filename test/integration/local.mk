@@ -5,3 +5,7 @@
 TESTS += test/integration/dev_services.sh test/integration/devbroker.sh
 dist_check_SCRIPTS += test/integration/dev_services.sh test/integration/devbroker.sh
 dist_noinst_DATA += test/integration/tap.sh
+
+# The command line of both programs.
+TESTS += test/integration/cli.sh
+dist_check_SCRIPTS += test/integration/cli.sh
