@@ -1,4 +1,3 @@
-# shellcheck shell=bash
 # tap.sh: what every integration test (test/integration/*.sh) shares. Source
 # it first; it prints TAP for the automake driver and cleans up on any exit.
 #
@@ -24,6 +23,7 @@
 #                                   hand they default to this checkout
 #
 # The exit status is 0 only when every planned test ran and passed.
+# shellcheck shell=bash
 
 TAP_PLANNED=0
 TAP_RUN=0
