@@ -5,6 +5,7 @@
  * aggregator's own modules.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "aggregator_config.h"
 #include "cli.h"
@@ -23,16 +24,21 @@ static void aggregator_summary(const struct aggregator_config *cfg,
 			       const char *path)
 {
 	const struct aggregator_mariadb *db = &cfg->mariadb;
-	char window[32];
+	char window[32], server[300];
 
+	if (*db->socket)
+		snprintf(server, sizeof(server), "unix:%s", db->socket);
+	else
+		snprintf(server, sizeof(server), "%s:%lld", db->host, (long long)db->port);
 	units_format_duration(cfg->window, window, sizeof(window));
-	printf("%s: OK: kafka %s topic %s group %s, mariadb %s@%s:%lld/%s, "
+	printf("%s: OK: kafka %s topic %s group %s, mariadb %s@%s/%s, "
 	       "window %s, %zu rollup%s, %zu dimension%s, format %s\n",
 	       path, cfg->kafka.brokers, cfg->kafka.topic, cfg->kafka.group,
-	       db->user, *db->socket ? db->socket : db->host, (long long)db->port,
-	       db->database, window, cfg->rollups.n, cfg->rollups.n == 1 ? "" : "s",
+	       db->user, server, db->database, window,
+	       cfg->rollups.n, cfg->rollups.n == 1 ? "" : "s",
 	       cfg->dimensions.n, cfg->dimensions.n == 1 ? "" : "s",
-	       cfg->log_format[0] && (cfg->log_format[0] == 'c') ? cfg->log_format : "custom");
+	       strcmp(cfg->log_format, "common") && strcmp(cfg->log_format, "combined") ?
+	       "custom" : cfg->log_format);
 }
 
 int main(int argc, char **argv)
