@@ -23,3 +23,4 @@ common_libcommon_a_SOURCES += common/cli.c common/cli.h
 common_libcommon_a_SOURCES += common/metrics.c common/metrics.h
 
 common_libcommon_a_SOURCES += common/httpd.c common/httpd.h
+common_libcommon_a_SOURCES += common/hmap.c common/hmap.h

@@ -30,3 +30,8 @@ check_PROGRAMS += test/unit/test_httpd
 TESTS += test/unit/test_httpd
 test_unit_test_httpd_CFLAGS = $(UNIT_CFLAGS) $(CURL_CFLAGS)
 test_unit_test_httpd_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += test/unit/test_hmap
+TESTS += test/unit/test_hmap
+test_unit_test_hmap_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_hmap_LDADD = $(UNIT_LIBS)
