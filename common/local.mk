@@ -24,3 +24,5 @@ common_libcommon_a_SOURCES += common/metrics.c common/metrics.h
 
 common_libcommon_a_SOURCES += common/httpd.c common/httpd.h
 common_libcommon_a_SOURCES += common/hmap.c common/hmap.h
+
+common_libcommon_a_SOURCES += common/message.c common/message.h

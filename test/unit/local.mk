@@ -35,3 +35,9 @@ check_PROGRAMS += test/unit/test_hmap
 TESTS += test/unit/test_hmap
 test_unit_test_hmap_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_hmap_LDADD = $(UNIT_LIBS)
+
+check_PROGRAMS += test/unit/test_message
+TESTS += test/unit/test_message
+test_unit_test_message_SOURCES = test/unit/test_message.c test/unit/utf8_ref.h
+test_unit_test_message_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_message_LDADD = $(UNIT_LIBS)
