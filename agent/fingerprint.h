@@ -27,7 +27,16 @@ int fingerprint_read(int fd, uint64_t *fp);
 /* The same over bytes in memory: data[0..len) being the start of a file. */
 int fingerprint_bytes(const void *data, size_t len, uint64_t *fp);
 
-/* Write the source id of (host, fp, generation) as 16 hex digits + NUL. */
+/*
+ * Write the source id of (host, fp, generation) as 16 hex digits + NUL.
+ * It is part of the topic's contract (the Kafka key), so the recipe is
+ * fixed: the id is XXH3_64bits (seed 0, no secret) of the bytes
+ *     host (its bytes, no NUL) || 0x00 || fp (8 bytes, big-endian)
+ *     || generation (4 bytes, big-endian)
+ * printed as 16 lowercase hex digits ("%016" PRIx64). host must not be
+ * NULL. Example: host "web-01", fp 0x0123456789abcdef, generation 0 gives
+ * "24cad29de591f64a" (pinned in test/unit/test_fingerprint.c).
+ */
 void fingerprint_source_id(const char *host, uint64_t fp, uint32_t generation,
 			   char out[FINGERPRINT_ID_LEN + 1]);
 

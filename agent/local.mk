@@ -10,3 +10,5 @@ bin_PROGRAMS += logtally-agent
 logtally_agent_SOURCES = agent/main.c
 logtally_agent_CFLAGS = $(agent_libagent_a_CFLAGS)
 logtally_agent_LDADD = agent/libagent.a $(COMMON_LIBS)
+agent_libagent_a_SOURCES += agent/fingerprint.c agent/fingerprint.h \
+	agent/registry.c agent/registry.h

@@ -21,7 +21,9 @@
 #define REGISTRY_VERSION 1
 
 /* Plain data; owned by the registry. Fields may be changed in place by the
- * caller; call registry_touch() after changing offset so it is saved. */
+ * caller; call registry_touch() after changing offset so it is saved. path
+ * is malloc'd and freed by the registry: to change it, free() it and store
+ * another malloc'd string. */
 struct registry_entry {
 	char id[FINGERPRINT_ID_LEN + 1];   /* source id, the Kafka key */
 	uint64_t fingerprint;
@@ -36,11 +38,14 @@ struct registry_entry {
 struct registry;
 
 /*
- * Open the registry in data_dir (created if missing, mode 0750), taking its
- * lock; with reset, any existing registry is discarded (and the fact
- * logged). Returns NULL with the reason in err when the folder cannot be
- * used, another process holds the lock, or the file is corrupt or of an
- * unknown version (the message says to use --reset-registry).
+ * Open the registry in data_dir (created if missing, mode 0750; not its
+ * parents), taking its lock (<data_dir>/lock, flock, held until
+ * registry_free); with reset, any existing registry.json is set aside as
+ * registry.json.reset-<epoch> (kept for forensics; the fact logged) and the
+ * registry starts empty. Returns NULL with the reason in err when the
+ * folder cannot be used, another registry (in any process) holds the lock,
+ * or the file is corrupt or of an unknown version (the message says to use
+ * --reset-registry).
  * Free with registry_free(). Blocks on file I/O.
  */
 struct registry *registry_open(const char *data_dir, bool reset, char *err,
@@ -64,7 +69,9 @@ struct registry_entry *registry_find_fingerprint(struct registry *reg,
 
 /*
  * Add the source (host, fingerprint, generation) at offset, or return the
- * existing entry of that id unchanged. path is copied. Never NULL.
+ * existing entry of that id unchanged. path is copied (NULL: ""); a new
+ * entry has seen = time(NULL), dev = ino = 0, and marks the registry
+ * dirty. Never NULL.
  */
 struct registry_entry *registry_add(struct registry *reg, const char *host,
 				    uint64_t fingerprint, uint32_t generation,
@@ -78,11 +85,16 @@ bool registry_dirty(const struct registry *reg);
 
 /*
  * Write the registry atomically if it changed. Returns 0 or -errno (the
- * file on disk is then the previous one, intact). Blocks on fsync.
+ * file on disk is then the previous one, intact, except when only the
+ * final fsync of the folder failed: the new file is then in place but
+ * perhaps not durable). On error the registry stays dirty, so the next
+ * call tries again. Blocks on fsync.
  */
 int registry_save(struct registry *reg);
 
-/* Remove entries not seen since now - max_age (epoch seconds); returns how many. */
+/* Remove entries with seen < now - max_age (epoch seconds; a negative
+ * max_age removes nothing), marking the registry dirty if any; returns how
+ * many. Pointers to the removed entries become invalid. */
 size_t registry_clean(struct registry *reg, int64_t now, int64_t max_age);
 
 /* Number of entries, and entry i (0 <= i < count) for iteration. */

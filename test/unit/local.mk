@@ -36,6 +36,13 @@ TESTS += test/unit/test_hmap
 test_unit_test_hmap_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_hmap_LDADD = $(UNIT_LIBS)
 
+check_PROGRAMS += test/unit/test_fingerprint test/unit/test_registry
+TESTS += test/unit/test_fingerprint test/unit/test_registry
+test_unit_test_fingerprint_CFLAGS = $(UNIT_CFLAGS) $(XXHASH_CFLAGS)
+test_unit_test_fingerprint_LDADD = agent/libagent.a $(UNIT_LIBS)
+test_unit_test_registry_CFLAGS = $(UNIT_CFLAGS) $(XXHASH_CFLAGS)
+test_unit_test_registry_LDADD = agent/libagent.a $(UNIT_LIBS)
+
 check_PROGRAMS += test/unit/test_message
 TESTS += test/unit/test_message
 test_unit_test_message_SOURCES = test/unit/test_message.c test/unit/utf8_ref.h
