@@ -1,10 +1,12 @@
 /*
  * logtally-agent: follows access logs and publishes every line to Kafka.
- * main() parses the command line, loads the configuration and hands over;
- * the shipping itself arrives with the agent's own modules.
+ * main() parses the command line, loads the configuration and hands over
+ * to the agent (agent.c).
  */
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "agent.h"
 #include "agent_config.h"
 #include "cli.h"
 #include "logging.h"
@@ -30,6 +32,27 @@ static void agent_summary(const struct agent_config *cfg, const char *path)
 	       cfg->kafka.topic, cfg->data_dir);
 }
 
+static int agent_main(const struct agent_config *cfg, const struct cli_options *opts)
+{
+	const char *poll = getenv("LOGTALLY_AGENT_POLL");
+	struct agent_options aopts = {
+		.once = opts->once,
+		.reset_registry = opts->reset_registry,
+		.force_poll = poll && *poll && *poll != '0',
+	};
+	char err[1024];
+	struct agent *a = agent_new(cfg, &aopts, err, sizeof(err));
+	int rc;
+
+	if (!a) {
+		logging_error("%s", err);
+		return CLI_EXIT_FAILURE;
+	}
+	rc = agent_run(a);
+	agent_free(a);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct config_errors errs = {0};
@@ -47,10 +70,9 @@ int main(int argc, char **argv)
 	if (opts.check_config) {
 		agent_summary(&cfg, opts.config);
 		rc = CLI_EXIT_OK;
-		goto out;
+	} else {
+		rc = agent_main(&cfg, &opts);
 	}
-	logging_error("following files is not built yet (issue 3); only --check-config works");
-	rc = CLI_EXIT_FAILURE;
 out:
 	agent_config_free(&cfg);
 	config_errors_fini(&errs);
