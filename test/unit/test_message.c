@@ -392,6 +392,31 @@ static void test_timestamps(void **state)
 	}
 }
 
+/* The per-second cache must follow any order of calls, same second or not. */
+static void test_timestamp_cache(void **state)
+{
+	static const struct {
+		int64_t ms;
+		const char *text;
+	} seq[] = {
+		{1000, "1970-01-01T00:00:01.000Z"},
+		{1999, "1970-01-01T00:00:01.999Z"},
+		{2000, "1970-01-01T00:00:02.000Z"},
+		{1001, "1970-01-01T00:00:01.001Z"},
+		{86401001, "1970-01-02T00:00:01.001Z"},
+		{1001, "1970-01-01T00:00:01.001Z"},
+		{-999, "1969-12-31T23:59:59.001Z"},
+		{-1000, "1969-12-31T23:59:59.000Z"},
+		{-1001, "1969-12-31T23:59:58.999Z"},
+	};
+	char ts[MESSAGE_TIMESTAMP_LEN + 1];
+
+	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+		message_timestamp(seq[i].ms, ts);
+		assert_string_equal(ts, seq[i].text);
+	}
+}
+
 static void test_decode_envelope(void **state)
 {
 	struct config_pair pairs[] = {{"service", "shop"}};
@@ -603,6 +628,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_long_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_bytes, setup, teardown),
 		cmocka_unit_test(test_timestamps),
+		cmocka_unit_test(test_timestamp_cache),
 		cmocka_unit_test(test_decode_envelope),
 		cmocka_unit_test(test_decode_minimal_envelope),
 		cmocka_unit_test(test_decode_bare),
