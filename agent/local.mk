@@ -12,5 +12,6 @@ logtally_agent_CFLAGS = $(agent_libagent_a_CFLAGS)
 logtally_agent_LDADD = agent/libagent.a $(COMMON_LIBS)
 agent_libagent_a_SOURCES += agent/fingerprint.c agent/fingerprint.h \
 	agent/registry.c agent/registry.h
+agent_libagent_a_SOURCES += agent/producer.c agent/producer.h
 agent_libagent_a_SOURCES += agent/tail.c agent/tail.h agent/sources.c agent/sources.h \
 	agent/agent.c agent/agent.h

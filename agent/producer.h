@@ -2,11 +2,13 @@
  * producer: the agent's side of Kafka, a librdkafka producer with the
  * settings that make "nothing lost" hold: enable.idempotence=true,
  * acks=all, message.timeout.ms=0 (retry forever), lz4 by default, and a
- * queue sized from max_buffer; kafka.properties are applied last, as is.
+ * queue bounded by max_buffer in producer_send() (librdkafka's own limits
+ * are set out of the way); kafka.properties are applied last, as is.
  * Every message carries an opaque pointer that comes back, in order per
  * partition, in a delivery report served by producer_poll() in the
  * caller's thread: that is the only way the registry learns a line is safe.
  * The producer also tracks outages (all brokers down) for logs and metrics.
+ * All functions are for the one thread that polls: callbacks run in it.
  */
 #ifndef LOGTALLY_PRODUCER_H
 #define LOGTALLY_PRODUCER_H
@@ -82,6 +84,14 @@ uint64_t producer_in_flight_bytes(const struct producer *p);
 /* Whether Kafka is unreachable now (from the first "all brokers down"
  * error until the next successful delivery or broker connection). */
 bool producer_outage(const struct producer *p);
+
+/*
+ * Whether librdkafka raised a fatal error (the producer cannot go on, e.g.
+ * fenced or not authorised): then err holds its reason, and the caller
+ * should save what was acknowledged and exit so that it restarts cleanly.
+ * err may be NULL.
+ */
+bool producer_fatal(const struct producer *p, char *err, size_t errlen);
 
 /*
  * Wait up to timeout_ms for every message in flight to be reported,

@@ -49,6 +49,11 @@ test_unit_test_message_SOURCES = test/unit/test_message.c test/unit/utf8_ref.h
 test_unit_test_message_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_message_LDADD = $(UNIT_LIBS)
 
+check_PROGRAMS += test/unit/test_producer
+TESTS += test/unit/test_producer
+test_unit_test_producer_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_producer_LDADD = agent/libagent.a $(UNIT_LIBS)
+
 check_PROGRAMS += test/unit/test_tail
 TESTS += test/unit/test_tail
 test_unit_test_tail_CFLAGS = $(UNIT_CFLAGS)
