@@ -54,6 +54,11 @@ TESTS += test/unit/test_producer
 test_unit_test_producer_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_producer_LDADD = agent/libagent.a $(UNIT_LIBS)
 
+check_PROGRAMS += test/unit/test_watch
+TESTS += test/unit/test_watch
+test_unit_test_watch_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_watch_LDADD = agent/libagent.a $(UNIT_LIBS)
+
 check_PROGRAMS += test/unit/test_tail
 TESTS += test/unit/test_tail
 test_unit_test_tail_CFLAGS = $(UNIT_CFLAGS)
