@@ -11,11 +11,13 @@
  *
  * Ordering: the key is the source id, and the default partitioner
  * (consistent_random) hashes it, so all lines of a source go to one
- * partition; idempotence keeps them in order there through retries.
+ * partition (a kafka.properties partitioner that ignores keys breaks
+ * this); idempotence keeps them in order there through retries.
  *
  * Outages: "all brokers down" starts one; the next successful delivery, or
  * a statistics report (every PRODUCER_STATS_MS, parsed only during an
- * outage) showing a broker UP, ends it, so an idle agent's outage ends too.
+ * outage) showing a broker UP, ends it, so an idle agent's outage ends too
+ * (unless kafka.properties set statistics.interval.ms to 0).
  * A transport error on one broker is not an outage: another broker may
  * still lead the partitions, and the queue bound covers the rest.
  */
@@ -79,6 +81,7 @@ struct producer {
 	bool closing;                   /* producer_free() began: no more acks */
 	bool outage;
 	int64_t outage_since_ms;        /* CLOCK_MONOTONIC */
+	bool stats_stale;               /* the next statistics may predate the outage */
 	bool fatal;
 	char fatal_reason[PRODUCER_FATAL_MAX];
 	struct producer_metrics m;
@@ -191,6 +194,7 @@ static void producer_outage_start(struct producer *p, const char *reason)
 		return;
 	p->outage = true;
 	p->outage_since_ms = producer_now_ms();
+	p->stats_stale = true;
 	logging_warn("Kafka unreachable: %s; reading paused, retrying", reason);
 	producer_set(p->m.outage, 1);
 	producer_count(p->m.outages, 1);
@@ -294,11 +298,21 @@ static bool producer_stats_up(const char *json, size_t len)
 	return up;
 }
 
+/*
+ * librdkafka reads the broker states, then queues the report: one report
+ * being built when the last broker went down can be served after the
+ * outage began and still show it UP. Only that one, so the first report
+ * of an outage is skipped.
+ */
 static int producer_on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
 	struct producer *p = opaque;
 
-	if (p->outage && !p->closing && producer_stats_up(json, len))
+	if (!p->outage || p->closing)
+		return 0;
+	if (p->stats_stale)
+		p->stats_stale = false;
+	else if (producer_stats_up(json, len))
 		producer_outage_end(p);
 	return 0;	/* librdkafka frees json */
 }
