@@ -9,3 +9,9 @@ dist_noinst_DATA += test/integration/tap.sh
 # The command line of both programs.
 TESTS += test/integration/cli.sh
 dist_check_SCRIPTS += test/integration/cli.sh
+
+# The agent end to end against the dev broker: batch runs, odd input,
+# rotation, many files, faults. agent_lib.sh is their shared helper.
+dist_noinst_DATA += test/integration/agent_lib.sh
+TESTS += test/integration/agent_batch.sh test/integration/agent_input.sh
+dist_check_SCRIPTS += test/integration/agent_batch.sh test/integration/agent_input.sh
