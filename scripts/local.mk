@@ -5,3 +5,7 @@ dist_noinst_SCRIPTS += scripts/fuzz
 
 # Start, stop and describe the private MariaDB and dev Kafka broker.
 dist_noinst_SCRIPTS += scripts/dev-services
+
+# The agent's benchmark against kcat (issue 3); bench/README.md reads its figures.
+dist_noinst_SCRIPTS += scripts/bench-agent
+EXTRA_DIST += bench/README.md
