@@ -26,7 +26,7 @@ struct producer_config {
 	const char *brokers;
 	const char *topic;
 	const struct config_map *properties;    /* may be NULL */
-	uint64_t max_buffer;                    /* bytes of values in flight */
+	uint64_t max_buffer;                    /* memory of messages in flight */
 };
 
 /*
