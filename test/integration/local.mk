@@ -15,3 +15,5 @@ dist_check_SCRIPTS += test/integration/cli.sh
 dist_noinst_DATA += test/integration/agent_lib.sh
 TESTS += test/integration/agent_batch.sh test/integration/agent_input.sh
 dist_check_SCRIPTS += test/integration/agent_batch.sh test/integration/agent_input.sh
+TESTS += test/integration/agent_rotation.sh test/integration/agent_behind.sh
+dist_check_SCRIPTS += test/integration/agent_rotation.sh test/integration/agent_behind.sh
