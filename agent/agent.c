@@ -60,14 +60,6 @@ static int64_t agent_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t agent_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Block the stop signals in this thread (and so in every thread started
  * after) and read them from a signalfd instead. */
 static int agent_signals(void)
@@ -358,7 +350,7 @@ int agent_run(struct agent *a)
 		}
 		now = agent_now_ms();
 		agent_timers(a, now);
-		more = sources_read(a->sources, agent_wall_ms());
+		more = sources_read(a->sources, now);
 		if (a->opts.once)
 			rc = agent_once_state(a, now, &idle_since);
 		if (rc < 0)

@@ -449,11 +449,12 @@ static bool slot_reopen(struct sources *s, struct slot *slot, int64_t now_ms)
 }
 
 /* Read one slot; returns false when the producer is full. */
-static bool slot_read(struct sources *s, struct slot *slot, int64_t now_ms, bool *more)
+static bool slot_read(struct sources *s, struct slot *slot, int64_t now_ms,
+		      int64_t wall_ms, bool *more)
 {
 	if (!tail_is_open(slot->tail) && !slot_reopen(s, slot, now_ms))
 		return true;
-	switch (tail_read(slot->tail, s->env, SOURCES_READ_SHARE, now_ms)) {
+	switch (tail_read(slot->tail, s->env, SOURCES_READ_SHARE, wall_ms)) {
 	case TAIL_EOF:
 		slot->ready = false;
 		return true;
@@ -477,17 +478,24 @@ static bool slot_read(struct sources *s, struct slot *slot, int64_t now_ms, bool
 	}
 }
 
+/* now_ms is CLOCK_MONOTONIC, as everywhere in sources; events are stamped
+ * with the wall clock. */
 bool sources_read(struct sources *s, int64_t now_ms)
 {
 	bool more = false, full = false;
 	size_t n = s->n;
+	struct timespec ts;
+	int64_t wall_ms;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 
 	for (size_t k = 0; k < n && k < s->n; k++) {
 		struct slot *slot = s->slots[(s->next + k) % s->n];
 
 		if (slot->state != SLOT_ACTIVE || !slot->ready)
 			continue;
-		if (!slot_read(s, slot, now_ms, &more))
+		if (!slot_read(s, slot, now_ms, wall_ms, &more))
 			full = true;
 	}
 	if (s->n)

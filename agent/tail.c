@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fingerprint.h"
@@ -41,7 +42,7 @@ struct tail {
 	int64_t offset;                 /* next byte to read and send */
 	int64_t long_start;             /* start of a line past the limit, or -1 */
 	int64_t limit;                  /* batch mode: end of reading */
-	int64_t active_ms;              /* last read that consumed bytes */
+	int64_t active_ms;              /* last read that consumed bytes (CLOCK_MONOTONIC) */
 	uint64_t last_fp;               /* source before the last truncation */
 	uint32_t last_gen;
 	bool has_last;
@@ -362,6 +363,16 @@ static bool tail_rewound(struct tail *t)
 	return true;
 }
 
+/* The idle clock: CLOCK_MONOTONIC like the callers of tail_touch() and
+ * tail_idle_ms(), never tail_read()'s now_ms, which is wall time for stamps. */
+static int64_t tail_monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Read the next chunk at t->offset, up to the batch limit. */
 static ssize_t tail_pread(struct tail *t, struct tail_env *env)
 {
@@ -401,7 +412,7 @@ enum tail_status tail_read(struct tail *t, struct tail_env *env,
 		}
 		rc = n ? tail_lines(t, env, ts, env->rbuf, (size_t)n) : 0;
 		if (t->offset > before)
-			t->active_ms = now_ms;
+			t->active_ms = tail_monotonic_ms();
 		if (rc < 0)
 			return TAIL_PAUSED;
 		if (t->offset == before)
