@@ -17,3 +17,5 @@ TESTS += test/integration/agent_batch.sh test/integration/agent_input.sh
 dist_check_SCRIPTS += test/integration/agent_batch.sh test/integration/agent_input.sh
 TESTS += test/integration/agent_rotation.sh test/integration/agent_behind.sh
 dist_check_SCRIPTS += test/integration/agent_rotation.sh test/integration/agent_behind.sh
+TESTS += test/integration/agent_files.sh
+dist_check_SCRIPTS += test/integration/agent_files.sh

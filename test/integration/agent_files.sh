@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# agent_files.sh: 1,000 files in four folders. --once with max_open_files
+# far below the number of files ships every line of every file exactly once
+# (one source id per file) and records each file's end. Then, in stream
+# mode with close_inactive: 1s, the agent resumes without sending anything
+# again, closes the idle files, holds at most max_open_files of them open,
+# and reopens each one when it grows: one line appended to every file
+# arrives exactly once.
+set -u
+# shellcheck source=tap.sh
+. "$(dirname "$0")/tap.sh"
+# shellcheck source=agent_lib.sh
+. "$(dirname "$0")/agent_lib.sh"
+
+plan 11
+agent_require
+
+FILES=1000
+PER_FILE=10
+LOGS=$TAP_TMP/logs
+DATA=$TAP_TMP/data
+TOPIC=$(agent_topic agent-files)
+CONFIG=$TAP_TMP/agent.yml
+
+# Lines $1..$2 of every file: "f<folder>/<n> line <i> ...".
+write_all() {
+	awk -v dir="$LOGS" -v files="$FILES" -v a="$1" -v b="$2" 'BEGIN {
+		for (f = 0; f < files; f++) {
+			path = sprintf("%s/d%d/access-%04d.log", dir, f % 4, f)
+			for (i = a; i <= b; i++)
+				printf "f%04d line %02d GET /files/%d/%d HTTP/1.1 200\n", f, i, f, i >>path
+			close(path)
+		}
+	}'
+}
+
+mkdir -p "$LOGS"/d{0,1,2,3}
+write_all 1 "$PER_FILE"
+agent_config "$CONFIG" "$LOGTALLY_KAFKA_BROKERS" "$TOPIC" "$DATA" "$LOGS/d?/access-*.log" \
+	"max_open_files: 50"
+
+start=$SECONDS
+agent_once once "$CONFIG"
+if [ "$AGENT_RC" = 0 ]; then
+	ok "--once over $FILES files with max_open_files: 50 exits 0 (in $((SECONDS - start)) s)"
+else
+	not_ok "--once over $FILES files with max_open_files: 50 exits 0" \
+	       "status $AGENT_RC: $(tail -n 20 "$TAP_TMP/once.err")"
+fi
+
+agent_consume "$LOGTALLY_KAFKA_BROKERS" "$TOPIC" >"$TAP_TMP/got1"
+if diff <(agent_lines "$LOGS"/d?/access-*.log | sort) <(agent_got "$TAP_TMP/got1" | sort) >"$TAP_TMP/diff"; then
+	ok "every line of every file arrived exactly once, with its path and offset ($((FILES * PER_FILE)) lines)"
+else
+	not_ok "every line of every file arrived exactly once, with its path and offset" \
+	       "$(wc -l <"$TAP_TMP/got1") messages; $(head -n 10 "$TAP_TMP/diff")"
+fi
+
+keys=$(cut -f 1 "$TAP_TMP/got1" | sort -u | wc -l)
+pairs=$(paste <(cut -f 1 "$TAP_TMP/got1") <(cut -f 3- "$TAP_TMP/got1" | jq -r .log.file.path) | sort -u | wc -l)
+check "one source id per file ($keys keys, $pairs key/path pairs)" test "$keys:$pairs" = "$FILES:$FILES"
+
+# Every registry entry at its file's size.
+registry_at_ends() {
+	jq -r '.entries[] | "\(.path) \(.offset)"' "$DATA/registry.json" | sort >"$TAP_TMP/reg"
+	for f in "$LOGS"/d?/access-*.log; do
+		echo "$f $(stat -c %s "$f")"
+	done | sort | diff - "$TAP_TMP/reg" | head -n 10
+	return "${PIPESTATUS[2]}"
+}
+check "the registry holds $FILES entries, each at its file's end" registry_at_ends
+
+# --- stream mode: idle files closed, reopened when they grow --------------
+agent_config "$CONFIG" "$LOGTALLY_KAFKA_BROKERS" "$TOPIC" "$DATA" "$LOGS/d?/access-*.log" \
+	"max_open_files: 100" "close_inactive: 1s" "http: {listen: '127.0.0.1:0'}"
+agent_start stream "$CONFIG"
+pid=$AGENT_PID
+port=$(agent_http_port stream)
+MAX_FDS=0
+
+# Files of $LOGS the agent holds open now; keeps the maximum in MAX_FDS.
+open_files() {
+	local n
+	n=$(find "/proc/$pid/fd" -lname "$LOGS/*" 2>/dev/null | wc -l)
+	[ "$n" -gt "$MAX_FDS" ] && MAX_FDS=$n
+	echo "$n"
+}
+metric_is() {
+	open_files >/dev/null
+	[ "$(agent_metric "$port" "$1")" = "$2" ]
+}
+wait_until 60 metric_is logtally_agent_files "$FILES"
+if wait_until 30 metric_is logtally_agent_files_open 0 && [ "$(open_files)" = 0 ]; then
+	ok "with close_inactive: 1s every idle file is closed ($FILES followed, 0 open)"
+else
+	not_ok "with close_inactive: 1s every idle file is closed" \
+	       "files $(agent_metric "$port" logtally_agent_files), open $(agent_metric "$port" logtally_agent_files_open), fds $(open_files)"
+fi
+check "at most max_open_files were open at once (saw $MAX_FDS)" test "$MAX_FDS" -le 100
+
+# Wait for one more line of each file while sampling the fds in use.
+agent_consumer "$LOGTALLY_KAFKA_BROKERS" "$TOPIC" "$TAP_TMP/got2"
+write_all $((PER_FILE + 1)) $((PER_FILE + 1))
+grown() {
+	open_files >/dev/null
+	agent_has "$TAP_TMP/got2" $((FILES * (PER_FILE + 1)))
+}
+start=$SECONDS
+if wait_until 60 grown; then
+	ok "one line appended to each closed file arrives, each file reopened (in $((SECONDS - start)) s)"
+else
+	not_ok "one line appended to each closed file arrives, each file reopened" \
+	       "$(wc -l <"$TAP_TMP/got2") of $((FILES * (PER_FILE + 1))) lines; $(tail -n 5 "$TAP_TMP/stream.err")"
+fi
+check "still at most max_open_files open at once while reopening (saw $MAX_FDS)" test "$MAX_FDS" -le 100
+if wait_until 30 metric_is logtally_agent_files_open 0 && [ "$(open_files)" = 0 ]; then
+	ok "once read, the files are closed again after close_inactive"
+else
+	not_ok "once read, the files are closed again after close_inactive" \
+	       "open $(agent_metric "$port" logtally_agent_files_open), fds $(open_files)"
+fi
+
+agent_stop "$pid"
+rc=$?
+agent_consume "$LOGTALLY_KAFKA_BROKERS" "$TOPIC" >"$TAP_TMP/final"
+if [ "$rc" = 0 ] &&
+   diff <(agent_lines "$LOGS"/d?/access-*.log | sort) <(agent_got "$TAP_TMP/final" | sort) >"$TAP_TMP/diff"; then
+	ok "over both runs every line arrived exactly once, and SIGTERM exits 0"
+else
+	not_ok "over both runs every line arrived exactly once, and SIGTERM exits 0" \
+	       "status $rc; $(head -n 10 "$TAP_TMP/diff")"
+fi
+
+check "no sanitizer report in the agents' stderr" agent_sanitizer_clean
