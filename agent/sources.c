@@ -41,6 +41,7 @@ struct slot {
 	bool in_scan;           /* found by the scan under way */
 	bool ready;             /* may have lines to read */
 	bool gone;              /* no path leads here any more */
+	bool no_fd;             /* waiting for an fd under max_open_files */
 };
 
 struct sources {
@@ -219,9 +220,10 @@ static void slot_identify(struct sources *s, struct slot *slot, int64_t now_ms)
 	int64_t size;
 	uint64_t fp;
 	uint32_t gen;
+	int rc = slot_open(s, slot, now_ms);
 
-	if (slot_open(s, slot, now_ms) < 0 ||
-	    tail_fingerprint(slot->tail, &fp) < 0 ||
+	slot->no_fd = rc == -EMFILE;
+	if (rc < 0 || tail_fingerprint(slot->tail, &fp) < 0 ||
 	    tail_stat(slot->tail, &size, &links) < 0)
 		return;         /* not yet: no complete line, or no fd to spare */
 	gen = tail_generation(slot->tail, fp);
@@ -478,6 +480,21 @@ static bool slot_read(struct sources *s, struct slot *slot, int64_t now_ms,
 	}
 }
 
+/* Files waiting for an fd are tried as soon as acks may have freed one,
+ * not only on the next tick; one that finds no room ends the round. */
+static void sources_retry_waiting(struct sources *s, int64_t now_ms)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		struct slot *slot = s->slots[i];
+
+		if (slot->state != SLOT_WAITING || !slot->no_fd)
+			continue;
+		slot_identify(s, slot, now_ms);
+		if (slot->no_fd)
+			return;
+	}
+}
+
 /* now_ms is CLOCK_MONOTONIC, as everywhere in sources; events are stamped
  * with the wall clock. */
 bool sources_read(struct sources *s, int64_t now_ms)
@@ -489,6 +506,7 @@ bool sources_read(struct sources *s, int64_t now_ms)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	sources_retry_waiting(s, now_ms);
 
 	for (size_t k = 0; k < n && k < s->n; k++) {
 		struct slot *slot = s->slots[(s->next + k) % s->n];
@@ -533,11 +551,16 @@ void sources_freeze(struct sources *s)
 	}
 }
 
+/* A file still waiting for an fd has not been read at all. */
 bool sources_idle(const struct sources *s)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (s->slots[i]->state == SLOT_ACTIVE && s->slots[i]->ready)
+	for (size_t i = 0; i < s->n; i++) {
+		const struct slot *slot = s->slots[i];
+
+		if ((slot->state == SLOT_ACTIVE && slot->ready) ||
+		    (slot->state == SLOT_WAITING && slot->no_fd))
 			return false;
+	}
 	return true;
 }
 
