@@ -89,12 +89,19 @@ metric_is() {
 	open_files >/dev/null
 	[ "$(agent_metric "$port" "$1")" = "$2" ]
 }
-wait_until 60 metric_is logtally_agent_files "$FILES"
+# Every file known again: each one logs "known file" once identified (a
+# gauge of open files alone can read 0 between two waves of identification).
+all_known() {
+	open_files >/dev/null
+	[ "$(grep -c "known file" "$TAP_TMP/stream.err")" = "$FILES" ]
+}
+wait_until 60 all_known
 if wait_until 30 metric_is logtally_agent_files_open 0 && [ "$(open_files)" = 0 ]; then
 	ok "with close_inactive: 1s every idle file is closed ($FILES followed, 0 open)"
 else
 	not_ok "with close_inactive: 1s every idle file is closed" \
-	       "files $(agent_metric "$port" logtally_agent_files), open $(agent_metric "$port" logtally_agent_files_open), fds $(open_files)"
+	       "files $(agent_metric "$port" logtally_agent_files), open $(agent_metric "$port" logtally_agent_files_open), fds $(open_files)
+$(grep -v "new file\|known file\|closed until" "$TAP_TMP/stream.err" | tail -n 20)"
 fi
 check "at most max_open_files were open at once (saw $MAX_FDS)" test "$MAX_FDS" -le 100
 

@@ -129,7 +129,7 @@ agent_got() {
 }
 
 agent_http_port() {
-	wait_until 30 grep -q 'http: .* on port [0-9]' "$TAP_TMP/$1.err" || return 1
+	wait_until 30 grep -qs 'http: .* on port [0-9]' "$TAP_TMP/$1.err" || return 1
 	sed -n 's/.*http: .* on port \([0-9]*\).*/\1/p' "$TAP_TMP/$1.err" | head -n 1
 }
 
