@@ -19,3 +19,5 @@ TESTS += test/integration/agent_rotation.sh test/integration/agent_behind.sh
 dist_check_SCRIPTS += test/integration/agent_rotation.sh test/integration/agent_behind.sh
 TESTS += test/integration/agent_files.sh
 dist_check_SCRIPTS += test/integration/agent_files.sh
+TESTS += test/integration/agent_watch.sh test/integration/agent_registry.sh
+dist_check_SCRIPTS += test/integration/agent_watch.sh test/integration/agent_registry.sh
