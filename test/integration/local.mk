@@ -21,3 +21,5 @@ TESTS += test/integration/agent_files.sh
 dist_check_SCRIPTS += test/integration/agent_files.sh
 TESTS += test/integration/agent_watch.sh test/integration/agent_registry.sh
 dist_check_SCRIPTS += test/integration/agent_watch.sh test/integration/agent_registry.sh
+TESTS += test/integration/agent_crash.sh test/integration/agent_outage.sh
+dist_check_SCRIPTS += test/integration/agent_crash.sh test/integration/agent_outage.sh
