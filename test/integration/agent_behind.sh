@@ -27,15 +27,14 @@ write_lines() {
 	}' >>"$4"
 }
 
-# Set up scenario $1: folder, agent (PID_$1, PORT_$1).
+# Set up scenario $1: folder, agent (AGENT_PID, PORT).
 scenario() {
 	local dir=$TAP_TMP/$1
 	mkdir -p "$dir/logs"
 	agent_config "$dir/agent.yml" "$BROKER_BOOT" "$1" "$dir/data" "$dir/logs/access.log*" \
 		"max_buffer: 1MiB" "http: {listen: '127.0.0.1:0'}"
 	agent_start "$1" "$dir/agent.yml"
-	printf -v "PID_$1" %s "$AGENT_PID"
-	printf -v "PORT_$1" %s "$(agent_http_port "$1")"
+	PORT=$(agent_http_port "$1")
 	write_lines "$1" 1 100 "$dir/logs/access.log"
 }
 
@@ -60,9 +59,14 @@ delivered() {
 }
 
 scenario copy
+PID_copy=$AGENT_PID
+PORT_copy=$PORT
 scenario del
-wait_until 30 acked "$PORT_copy" 100 && wait_until 30 acked "$PORT_del" 100 ||
+PID_del=$AGENT_PID
+PORT_del=$PORT
+if ! wait_until 30 acked "$PORT_copy" 100 || ! wait_until 30 acked "$PORT_del" 100; then
 	bail_out "the agents did not ship their first lines"
+fi
 
 agent_broker_send "down all"
 write_lines copy 101 "$LINES" "$TAP_TMP/copy/logs/access.log"
@@ -92,7 +96,7 @@ wait_until 90 acked "$PORT_del" "$LINES"
 
 # The deleted file's fd is closed once drained (after a short grace).
 deleted_fds() {
-	find "/proc/$PID_del/fd" -lname '*(deleted)' 2>/dev/null | wc -l
+	find "/proc/$PID_del/fd" -lname "$TAP_TMP/del/logs/*" 2>/dev/null | wc -l
 }
 no_deleted_fds() {
 	[ "$(deleted_fds)" = 0 ]
@@ -103,12 +107,12 @@ else
 	not_ok "the deleted file is closed once drained" "$(ls -l "/proc/$PID_del/fd"; tail -n 5 "$TAP_TMP/del.err")"
 fi
 
-for name in copy del; do
-	pid_var=PID_$name
-	agent_stop "${!pid_var}"
-	printf -v "STATUS_$name" %s "$?"
-	agent_consume "$BROKER_BOOT" "$name" >"$TAP_TMP/$name/final"
-done
+agent_stop "$PID_copy"
+STATUS_copy=$?
+agent_stop "$PID_del"
+STATUS_del=$?
+agent_consume "$BROKER_BOOT" copy >"$TAP_TMP/copy/final"
+agent_consume "$BROKER_BOOT" del >"$TAP_TMP/del/final"
 
 if diff <({ seq -f '%06g' 1 "$LINES"; seq -f '%06g' 1 1000; } | sort) <(delivered copy) >"$TAP_TMP/diff"; then
 	ok "copytruncate while behind: every line of both generations exactly once, the unread ones from the copy"

@@ -24,8 +24,13 @@
 #   agent_http_port NAME            the /metrics port agent NAME logged
 #   agent_metric PORT NAME          the value of metric NAME on /metrics
 #   agent_sanitizer_clean           no ASan/UBSan/LSan report in $TAP_TMP/*.err
+#
+# AGENT_WRAPPER, when set, prefixes agent_start and agent_once, e.g.
+# AGENT_WRAPPER="valgrind --leak-check=full --error-exitcode=9" (by hand:
+# the timed checks are not meant for valgrind's pace).
 # shellcheck shell=bash
 
+# shellcheck disable=SC2154 # set by tap.sh
 AGENT=$top_builddir/logtally-agent
 DEVBROKER=$top_builddir/logtally-devbroker
 AGENT_HOST=agent-test-host
@@ -39,7 +44,9 @@ agent_require() {
 	for tool in kcat jq perl curl; do
 		command -v "$tool" >/dev/null || bail_out "$tool is missing"
 	done
-	[ -x "$AGENT" ] && [ -x "$DEVBROKER" ] || bail_out "build first: $AGENT or $DEVBROKER is missing"
+	if [ ! -x "$AGENT" ] || [ ! -x "$DEVBROKER" ]; then
+		bail_out "build first: $AGENT or $DEVBROKER is missing"
+	fi
 }
 
 agent_topic() {
@@ -57,6 +64,7 @@ agent_broker() {
 	cleanup_add "kill_wait $BROKER_PID"
 	wait_until 30 test -s "$TAP_TMP/broker.out" ||
 		bail_out "the private devbroker did not start: $(cat "$TAP_TMP/broker.err")"
+	# shellcheck disable=SC2034 # for the caller
 	BROKER_BOOT=$(head -n 1 "$TAP_TMP/broker.out")
 }
 
@@ -85,7 +93,9 @@ EOF
 agent_start() {
 	local name=$1 config=$2
 	shift 2
-	"$AGENT" --config "$config" "$@" </dev/null >"$TAP_TMP/$name.out" 2>"$TAP_TMP/$name.err" &
+	# shellcheck disable=SC2086 # the wrapper is a command line
+	${AGENT_WRAPPER:-} "$AGENT" --config "$config" "$@" \
+		</dev/null >"$TAP_TMP/$name.out" 2>"$TAP_TMP/$name.err" &
 	AGENT_PID=$!
 	cleanup_add "kill_wait $AGENT_PID"
 }
@@ -93,8 +103,10 @@ agent_start() {
 agent_once() {
 	local name=$1 config=$2
 	shift 2
-	timeout "$AGENT_TIMEOUT" "$AGENT" --config "$config" --once "$@" \
+	# shellcheck disable=SC2086 # the wrapper is a command line
+	timeout "$AGENT_TIMEOUT" ${AGENT_WRAPPER:-} "$AGENT" --config "$config" --once "$@" \
 		</dev/null >"$TAP_TMP/$name.out" 2>"$TAP_TMP/$name.err"
+	# shellcheck disable=SC2034 # for the caller
 	AGENT_RC=$?
 }
 
