@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,8 @@
 #define AGENT_CLEAN_EVERY_MS 600000     /* registry_clean */
 #define AGENT_READ_BUFFER (256u << 10)
 
+enum { AGENT_HEALTH_OK, AGENT_HEALTH_OUTAGE, AGENT_HEALTH_FATAL };
+
 struct agent {
 	const struct agent_config *cfg;
 	struct agent_options opts;
@@ -43,6 +46,7 @@ struct agent {
 	struct sources *sources;
 	struct httpd *httpd;
 	struct tail_env env;
+	_Atomic int health;     /* AGENT_HEALTH_*, for the HTTP thread */
 	int sigfd;
 	int signals;            /* SIGTERM/SIGINT received */
 	int64_t next_scan, next_tick, next_flush, next_clean;
@@ -75,17 +79,30 @@ static int agent_signals(void)
 	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+/*
+ * /healthz, on the HTTP thread: it reads only the state the loop publishes
+ * (the producer's own state belongs to the loop's thread).
+ */
 static int agent_health(void *ctx, char *reason, size_t len)
 {
 	struct agent *a = ctx;
 
-	if (producer_fatal(a->producer, reason, len))
+	switch (atomic_load(&a->health)) {
+	case AGENT_HEALTH_FATAL:
+		snprintf(reason, len, "Kafka producer failed; the agent is exiting");
 		return -1;
-	if (producer_outage(a->producer)) {
+	case AGENT_HEALTH_OUTAGE:
 		snprintf(reason, len, "Kafka unreachable: reading paused");
 		return -1;
+	default:
+		return 0;
 	}
-	return 0;
+}
+
+static void agent_publish_health(struct agent *a, bool fatal)
+{
+	atomic_store(&a->health, fatal ? AGENT_HEALTH_FATAL :
+		     producer_outage(a->producer) ? AGENT_HEALTH_OUTAGE : AGENT_HEALTH_OK);
 }
 
 /* --- set-up ------------------------------------------------------------ */
@@ -342,7 +359,10 @@ int agent_run(struct agent *a)
 	while (!a->signals && rc < 0) {
 		bool more;
 
-		if (producer_fatal(a->producer, reason, sizeof(reason))) {
+		bool fatal = producer_fatal(a->producer, reason, sizeof(reason));
+
+		agent_publish_health(a, fatal);
+		if (fatal) {
 			logging_error("Kafka producer failed for good: %s; exiting so that a restart resumes from the registry",
 				      reason);
 			rc = 1;
