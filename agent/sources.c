@@ -27,6 +27,13 @@
 #define SOURCES_GONE_GRACE_MS 5000      /* idle time before a gone file is dropped */
 #define SOURCES_SEEN_EVERY_S 60         /* how often an entry's "seen" is refreshed */
 
+/* File events are logged at info level, rate limited per call site, so that
+ * thousands of files found at once do not flood the log. */
+#define SOURCES_LOG(...) do { \
+		static struct logging_limit sources_limit_; \
+		logging_limited(&sources_limit_, LOGGING_INFO, __VA_ARGS__); \
+	} while (0)
+
 enum slot_state {
 	SLOT_WAITING,           /* no fingerprint yet (no complete first line) */
 	SLOT_ACTIVE,            /* attached to a registry entry */
@@ -205,7 +212,7 @@ static void slot_new_source(struct sources *s, struct slot *slot, uint64_t fp,
 		offset = sources_line_end(slot->tail, size);
 	entry = registry_add(s->env->registry, s->env->host, fp, gen, offset,
 			     tail_path(slot->tail));
-	logging_info("%s: new file (source %s), reading from offset %lld",
+	SOURCES_LOG("%s: new file (source %s), reading from offset %lld",
 		     tail_path(slot->tail), entry->id, (long long)offset);
 	slot_attach(s, slot, entry, offset, size);
 }
@@ -237,13 +244,13 @@ static void slot_identify(struct sources *s, struct slot *slot, int64_t now_ms)
 	owner = sources_owner(s, entry, slot);
 	if (owner) {
 		if (slot->state != SLOT_COPY)
-			logging_info("%s: same content as %s (a copy): not read again",
+			SOURCES_LOG("%s: same content as %s (a copy): not read again",
 				     tail_path(slot->tail), tail_path(owner->tail));
 		slot->state = SLOT_COPY;
 		slot->copy_of = entry;
 		return;
 	}
-	logging_info("%s: known file (source %s), resuming at offset %lld",
+	SOURCES_LOG("%s: known file (source %s), resuming at offset %lld",
 		     tail_path(slot->tail), entry->id, (long long)entry->offset);
 	slot_attach(s, slot, entry, entry->offset, size);
 }
@@ -304,7 +311,7 @@ void sources_found(struct sources *s, const char *path, size_t input, bool initi
 		sources_add(s, path, &st, input, initial, now_ms);
 		return;
 	}
-	logging_info("%s: renamed to %s", tail_path(slot->tail), path);
+	SOURCES_LOG("%s: renamed to %s", tail_path(slot->tail), path);
 	if (hmap_get(s->by_path, tail_path(slot->tail)) == slot)
 		hmap_remove(s->by_path, tail_path(slot->tail));
 	tail_rename(slot->tail, path);
@@ -325,7 +332,7 @@ void sources_scan_end(struct sources *s, int64_t now_ms)
 		tail_touch(slot->tail, now_ms);
 		if (hmap_get(s->by_path, tail_path(slot->tail)) == slot)
 			hmap_remove(s->by_path, tail_path(slot->tail));
-		logging_info("%s: renamed away or deleted; reading it to its end",
+		SOURCES_LOG("%s: renamed away or deleted; reading it to its end",
 			     tail_path(slot->tail));
 	}
 	sources_gauges(s);
@@ -345,7 +352,7 @@ static void slot_drop(struct sources *s, size_t i)
 {
 	struct slot *slot = s->slots[i];
 
-	logging_info("%s: %s, closed", tail_path(slot->tail),
+	SOURCES_LOG("%s: %s, closed", tail_path(slot->tail),
 		     slot->state == SLOT_ACTIVE ? "read to its end" : "gone");
 	if (hmap_get(s->by_path, tail_path(slot->tail)) == slot)
 		hmap_remove(s->by_path, tail_path(slot->tail));
@@ -368,7 +375,7 @@ static void slot_check(struct sources *s, struct slot *slot, int64_t now_ms)
 	if (links == 0 && !slot->gone) {
 		slot->gone = true;
 		tail_touch(slot->tail, now_ms);
-		logging_info("%s: deleted; reading it to its end", tail_path(slot->tail));
+		SOURCES_LOG("%s: deleted; reading it to its end", tail_path(slot->tail));
 	}
 }
 
@@ -381,7 +388,7 @@ static void slot_take_over(struct sources *s, struct slot *slot, int64_t now_ms)
 	if (sources_owner(s, slot->copy_of, slot) || slot_open(s, slot, now_ms) < 0 ||
 	    tail_stat(slot->tail, &size, &links) < 0)
 		return;
-	logging_info("%s: the original of this copy is gone; reading on from offset %lld",
+	SOURCES_LOG("%s: the original of this copy is gone; reading on from offset %lld",
 		     tail_path(slot->tail), (long long)slot->copy_of->offset);
 	slot_attach(s, slot, slot->copy_of, slot->copy_of->offset, size);
 	slot->copy_of = NULL;
@@ -407,7 +414,7 @@ static bool slot_tick(struct sources *s, size_t i, int64_t now_ms)
 		slot_check(s, slot, now_ms);
 	if (slot->state == SLOT_ACTIVE && tail_is_open(slot->tail) && idle && !slot->gone &&
 	    idle_ms >= s->cfg->close_inactive) {
-		logging_info("%s: inactive for %llds, closed until it grows",
+		SOURCES_LOG("%s: inactive for %llds, closed until it grows",
 			     tail_path(slot->tail), (long long)(idle_ms / 1000));
 		slot_close(s, slot);
 	}
@@ -443,7 +450,7 @@ static bool slot_reopen(struct sources *s, struct slot *slot, int64_t now_ms)
 		return false;
 	if (tail_fingerprint(slot->tail, &fp) == 0 && fp == entry->fingerprint)
 		return true;
-	logging_info("%s: content replaced while closed: a new source", tail_path(slot->tail));
+	SOURCES_LOG("%s: content replaced while closed: a new source", tail_path(slot->tail));
 	tail_detach(slot->tail);
 	slot->state = SLOT_WAITING;
 	slot_identify(s, slot, now_ms);

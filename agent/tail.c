@@ -338,12 +338,14 @@ static int tail_lines(struct tail *t, struct tail_env *env, const char *ts,
 /* Whether the file shrank below what was read: then detach. */
 static bool tail_truncated(struct tail *t)
 {
+	static struct logging_limit limit;
 	struct stat st;
 
 	if (fstat(t->fd, &st) < 0 || st.st_size >= t->offset)
 		return false;
-	logging_info("%s: truncated (size %lld, offset %lld): reading it as a new source",
-		     t->path, (long long)st.st_size, (long long)t->offset);
+	logging_limited(&limit, LOGGING_INFO,
+			"%s: truncated (size %lld, offset %lld): reading it as a new source",
+			t->path, (long long)st.st_size, (long long)t->offset);
 	tail_detach(t);
 	return true;
 }
