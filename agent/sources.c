@@ -60,7 +60,7 @@ struct sources {
 	size_t next;            /* where the next read round starts */
 	bool frozen;            /* batch mode */
 	struct hmap *by_path;   /* current path -> slot */
-	struct metrics_gauge *files_open, *files_known;
+	struct metrics_gauge *files_open, *files_known, *files_attached;
 };
 
 struct sources *sources_new(const struct agent_config *cfg, struct tail_env *env,
@@ -76,6 +76,9 @@ struct sources *sources_new(const struct agent_config *cfg, struct tail_env *env
 					      "Files held open now.", NULL);
 		s->files_known = metrics_gauge(metrics, "logtally_agent_files",
 					       "Files followed now, open or not.", NULL);
+		s->files_attached = metrics_gauge(metrics, "logtally_agent_files_attached",
+						  "Files followed now whose source is known (not waiting for a first line, not copies).",
+						  NULL);
 	}
 	return s;
 }
@@ -95,6 +98,12 @@ void sources_free(struct sources *s)
 
 static void sources_gauges(struct sources *s)
 {
+	size_t attached = 0;
+
+	for (size_t i = 0; i < s->n && s->files_attached; i++)
+		attached += s->slots[i]->state == SLOT_ACTIVE;
+	if (s->files_attached)
+		metrics_gauge_set(s->files_attached, (double)attached);
 	if (s->files_open)
 		metrics_gauge_set(s->files_open, (double)s->open);
 	if (s->files_known)

@@ -89,11 +89,10 @@ metric_is() {
 	open_files >/dev/null
 	[ "$(agent_metric "$port" "$1")" = "$2" ]
 }
-# Every file known again: each one logs "known file" once identified (a
-# gauge of open files alone can read 0 between two waves of identification).
+# Every file known again, i.e. attached to its source (a gauge of open
+# files alone can read 0 between two waves of identification).
 all_known() {
-	open_files >/dev/null
-	[ "$(grep -c "known file" "$TAP_TMP/stream.err")" = "$FILES" ]
+	metric_is logtally_agent_files_attached "$FILES"
 }
 wait_until 60 all_known
 if wait_until 30 metric_is logtally_agent_files_open 0 && [ "$(open_files)" = 0 ]; then
