@@ -4,20 +4,24 @@
 # (1 MiB), has read only the start of a 30000-line file; then one file is
 # copytruncated (its unread lines now live only in the copy, which the glob
 # covers) and another is deleted (its unread lines live only in the fd the
-# agent holds). Once Kafka is back every line must arrive exactly once, and
-# the deleted file's fd must be closed once it is drained.
+# agent holds). A third is copytruncated while the agent is stopped
+# (SIGSTOP: a busy machine) and regrows past the agent's offset before it
+# looks: only the content, not the size, tells it is another file. Once
+# Kafka is back every line must arrive exactly once, and the deleted file's
+# fd must be closed once it is drained.
 set -u
 # shellcheck source=tap.sh
 . "$(dirname "$0")/tap.sh"
 # shellcheck source=agent_lib.sh
 . "$(dirname "$0")/agent_lib.sh"
 
-plan 8
+plan 9
 agent_require
 
 LINES=30000
 agent_broker "copy:4"
 agent_broker_send "topic del 4"
+agent_broker_send "topic regrow 4"
 
 # Lines $2..$3 of tag $1, about 100 bytes each, appended to file $4.
 write_lines() {
@@ -64,15 +68,21 @@ PORT_copy=$PORT
 scenario del
 PID_del=$AGENT_PID
 PORT_del=$PORT
-if ! wait_until 30 acked "$PORT_copy" 100 || ! wait_until 30 acked "$PORT_del" 100; then
+scenario regrow
+PID_regrow=$AGENT_PID
+PORT_regrow=$PORT
+if ! wait_until 30 acked "$PORT_copy" 100 || ! wait_until 30 acked "$PORT_del" 100 ||
+   ! wait_until 30 acked "$PORT_regrow" 100; then
 	bail_out "the agents did not ship their first lines"
 fi
 
 agent_broker_send "down all"
 write_lines copy 101 "$LINES" "$TAP_TMP/copy/logs/access.log"
 write_lines del 101 "$LINES" "$TAP_TMP/del/logs/access.log"
+write_lines regrow 101 "$LINES" "$TAP_TMP/regrow/logs/access.log"
 wait_until 30 has_read "$PORT_copy" 1000
 wait_until 30 has_read "$PORT_del" 1000
+wait_until 30 has_read "$PORT_regrow" 1000
 read_copy=$(agent_metric "$PORT_copy" logtally_agent_lines_read_total)
 read_del=$(agent_metric "$PORT_del" logtally_agent_lines_read_total)
 
@@ -80,6 +90,11 @@ cp "$TAP_TMP/copy/logs/access.log" "$TAP_TMP/copy/logs/access.log.1"
 truncate -s 0 "$TAP_TMP/copy/logs/access.log"
 write_lines copy2 1 1000 "$TAP_TMP/copy/logs/access.log"
 rm "$TAP_TMP/del/logs/access.log"
+kill -STOP "$PID_regrow"
+cp "$TAP_TMP/regrow/logs/access.log" "$TAP_TMP/regrow/logs/access.log.1"
+truncate -s 0 "$TAP_TMP/regrow/logs/access.log"
+write_lines regrow2 1 10000 "$TAP_TMP/regrow/logs/access.log"   # 1 MB, past the offset
+kill -CONT "$PID_regrow"
 wait_until 30 grep -q 'deleted' "$TAP_TMP/del.err"
 
 if [ "${read_copy%.*}" -lt "$LINES" ] && [ "${read_del%.*}" -lt "$LINES" ] &&
@@ -93,6 +108,7 @@ check "the deletion was noticed while lines were unread" grep -q 'deleted' "$TAP
 agent_broker_send "up all"
 wait_until 90 acked "$PORT_copy" $((LINES + 1000))
 wait_until 90 acked "$PORT_del" "$LINES"
+wait_until 90 acked "$PORT_regrow" $((LINES + 10000))
 
 # The deleted file's fd is closed once drained (after a short grace).
 deleted_fds() {
@@ -112,7 +128,10 @@ STATUS_copy=$?
 agent_stop "$PID_del"
 STATUS_del=$?
 agent_consume "$BROKER_BOOT" copy >"$TAP_TMP/copy/final"
+agent_stop "$PID_regrow"
+STATUS_regrow=$?
 agent_consume "$BROKER_BOOT" del >"$TAP_TMP/del/final"
+agent_consume "$BROKER_BOOT" regrow >"$TAP_TMP/regrow/final"
 
 if diff <({ seq -f '%06g' 1 "$LINES"; seq -f '%06g' 1 1000; } | sort) <(delivered copy) >"$TAP_TMP/diff"; then
 	ok "copytruncate while behind: every line of both generations exactly once, the unread ones from the copy"
@@ -128,6 +147,12 @@ else
 	not_ok "a file deleted while unread is still shipped, every line exactly once" \
 	       "$(head -n 20 "$TAP_TMP/diff"); $(wc -l <"$TAP_TMP/del/final") messages"
 fi
-check "both agents stop with status 0" test "$STATUS_copy$STATUS_del" = 00
+if diff <({ seq -f '%06g' 1 "$LINES"; seq -f '%06g' 1 10000; } | sort) <(delivered regrow) >"$TAP_TMP/diff"; then
+	ok "copytruncate regrown past the offset before the agent looked: every line of both generations exactly once"
+else
+	not_ok "copytruncate regrown past the offset before the agent looked: every line exactly once" \
+	       "$(cut -f 3- "$TAP_TMP/regrow/final" | jq -r .message | awk '{ print $1 }' | sort | uniq -c)"
+fi
+check "the agents stop with status 0" test "$STATUS_copy$STATUS_del$STATUS_regrow" = 000
 
 check "no sanitizer report in the agents' stderr" agent_sanitizer_clean
