@@ -46,6 +46,8 @@ struct tail {
 	uint64_t last_fp;               /* source before the last truncation */
 	uint32_t last_gen;
 	bool has_last;
+	uint64_t fp;                    /* first line while attached, once known */
+	bool has_fp;
 	struct registry_entry *failed;  /* a send of it failed: rewind when drained */
 	struct tail_pending *fifo;      /* ring of messages in flight */
 	size_t head, count, cap;
@@ -128,6 +130,7 @@ void tail_attach(struct tail *t, struct registry_entry *entry, int64_t offset,
 	t->entry = entry;
 	t->offset = offset;
 	t->long_start = -1;
+	t->has_fp = t->fd >= 0 && fingerprint_read(t->fd, &t->fp) == 0;
 	if (!t->host || strcmp(t->host, host)) {
 		free(t->host);
 		t->host = xstrdup(host);
@@ -145,6 +148,7 @@ void tail_detach(struct tail *t)
 	t->entry = NULL;
 	t->offset = 0;
 	t->long_start = -1;
+	t->has_fp = false;
 }
 
 struct registry_entry *tail_entry(const struct tail *t)
@@ -335,17 +339,39 @@ static int tail_lines(struct tail *t, struct tail_env *env, const char *ts,
 	return 0;
 }
 
-/* Whether the file shrank below what was read: then detach. */
+/* Whether the first line is still the one seen at attach (or the first one
+ * seen since, when the file had none yet). */
+static bool tail_same_first_line(struct tail *t)
+{
+	uint64_t fp;
+
+	if (fingerprint_read(t->fd, &fp) < 0)
+		return true;    /* none yet: nothing to compare */
+	if (!t->has_fp) {
+		t->fp = fp;
+		t->has_fp = true;
+	}
+	return fp == t->fp;
+}
+
+/*
+ * Whether the file is no longer the source being read: it shrank below what
+ * was read, or its first line changed (truncated and written again past the
+ * offset before this look, as copytruncate does to a busy file while the
+ * agent is behind). Then detach: the caller identifies it again.
+ */
 static bool tail_truncated(struct tail *t)
 {
 	static struct logging_limit limit;
 	struct stat st;
 
-	if (fstat(t->fd, &st) < 0 || st.st_size >= t->offset)
+	if (fstat(t->fd, &st) < 0)
 		return false;
-	logging_limited(&limit, LOGGING_INFO,
-			"%s: truncated (size %lld, offset %lld): reading it as a new source",
-			t->path, (long long)st.st_size, (long long)t->offset);
+	if (st.st_size >= t->offset && tail_same_first_line(t))
+		return false;
+	logging_limited(&limit, LOGGING_INFO, "%s: %s (size %lld, offset %lld): reading it as a new source",
+			t->path, st.st_size < t->offset ? "truncated" : "content replaced",
+			(long long)st.st_size, (long long)t->offset);
 	tail_detach(t);
 	return true;
 }
