@@ -5,14 +5,15 @@
 # access.log; twice) and copytruncate (cp, then truncate in place; twice)
 # must each deliver every line exactly once, a renamed file keeping its
 # source id. A file truncated and written again (even with the same first
-# line) becomes a new source read from offset 0.
+# line) becomes a new source read from offset 0, and so does a new file
+# that got the inode of a deleted one the agent had closed.
 set -u
 # shellcheck source=tap.sh
 . "$(dirname "$0")/tap.sh"
 # shellcheck source=agent_lib.sh
 . "$(dirname "$0")/agent_lib.sh"
 
-plan 9
+plan 10
 agent_require
 
 # Write lines $2..$3 of tag $1 to fd 3, 100 at a time, paced like a busy
@@ -32,12 +33,14 @@ numbers() {
 	seq -f '%06g' 1 "$1"
 }
 
-# Start scenario $1: its folder, topic, consumer and agent.
+# Start scenario $1: its folder, topic, consumer and agent; $2...: more
+# configuration lines.
 scenario() {
 	DIR=$TAP_TMP/$1
 	mkdir -p "$DIR/logs"
 	TOPIC=$(agent_topic "agent-$1")
-	agent_config "$DIR/agent.yml" "$LOGTALLY_KAFKA_BROKERS" "$TOPIC" "$DIR/data" "$DIR/logs/access.log*"
+	agent_config "$DIR/agent.yml" "$LOGTALLY_KAFKA_BROKERS" "$TOPIC" "$DIR/data" "$DIR/logs/access.log*" \
+		"${@:2}"
 	agent_consumer "$LOGTALLY_KAFKA_BROKERS" "$TOPIC" "$DIR/got"
 	agent_start "$1" "$DIR/agent.yml"
 	PID=$AGENT_PID
@@ -173,6 +176,37 @@ if blocks_ok; then
 	ok "a truncated file is read again from offset 0 as a new source, even with the same first line"
 else
 	not_ok "a truncated file is read again from offset 0 as a new source, even with the same first line" \
+	       "$(awk '{ print $1, $3 }' "$DIR/summary" | sort | uniq -c)"
+fi
+
+# --- a reused inode ------------------------------------------------------------
+scenario inode "close_inactive: 1s" "http: {listen: '127.0.0.1:0'}"
+port=$(agent_http_port inode)
+exec 3>>"$DIR/logs/access.log"
+write_lines I 1 100
+exec 3>&-
+wait_until 30 agent_has "$DIR/got" 100
+old_inode=$(stat -c %i "$DIR/logs/access.log")
+closed() {
+	[ "$(agent_metric "$port" logtally_agent_files_open)" = 0 ]
+}
+wait_until 30 closed
+rm "$DIR/logs/access.log"
+exec 3>>"$DIR/logs/access.log"          # ext4 and tmpfs hand the inode out again
+write_lines J 1 50
+exec 3>&-
+reused=no
+[ "$(stat -c %i "$DIR/logs/access.log")" = "$old_inode" ] && reused=yes
+finish 150
+summary >"$DIR/summary"
+if [ "$(awk '{ print $1, $3 }' "$DIR/summary" | sort -u | awk '{ print $1 }' | tr -d '\n')" = IJ ] &&
+   [ "$(awk '{ print $3 }' "$DIR/summary" | sort -u | wc -l)" = 2 ] &&
+   [ "$(awk '$1 == "J" && $2 == "000001" { print $4 }' "$DIR/summary")" = 0 ] &&
+   [ "$(awk '{ print $1 $2 }' "$DIR/summary" | sort | uniq -d | wc -l)" = 0 ] &&
+   [ "$(wc -l <"$DIR/summary")" = 150 ]; then
+	ok "a new file on a closed file's inode (reused: $reused) is a new source read from 0"
+else
+	not_ok "a new file on a closed file's inode (reused: $reused) is a new source read from 0" \
 	       "$(awk '{ print $1, $3 }' "$DIR/summary" | sort | uniq -c)"
 fi
 
