@@ -4,7 +4,8 @@
 # reading at max_buffer, says so once in its log and on /metrics and
 # /healthz, says once when Kafka is back, then ships every line exactly
 # once with its peak RSS under 64 MB. --once with Kafka down exits 1 after
-# shutdown_timeout, its registry moved by nothing unacknowledged; a second
+# shutdown_timeout, its registry moved by nothing unacknowledged, whether
+# it could read every line or stopped at max_buffer; a second
 # SIGTERM stops an agent waiting for acknowledgements at once, state intact.
 set -u
 # shellcheck source=tap.sh
@@ -12,7 +13,7 @@ set -u
 # shellcheck source=agent_lib.sh
 . "$(dirname "$0")/agent_lib.sh"
 
-plan 16
+plan 18
 agent_require
 
 FILES=16
@@ -131,7 +132,7 @@ agent_broker_send "topic once 4"
 mkdir -p "$TAP_TMP/once"
 for ((i = 1; i <= 1000; i++)); do echo "once line $i"; done >"$TAP_TMP/once/a.log"
 agent_config "$TAP_TMP/once.yml" "$BROKER_BOOT" once "$TAP_TMP/once-data" "$TAP_TMP/once/*.log" \
-	"shutdown_timeout: 2s"
+	"shutdown_timeout: 2s" "max_buffer: 1MiB"
 agent_once once1 "$TAP_TMP/once.yml"
 size=$(stat -c %s "$TAP_TMP/once/a.log")
 reg_offset() {
@@ -152,9 +153,24 @@ else
 fi
 check "its registry holds only what was acknowledged (the old end, $size)" test "$(reg_offset)" = "$size"
 
+# More than max_buffer to send: reading stops before the last line, which
+# must not make --once wait for Kafka for ever.
+awk 'BEGIN { for (i = 1501; i <= 21500; i++) printf "once line %d padding to make the buffer fill up sooner\n", i }' \
+	>>"$TAP_TMP/once/a.log"
+start=$SECONDS
+AGENT_TIMEOUT=30 agent_once once2b "$TAP_TMP/once.yml"
+took=$((SECONDS - start))
+if [ "$AGENT_RC" = 1 ] && [ "$took" -le 15 ] && grep -q 'shutdown_timeout' "$TAP_TMP/once2b.err"; then
+	ok "--once with Kafka down and more than max_buffer to send exits 1 too (in $took s)"
+else
+	not_ok "--once with Kafka down and more than max_buffer to send exits 1 too" \
+	       "status $AGENT_RC after $took s (124: killed by timeout): $(tail -n 3 "$TAP_TMP/once2b.err")"
+fi
+check "its registry still holds only what was acknowledged" test "$(reg_offset)" = "$size"
+
 # --- a second signal while waiting for acknowledgements ----------------------
 agent_config "$TAP_TMP/once.yml" "$BROKER_BOOT" once "$TAP_TMP/once-data" "$TAP_TMP/once/*.log" \
-	"shutdown_timeout: 60s"
+	"shutdown_timeout: 60s" "max_buffer: 1MiB"
 agent_start waiting "$TAP_TMP/once.yml"
 pid=$AGENT_PID
 wait_until 30 grep -qs 'known file' "$TAP_TMP/waiting.err"
@@ -181,9 +197,9 @@ agent_broker_send "up all"
 agent_once once3 "$TAP_TMP/once.yml"
 got=$(timeout 60 kcat -b "$BROKER_BOOT" -C -t once -o beginning -e -q -f '%s\n' | jq -r .message | sort -V)
 if [ "$AGENT_RC" = 0 ] && [ "$got" = "$(sort -V "$TAP_TMP/once/a.log")" ]; then
-	ok "with Kafka back, --once ships the rest: each of the 1500 lines once"
+	ok "with Kafka back, --once ships the rest: each of the 21500 lines once"
 else
-	not_ok "with Kafka back, --once ships the rest: each of the 1500 lines once" \
+	not_ok "with Kafka back, --once ships the rest: each of the 21500 lines once" \
 	       "status $AGENT_RC; $(wc -l <<<"$got") messages"
 fi
 
