@@ -323,29 +323,41 @@ static int agent_shutdown(struct agent *a)
 	return 0;
 }
 
-/* Batch mode: done once every file is read to its frozen end and acked. */
-static int agent_once_state(struct agent *a, int64_t now, int64_t *idle_since)
+/* Batch mode's clock: when a line was last read, and the lines in flight
+ * at the last look (more now means more were read). */
+struct agent_once_clock {
+	int64_t since;
+	size_t left;
+};
+
+/*
+ * Batch mode: done once every file is read to its frozen end and acked.
+ * Failed when Kafka takes nothing for shutdown_timeout after the last line
+ * read: the last of all, or the last max_buffer let through while Kafka is
+ * down (reading cannot go on then, so waiting for the end would be for
+ * ever).
+ */
+static int agent_once_state(struct agent *a, int64_t now, struct agent_once_clock *clock)
 {
 	size_t left = producer_in_flight(a->producer);
+	bool idle = sources_idle(a->sources);
 
-	if (!sources_idle(a->sources)) {
-		*idle_since = -1;
-		return -1;
-	}
-	if (left == 0)
+	if (idle && left == 0)
 		return 0;
-	if (*idle_since < 0)
-		*idle_since = now;
-	if (now - *idle_since <= a->cfg->shutdown_timeout)
+	if (left == 0 || left > clock->left)
+		clock->since = now;
+	clock->left = left;
+	if (now - clock->since <= a->cfg->shutdown_timeout)
 		return -1;
-	logging_error("Kafka did not acknowledge %zu lines within shutdown_timeout after the last line was read",
-		      left);
+	logging_error("Kafka did not acknowledge %zu lines within shutdown_timeout after the last line was read%s",
+		      left, idle ? "" : " (reading paused at max_buffer)");
 	return 1;
 }
 
 int agent_run(struct agent *a)
 {
-	int64_t now = agent_now_ms(), idle_since = -1;
+	int64_t now = agent_now_ms();
+	struct agent_once_clock clock = {now, 0};
 	char reason[512];
 	int rc = -1;
 
@@ -372,7 +384,7 @@ int agent_run(struct agent *a)
 		agent_timers(a, now);
 		more = sources_read(a->sources, now);
 		if (a->opts.once)
-			rc = agent_once_state(a, now, &idle_since);
+			rc = agent_once_state(a, now, &clock);
 		if (rc < 0)
 			agent_wait(a, more ? 0 : -1);
 	}
