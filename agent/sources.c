@@ -243,8 +243,11 @@ static void slot_identify(struct sources *s, struct slot *slot, int64_t now_ms)
 	    tail_stat(slot->tail, &size, &links) < 0)
 		return;         /* not yet: no complete line, or no fd to spare */
 	gen = tail_generation(slot->tail, fp);
-	/* An entry past this file's end was a truncated earlier generation. */
-	while ((entry = registry_find_fingerprint(reg, fp, gen)) && size < entry->offset)
+	/* An entry past this file's end was a truncated earlier generation,
+	 * unless another file still reads it: then this is a copy still being
+	 * written (copytruncate's cp of a big file). */
+	while ((entry = registry_find_fingerprint(reg, fp, gen)) && size < entry->offset &&
+	       !sources_owner(s, entry, slot))
 		gen++;
 	if (!entry) {
 		slot_new_source(s, slot, fp, gen, size);
