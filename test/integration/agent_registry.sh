@@ -4,7 +4,7 @@
 # file and --reset-registry, the file left byte for byte, nothing sent),
 # in batch and stream mode; --reset-registry sets it aside and starts over;
 # a second agent on the same data_dir is refused. SIGTERM waits for the
-# acknowledgements and saves the registry (exit 0) even with
+# acknowledgements and saves the registry (exit 0; SIGINT too) even with
 # registry_flush: 1h, and with registry_flush: 200ms the registry follows
 # the acknowledgements while the agent runs.
 set -u
@@ -13,7 +13,7 @@ set -u
 # shellcheck source=agent_lib.sh
 . "$(dirname "$0")/agent_lib.sh"
 
-plan 17
+plan 18
 agent_require
 
 LOGS=$TAP_TMP/logs
@@ -140,7 +140,15 @@ at_end() {
 }
 check "with registry_flush: 200ms the registry follows the acknowledgements while running" \
 	wait_until 5 at_end
-agent_stop "$pid"
+kill -INT "$pid"
+wait_until 30 eval "! kill -0 $pid 2>/dev/null"
+wait "$pid"
+rc=$?
+if [ "$rc" = 0 ] && grep -q 'registry saved' "$TAP_TMP/flush.err"; then
+	ok "SIGINT stops the agent gracefully too (exit 0, registry saved)"
+else
+	not_ok "SIGINT stops the agent gracefully too" "status $rc: $(tail -n 3 "$TAP_TMP/flush.err")"
+fi
 check "over every run each line was shipped once, but for the reset (750 + 50 messages)" \
 	test "$(messages)" = 800
 
