@@ -5,14 +5,15 @@
 # mode with close_inactive: 1s, the agent resumes without sending anything
 # again, closes the idle files, holds at most max_open_files of them open,
 # and reopens each one when it grows: one line appended to every file
-# arrives exactly once.
+# arrives exactly once. Files with no line yet, and copies, hold no fd, so
+# they cannot keep max_open_files from the files that have lines.
 set -u
 # shellcheck source=tap.sh
 . "$(dirname "$0")/tap.sh"
 # shellcheck source=agent_lib.sh
 . "$(dirname "$0")/agent_lib.sh"
 
-plan 11
+plan 12
 agent_require
 
 FILES=1000
@@ -135,6 +136,29 @@ if [ "$rc" = 0 ] &&
 else
 	not_ok "over both runs every line arrived exactly once, and SIGTERM exits 0" \
 	       "status $rc; $(head -n 10 "$TAP_TMP/diff")"
+fi
+
+# --- files that cannot be read yet must not take the fds -------------------
+# With max_open_files: 2, three empty files and a copy come before two
+# files with lines (files are found in path order).
+FEW=$TAP_TMP/few
+TOPIC2=$(agent_topic agent-files-few)
+mkdir -p "$FEW/logs"
+: >"$FEW/logs/a1.log"
+: >"$FEW/logs/a2.log"
+: >"$FEW/logs/a3.log"
+seq -f 'b line %g' 1 10 >"$FEW/logs/b.log"
+cp "$FEW/logs/b.log" "$FEW/logs/b.log.0"
+seq -f 'c line %g' 1 10 >"$FEW/logs/c.log"
+agent_config "$FEW/agent.yml" "$LOGTALLY_KAFKA_BROKERS" "$TOPIC2" "$FEW/data" "$FEW/logs/*.log*" \
+	"max_open_files: 2" "shutdown_timeout: 2s"
+AGENT_TIMEOUT=20 agent_once few "$FEW/agent.yml"
+got=$(agent_consume "$LOGTALLY_KAFKA_BROKERS" "$TOPIC2" | cut -f 3- | jq -r .message | sort)
+if [ "$AGENT_RC" = 0 ] && [ "$got" = "$(cat "$FEW/logs/b.log" "$FEW/logs/c.log" | sort)" ]; then
+	ok "empty files and copies hold no fd: with max_open_files: 2 --once ships the 20 lines after them"
+else
+	not_ok "empty files and copies hold no fd: with max_open_files: 2 --once ships the 20 lines after them" \
+	       "status $AGENT_RC (124: hung), $(wc -l <<<"$got") lines"
 fi
 
 check "no sanitizer report in the agents' stderr" agent_sanitizer_clean
