@@ -239,9 +239,12 @@ static void slot_identify(struct sources *s, struct slot *slot, int64_t now_ms)
 	int rc = slot_open(s, slot, now_ms);
 
 	slot->no_fd = rc == -EMFILE;
-	if (rc < 0 || tail_fingerprint(slot->tail, &fp) < 0 ||
-	    tail_stat(slot->tail, &size, &links) < 0)
-		return;         /* not yet: no complete line, or no fd to spare */
+	if (rc < 0)
+		return;         /* no fd to spare, or gone */
+	if (tail_fingerprint(slot->tail, &fp) < 0 || tail_stat(slot->tail, &size, &links) < 0) {
+		slot_close(s, slot);    /* no complete line yet: no fd until the next try */
+		return;
+	}
 	gen = tail_generation(slot->tail, fp);
 	/* An entry past this file's end was a truncated earlier generation,
 	 * unless another file still reads it: then this is a copy still being
@@ -260,6 +263,7 @@ static void slot_identify(struct sources *s, struct slot *slot, int64_t now_ms)
 				     tail_path(slot->tail), tail_path(owner->tail));
 		slot->state = SLOT_COPY;
 		slot->copy_of = entry;
+		slot_close(s, slot);    /* slot_take_over() reopens it if need be */
 		return;
 	}
 	SOURCES_LOG("%s: known file (source %s), resuming at offset %lld",
