@@ -44,7 +44,6 @@
  * and the batch header adds 61 bytes. 512 covers a key of up to 256 bytes
  * (source ids are far shorter) and both framings, with room to spare.
  */
-#define PRODUCER_MSG_OVERHEAD 256      /* bytes librdkafka holds per message */
 #define PRODUCER_MARGIN 512
 /* Error kinds counted apart in delivery_errors_total; later ones are "other". */
 #define PRODUCER_KINDS_MAX 16

@@ -22,6 +22,13 @@
 
 struct producer;
 
+/*
+ * Bytes charged against max_buffer for each message in flight besides its
+ * value: what librdkafka holds per message (its struct, the key, the
+ * allocator's rounding), so that max_buffer bounds memory.
+ */
+#define PRODUCER_MSG_OVERHEAD 256
+
 struct producer_config {
 	const char *brokers;
 	const char *topic;

@@ -315,7 +315,7 @@ static void test_max_buffer(void **state)
 	struct fixture *f = *state;
 	int i;
 
-	start(f, 1000);
+	start(f, 10 * (100 + PRODUCER_MSG_OVERHEAD));
 	for (i = 0; i < 10; i++)
 		assert_int_equal(send_one(f, i % KEYS, 100), 0);
 	assert_int_equal(producer_in_flight_bytes(f->p), 1000);
