@@ -586,13 +586,3 @@ bool sources_idle(const struct sources *s)
 	}
 	return true;
 }
-
-size_t sources_open(const struct sources *s)
-{
-	return s->open;
-}
-
-size_t sources_count(const struct sources *s)
-{
-	return s->n;
-}

@@ -62,8 +62,4 @@ void sources_freeze(struct sources *s);
  * mode), apart from partial last lines. */
 bool sources_idle(const struct sources *s);
 
-/* Files open now, and tails known. */
-size_t sources_open(const struct sources *s);
-size_t sources_count(const struct sources *s);
-
 #endif
