@@ -1,0 +1,75 @@
+/*
+ * dimensions: what is counted of a parsed line. Each configured dimension
+ * takes one field of the record (accesslog), optionally runs its match
+ * pattern over the percent-decoded value (every match counts; capture 1
+ * when the pattern has one, else the whole match) and optionally lowercases
+ * the result (ASCII and the Latin letters of U+00C0..U+024F). Without match
+ * the field's text is the value, verbatim. Every value handed out is valid
+ * UTF-8 of at most DIMENSIONS_VALUE_MAX characters (longer ones are cut at
+ * a character boundary) and never empty.
+ * Position in the pipeline: accesslog -> dimensions -> window.
+ */
+#ifndef LOGTALLY_DIMENSIONS_H
+#define LOGTALLY_DIMENSIONS_H
+
+#include <stddef.h>
+
+#include "accesslog.h"
+#include "config.h"
+
+/* The counts table's value column is VARCHAR(512): characters, not bytes. */
+#define DIMENSIONS_VALUE_MAX 512
+/* The counts table's dimension column is VARCHAR(32). */
+#define DIMENSIONS_NAME_MAX 32
+
+struct dimensions;
+
+/*
+ * Dimensions from a config_list of struct aggregator_dimension
+ * (aggregator_config.h), resolved against the fields of lp. Returns NULL
+ * with the reason in err ("dimension 'x': no field 'y' in the log format",
+ * a match pattern that does not compile). Copies what it needs from dims;
+ * lp must outlive the result. Free with dimensions_free(). One thread.
+ */
+struct dimensions *dimensions_new(const struct config_list *dims,
+				  const struct accesslog *lp,
+				  char *err, size_t errlen);
+
+void dimensions_free(struct dimensions *dims);
+
+size_t dimensions_count(const struct dimensions *dims);
+
+/* The name of dimension i; borrowed. */
+const char *dimensions_name(const struct dimensions *dims, size_t i);
+
+/*
+ * Called once per value: dimension index, the value (not NUL-terminated,
+ * borrowed until the callback returns), its length in bytes.
+ */
+typedef void (*dimensions_emit_fn)(void *arg, size_t dim, const char *value,
+				   size_t len);
+
+/*
+ * Hand every value of rec to emit, dimension by dimension in configuration
+ * order. A field that is absent or empty yields nothing for its dimension.
+ * Returns the number of values emitted.
+ */
+size_t dimensions_extract(struct dimensions *dims,
+			  const struct accesslog_record *rec,
+			  dimensions_emit_fn emit, void *arg);
+
+/*
+ * Percent-decode s[0..len) into out (room for len bytes): "%HH" becomes
+ * the byte, '+' stays '+', a malformed '%' stays as is. Bytes that do not
+ * form valid UTF-8 afterwards become U+FFFD (out then needs 3 * len bytes).
+ * Returns the length written. Exposed for tests.
+ */
+size_t dimensions_percent_decode(const char *s, size_t len, char *out);
+
+/*
+ * Lowercase valid UTF-8 s[0..len) into out (same length: the letters
+ * covered map to letters of the same encoded length). Returns len.
+ */
+size_t dimensions_lowercase(const char *s, size_t len, char *out);
+
+#endif

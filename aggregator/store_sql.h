@@ -1,0 +1,51 @@
+/*
+ * store_sql: the text of the statements a flush sends, built without a
+ * connection so that it can be tested alone. Values are escaped for a
+ * session whose sql_mode lacks NO_BACKSLASH_ESCAPES (store sets it) in
+ * utf8mb4: the escaping of mysql_real_escape_string() for that charset.
+ * Rows arrive sorted (window_rows_build) and leave in the same order, cut
+ * into statements of at most max_bytes each.
+ */
+#ifndef LOGTALLY_STORE_SQL_H
+#define LOGTALLY_STORE_SQL_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "window.h"
+
+/* The smallest statement size store_sql_upserts() accepts. */
+#define STORE_SQL_MIN_BYTES 4096
+
+/*
+ * Append s[0..len) to out as a quoted SQL string literal: '...' with NUL,
+ * \n, \r, \\, ', " and Ctrl-Z escaped by a backslash. Returns 0 or -ENOSPC
+ * when out's maximum would be passed (out then holds a partial literal:
+ * truncate it back).
+ */
+int store_sql_quote(struct buf *out, const char *s, size_t len);
+
+/* "YYYY-MM-DD HH:MM:SS" of epoch seconds (UTC) into out[20]. */
+void store_sql_datetime(int64_t epoch_s, char out[20]);
+
+/*
+ * Called with each finished statement (NUL-terminated, len bytes, borrowed
+ * until the call returns). A non-zero return stops store_sql_upserts(),
+ * which returns it.
+ */
+typedef int (*store_sql_statement_fn)(void *arg, const char *sql, size_t len);
+
+/*
+ * Build the upserts of rows[0..n) into table:
+ *   INSERT INTO table (window_seconds,window_start,dimension,value,hits)
+ *   VALUES (...),(...) ON DUPLICATE KEY UPDATE hits = hits + VALUES(hits)
+ * in row order, each statement at most max_bytes (>= STORE_SQL_MIN_BYTES;
+ * one row always fits since values are at most 512 characters), and pass
+ * each to fn. names[row.dim] is the dimension's name. Returns 0, or the
+ * first non-zero return of fn.
+ */
+int store_sql_upserts(const char *table, const struct window_row *rows,
+		      size_t n, const char *const *names, size_t max_bytes,
+		      store_sql_statement_fn fn, void *arg);
+
+#endif

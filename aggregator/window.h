@@ -1,0 +1,123 @@
+/*
+ * window: event-time windows and the counts that wait to be flushed.
+ *
+ * A line at time t counts into the tumbling window floor(t / size) * size
+ * of every window size (the base window and each rollup). Counts wait in a
+ * struct window_deltas, one per Kafka partition, keyed by (base window
+ * start, dimension, value), so that the deltas of one partition can be
+ * dropped when another aggregator took it over. At flush time
+ * window_rows_build() merges the partitions' deltas, derives the rollup
+ * rows from the base rows, and sorts everything in the counts table's
+ * primary-key order (window_seconds, dimension, window_start, value), so
+ * that concurrent flushes lock rows in one order and cannot deadlock.
+ *
+ * Cardinality is bounded by struct window_cap: past max_values distinct
+ * values of one dimension in one window of one size, further values count
+ * as WINDOW_OTHER. Position in the pipeline: dimensions -> window -> store.
+ */
+#ifndef LOGTALLY_WINDOW_H
+#define LOGTALLY_WINDOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WINDOW_OTHER "(other)"
+
+/* floor(t_ms / size_s) * size_s, in seconds, right for negative times too. */
+int64_t window_start(int64_t t_ms, int64_t size_s);
+
+/* --- the deltas of one partition -------------------------------------- */
+
+struct window_deltas;
+
+/* An empty table. Free with window_deltas_free(). */
+struct window_deltas *window_deltas_new(void);
+
+void window_deltas_free(struct window_deltas *deltas);
+
+/*
+ * Add hits to (start_s, dim, value[0..len)). value is copied. Amortised
+ * O(1); grows as needed (the caller bounds it by flushing when
+ * window_deltas_count() gets large).
+ */
+void window_deltas_add(struct window_deltas *deltas, int64_t start_s,
+		       uint32_t dim, const char *value, size_t len,
+		       uint64_t hits);
+
+/* Number of distinct keys held. */
+size_t window_deltas_count(const struct window_deltas *deltas);
+
+/* Sum of the hits held (for tests and metrics). */
+uint64_t window_deltas_hits(const struct window_deltas *deltas);
+
+/* Forget everything; keeps the memory for reuse. */
+void window_deltas_clear(struct window_deltas *deltas);
+
+/* --- the cardinality cap ---------------------------------------------- */
+
+struct window_cap;
+
+/* A cap of max_values values per (size, dimension, window). */
+struct window_cap *window_cap_new(uint64_t max_values);
+
+void window_cap_free(struct window_cap *cap);
+
+/*
+ * Whether value may count as itself in the window (size_s, start_s) of
+ * dimension dim: true when it was admitted before or fewer than max_values
+ * values were; it is then remembered. false: count it as WINDOW_OTHER.
+ * WINDOW_OTHER itself is always admitted.
+ */
+bool window_cap_admit(struct window_cap *cap, int64_t size_s, int64_t start_s,
+		      uint32_t dim, const char *value, size_t len);
+
+/*
+ * Forget the windows of size size_s that start before start_s (they are
+ * closed: a late value there starts a fresh tally).
+ */
+void window_cap_expire(struct window_cap *cap, int64_t size_s, int64_t start_s);
+
+/* --- rows for the store ----------------------------------------------- */
+
+/* One row of the counts table's upsert. */
+struct window_row {
+	uint32_t window_seconds;
+	uint32_t dim;           /* index into the dimension names */
+	int64_t start_s;        /* epoch seconds, UTC */
+	const char *value;      /* borrowed from the struct window_rows */
+	size_t len;
+	uint64_t hits;
+};
+
+struct window_rows {
+	struct window_row *rows;
+	size_t n;
+	/* private: storage for values and rows */
+	size_t cap;
+	char *arena;
+	size_t arena_len, arena_cap;
+};
+
+void window_rows_init(struct window_rows *rows);
+
+void window_rows_fini(struct window_rows *rows);
+
+/*
+ * Fill rows (emptied first) from the deltas of nparts partitions (NULL
+ * entries are skipped): one row per distinct (size, dim, start, value),
+ * hits summed over the partitions, for sizes[0] (the base window, which
+ * the deltas are keyed by) and for each rollup size sizes[1..nsizes);
+ * rollup starts are floor(start / size) * size. Each rollup row passes
+ * window_cap_admit() for its size (cap may be NULL for no cap) and turns
+ * into WINDOW_OTHER when refused. Rows come out sorted by window_seconds,
+ * then dimension name (names[dim], compared as bytes), then start, then
+ * value (bytes, a shorter prefix first): the counts table's key order.
+ * Cost: O(k log k) for k distinct keys; independent of the hits.
+ */
+void window_rows_build(struct window_rows *rows,
+		       struct window_deltas *const *parts, size_t nparts,
+		       const int64_t *sizes, size_t nsizes,
+		       const char *const *names, struct window_cap *cap);
+
+#endif
