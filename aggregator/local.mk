@@ -11,3 +11,4 @@ logtally_aggregator_SOURCES = aggregator/main.c
 logtally_aggregator_CFLAGS = $(aggregator_libaggregator_a_CFLAGS)
 logtally_aggregator_LDADD = aggregator/libaggregator.a $(COMMON_LIBS) \
 	$(MARIADB_LIBS) $(CURL_LIBS)
+aggregator_libaggregator_a_SOURCES += aggregator/accesslog.c aggregator/accesslog.h
