@@ -25,13 +25,15 @@
 struct dimensions;
 
 /*
- * Dimensions from a config_list of struct aggregator_dimension
+ * Dimensions from list, a config_list of struct aggregator_dimension
  * (aggregator_config.h), resolved against the fields of lp. Returns NULL
  * with the reason in err ("dimension 'x': no field 'y' in the log format",
- * a match pattern that does not compile). Copies what it needs from dims;
+ * a match pattern that does not compile). Copies what it needs from list;
  * lp must outlive the result. Free with dimensions_free(). One thread.
+ * A match sees only the first 4 MiB of a field; the scratch memory held
+ * stays under 12 MiB.
  */
-struct dimensions *dimensions_new(const struct config_list *dims,
+struct dimensions *dimensions_new(const struct config_list *list,
 				  const struct accesslog *lp,
 				  char *err, size_t errlen);
 
@@ -59,16 +61,18 @@ size_t dimensions_extract(struct dimensions *dims,
 			  dimensions_emit_fn emit, void *arg);
 
 /*
- * Percent-decode s[0..len) into out (room for len bytes): "%HH" becomes
- * the byte, '+' stays '+', a malformed '%' stays as is. Bytes that do not
- * form valid UTF-8 afterwards become U+FFFD (out then needs 3 * len bytes).
- * Returns the length written. Exposed for tests.
+ * Percent-decode s[0..len) into out, which needs room for 3 * len bytes:
+ * "%HH" (either case) becomes the byte, '+' stays '+', a malformed '%'
+ * stays as is. Bytes that do not form valid UTF-8 afterwards become U+FFFD,
+ * one per maximal invalid subpart (as common/message does), so the result
+ * is valid UTF-8. Returns the length written. Exposed for tests.
  */
 size_t dimensions_percent_decode(const char *s, size_t len, char *out);
 
 /*
- * Lowercase valid UTF-8 s[0..len) into out (same length: the letters
- * covered map to letters of the same encoded length). Returns len.
+ * Lowercase valid UTF-8 s[0..len) into out, which may be s (same length:
+ * the letters covered map to letters of the same encoded length; others,
+ * such as U+0130, stay as they are). Returns len.
  */
 size_t dimensions_lowercase(const char *s, size_t len, char *out);
 

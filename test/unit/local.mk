@@ -64,3 +64,9 @@ TESTS += test/unit/test_tail
 test_unit_test_tail_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_tail_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=producer_send
 test_unit_test_tail_LDADD = agent/libagent.a $(UNIT_LIBS)
+
+check_PROGRAMS += test/unit/test_dimensions
+TESTS += test/unit/test_dimensions
+test_unit_test_dimensions_SOURCES = test/unit/test_dimensions.c test/unit/utf8_ref.h
+test_unit_test_dimensions_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_dimensions_LDADD = aggregator/libaggregator.a $(UNIT_LIBS)

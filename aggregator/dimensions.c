@@ -1,0 +1,473 @@
+/*
+ * dimensions: from a parsed record to the values counted. A value without
+ * match is the field's span itself, handed out without a copy when it is
+ * valid UTF-8, short enough and not lowercased; otherwise it is rewritten
+ * into dims->value (4 bytes per character at most, so a fixed array). A
+ * match runs over the percent-decoded, repaired field in dims->subject,
+ * or over the span itself when it holds no '%' and is valid UTF-8, so the
+ * pattern always sees valid UTF-8 and matches end on character boundaries.
+ * Nothing is allocated per line once dims->subject has grown to the
+ * largest field seen (at most 3 * DIMENSIONS_MATCH_INPUT_MAX bytes).
+ */
+#include "dimensions.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <errno.h>
+#include <locale.h>
+#include <pcre2.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wctype.h>
+
+#include "aggregator_config.h"
+#include "confcheck.h"
+#include "xalloc.h"
+
+/*
+ * Only this many leading bytes of a field are decoded and searched by a
+ * match (the agent's lines go up to 64 MiB): the scratch buffer stays
+ * under 3 times this, and a longer field's tail is not searched.
+ */
+#define DIMENSIONS_MATCH_INPUT_MAX ((size_t)4 << 20)
+/* Bytes of one value at most: 4 per character of UTF-8. */
+#define DIMENSIONS_VALUE_BYTES (4 * DIMENSIONS_VALUE_MAX)
+/* The Latin letters lowercased beside ASCII: U+00C0..U+024F. */
+#define DIMENSIONS_LATIN_FIRST 0xc0
+#define DIMENSIONS_LATIN_END 0x250
+
+struct dimensions_dim {
+	char *name;
+	size_t field;
+	pcre2_code *re;                 /* NULL: the field's text is the value */
+	bool capture;                   /* re has a group: capture 1 is the value */
+	bool lowercase;
+};
+
+struct dimensions {
+	size_t n;
+	struct dimensions_dim *dim;
+	pcre2_match_data *md;           /* two pairs: the match and capture 1 */
+	char *subject;                  /* the decoded field a match runs over */
+	size_t subject_cap;
+	char value[DIMENSIONS_VALUE_BYTES];     /* a value that was rewritten */
+};
+
+/* --- UTF-8 ------------------------------------------------------------ */
+
+/*
+ * The well-formed UTF-8 sequence at p (Unicode Table 3-7, which excludes
+ * overlongs, surrogates and code points past U+10FFFF): returns its length
+ * with *bad false; or, with *bad true, the length of the maximal subpart
+ * that one U+FFFD replaces (at least 1). The same rule as common/message.c,
+ * so that a value is repaired as the agent repairs a line.
+ */
+static size_t dimensions_utf8_seq(const unsigned char *p, size_t n, bool *bad)
+{
+	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
+	size_t need, i;
+
+	*bad = c >= 0x80;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		need = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		need = 3, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+	else if (c >= 0xf0 && c <= 0xf4)
+		need = 4, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+	else
+		return 1;
+	for (i = 1; i < need; i++) {
+		if (i == n || p[i] < lo || p[i] > hi)
+			return i;
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	*bad = false;
+	return need;
+}
+
+/*
+ * Bytes of the longest valid prefix of s[0..n) that holds at most max
+ * characters; *chars gets their number.
+ */
+static size_t dimensions_utf8_prefix(const char *s, size_t n, size_t max,
+				     size_t *chars)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, c = 0, k;
+	bool bad;
+
+	while (i < n && c < max) {
+		if (p[i] < 0x80) {
+			i++;
+		} else {
+			k = dimensions_utf8_seq(p + i, n - i, &bad);
+			if (bad)
+				break;
+			i += k;
+		}
+		c++;
+	}
+	*chars = c;
+	return i;
+}
+
+/*
+ * Writes s[0..n), each maximal invalid subpart replaced by U+FFFD, to out,
+ * up to max characters; returns the length written. Each step reads its
+ * bytes before writing at most 3 per byte read, so out may start up to
+ * 2 * n bytes before s in the same buffer (dimensions_percent_decode()).
+ */
+static size_t dimensions_utf8_repair(const char *s, size_t n, size_t max,
+				     char *out)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, o = 0, c = 0, k;
+	bool bad;
+
+	while (i < n && c < max) {
+		k = dimensions_utf8_seq(p + i, n - i, &bad);
+		if (bad) {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+		} else {
+			memmove(out + o, p + i, k);
+			o += k;
+		}
+		i += k;
+		c++;
+	}
+	return o;
+}
+
+/* --- percent-decoding and lowercasing ---------------------------------- */
+
+static int dimensions_hex(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* "%HH" of s[0..len) into bytes at out; returns the length written. */
+static size_t dimensions_unescape(const char *s, size_t len, char *out)
+{
+	const char *pct;
+	size_t i = 0, o = 0, run;
+	int hi, lo;
+
+	while (i < len) {
+		pct = memchr(s + i, '%', len - i);
+		run = pct ? (size_t)(pct - (s + i)) : len - i;
+		memcpy(out + o, s + i, run);
+		o += run;
+		i += run;
+		if (i == len)
+			break;
+		hi = len - i >= 3 ? dimensions_hex((unsigned char)s[i + 1]) : -1;
+		lo = hi >= 0 ? dimensions_hex((unsigned char)s[i + 2]) : -1;
+		if (lo >= 0) {
+			out[o++] = (char)(hi << 4 | lo);
+			i += 3;
+		} else {
+			out[o++] = s[i++];
+		}
+	}
+	return o;
+}
+
+size_t dimensions_percent_decode(const char *s, size_t len, char *out)
+{
+	/* Decode to the last third, then repair forward into the first. */
+	char *tail = out + 2 * len;
+	size_t n = dimensions_unescape(s, len, tail);
+
+	return dimensions_utf8_repair(tail, n, SIZE_MAX, out);
+}
+
+/*
+ * The lowercase of U+00C0..U+024F, from the C library's Unicode tables,
+ * kept only when it is a lowercase letter of two UTF-8 bytes like its
+ * capital (U+0130 'İ' -> 'i' and U+023A -> U+2C65 are not). Built once.
+ */
+static uint16_t dimensions_latin_lower[DIMENSIONS_LATIN_END - DIMENSIONS_LATIN_FIRST];
+static bool dimensions_latin_ready;
+static pthread_once_t dimensions_latin_once = PTHREAD_ONCE_INIT;
+
+static void dimensions_latin_init(void)
+{
+	locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	wint_t cp, lo;
+
+	for (cp = DIMENSIONS_LATIN_FIRST; cp < DIMENSIONS_LATIN_END; cp++) {
+		lo = loc ? towlower_l(cp, loc) : cp;
+		if (!loc || lo < 0x80 || lo >= 0x800 || !iswlower_l(lo, loc))
+			lo = cp;
+		dimensions_latin_lower[cp - DIMENSIONS_LATIN_FIRST] = (uint16_t)lo;
+	}
+	dimensions_latin_ready = loc != (locale_t)0;
+	if (loc)
+		freelocale(loc);
+}
+
+size_t dimensions_lowercase(const char *s, size_t len, char *out)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	unsigned cp;
+	size_t i;
+
+	pthread_once(&dimensions_latin_once, dimensions_latin_init);
+	for (i = 0; i < len; i++) {
+		if (p[i] >= 'A' && p[i] <= 'Z') {
+			out[i] = (char)(p[i] | 0x20);
+		} else if (p[i] >= 0xc3 && p[i] <= 0xc9 && i + 1 < len &&
+			   (p[i + 1] & 0xc0) == 0x80) {
+			cp = (unsigned)(p[i] & 0x1f) << 6 | (p[i + 1] & 0x3f);
+			if (cp >= DIMENSIONS_LATIN_FIRST && cp < DIMENSIONS_LATIN_END)
+				cp = dimensions_latin_lower[cp - DIMENSIONS_LATIN_FIRST];
+			out[i] = (char)(0xc0 | cp >> 6);
+			out[++i] = (char)(0x80 | (cp & 0x3f));
+		} else {
+			out[i] = (char)p[i];
+		}
+	}
+	return len;
+}
+
+/* --- lifecycle -------------------------------------------------------- */
+
+static int dimensions_compile(struct dimensions_dim *d, const char *pattern,
+			      char *err, size_t errlen)
+{
+	PCRE2_UCHAR msg[256];
+	PCRE2_SIZE offset;
+	uint32_t groups = 0;
+	int code;
+
+	d->re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+			      confcheck_regex_options() | PCRE2_MATCH_INVALID_UTF,
+			      &code, &offset, NULL);
+	if (!d->re) {
+		pcre2_get_error_message(code, msg, sizeof(msg));
+		snprintf(err, errlen, "dimension '%s': match pattern at offset %zu: %s",
+			 d->name, (size_t)offset, (const char *)msg);
+		return -EINVAL;
+	}
+	/* Without JIT (unsupported CPU) pcre2_match() interprets: same results. */
+	pcre2_jit_compile(d->re, PCRE2_JIT_COMPLETE);
+	pcre2_pattern_info(d->re, PCRE2_INFO_CAPTURECOUNT, &groups);
+	d->capture = groups > 0;
+	return 0;
+}
+
+static int dimensions_dim_init(struct dimensions_dim *d,
+			       const struct aggregator_dimension *cfg,
+			       const struct accesslog *lp, char *err, size_t errlen)
+{
+	const char *from = cfg->from ? cfg->from : "";
+	int field;
+
+	d->name = xstrdup(cfg->name ? cfg->name : "");
+	if (!d->name[0] || strlen(d->name) > DIMENSIONS_NAME_MAX) {
+		snprintf(err, errlen, "dimension '%s': a name of 1 to %d bytes is needed",
+			 d->name, DIMENSIONS_NAME_MAX);
+		return -EINVAL;
+	}
+	field = accesslog_field_index(lp, from);
+	if (field < 0) {
+		snprintf(err, errlen, "dimension '%s': no field '%s' in the log format",
+			 d->name, from);
+		return -EINVAL;
+	}
+	d->field = (size_t)field;
+	d->lowercase = cfg->lowercase;
+	if (d->lowercase && !dimensions_latin_ready) {
+		snprintf(err, errlen, "dimension '%s': lowercase needs the C.UTF-8 locale",
+			 d->name);
+		return -ENOENT;
+	}
+	if (cfg->match && cfg->match[0])
+		return dimensions_compile(d, cfg->match, err, errlen);
+	return 0;
+}
+
+struct dimensions *dimensions_new(const struct config_list *list,
+				  const struct accesslog *lp,
+				  char *err, size_t errlen)
+{
+	struct dimensions *dims = xcalloc(1, sizeof(*dims));
+	size_t i;
+
+	pthread_once(&dimensions_latin_once, dimensions_latin_init);
+	dims->n = list->n;
+	dims->dim = xcalloc(list->n ? list->n : 1, sizeof(*dims->dim));
+	dims->md = pcre2_match_data_create(2, NULL);
+	if (!dims->md) {
+		fprintf(stderr, "out of memory for a pcre2 match block\n");
+		abort();
+	}
+	for (i = 0; i < list->n; i++) {
+		if (dimensions_dim_init(&dims->dim[i],
+					CONFIG_ITEM(*list, struct aggregator_dimension, i),
+					lp, err, errlen)) {
+			dimensions_free(dims);
+			return NULL;
+		}
+	}
+	return dims;
+}
+
+void dimensions_free(struct dimensions *dims)
+{
+	size_t i;
+
+	if (!dims)
+		return;
+	for (i = 0; i < dims->n; i++) {
+		free(dims->dim[i].name);
+		pcre2_code_free(dims->dim[i].re);
+	}
+	free(dims->dim);
+	pcre2_match_data_free(dims->md);
+	free(dims->subject);
+	free(dims);
+}
+
+size_t dimensions_count(const struct dimensions *dims)
+{
+	return dims->n;
+}
+
+const char *dimensions_name(const struct dimensions *dims, size_t i)
+{
+	return dims->dim[i].name;
+}
+
+/* --- extraction ------------------------------------------------------- */
+
+/*
+ * Emits s[0..len) as a value of dimension i: repaired if it is not valid
+ * UTF-8, cut to DIMENSIONS_VALUE_MAX characters, lowercased if asked.
+ * Returns the number of values emitted (0 for an empty one).
+ */
+static size_t dimensions_emit_value(struct dimensions *dims, size_t i,
+				    const char *s, size_t len,
+				    dimensions_emit_fn emit, void *arg)
+{
+	const char *v = s;
+	size_t chars, n;
+
+	n = dimensions_utf8_prefix(s, len, DIMENSIONS_VALUE_MAX, &chars);
+	if (n < len && chars < DIMENSIONS_VALUE_MAX) {
+		n = dimensions_utf8_repair(s, len, DIMENSIONS_VALUE_MAX, dims->value);
+		v = dims->value;
+	}
+	if (n == 0)
+		return 0;
+	if (dims->dim[i].lowercase) {
+		dimensions_lowercase(v, n, dims->value);
+		v = dims->value;
+	}
+	emit(arg, i, v, n);
+	return 1;
+}
+
+/* Room for n bytes in dims->subject; its content is not kept. */
+static void dimensions_reserve(struct dimensions *dims, size_t n)
+{
+	size_t cap = dims->subject_cap ? dims->subject_cap : 4096;
+
+	if (n <= dims->subject_cap)
+		return;
+	while (cap < n)
+		cap *= 2;
+	free(dims->subject);
+	dims->subject = xmalloc(cap);
+	dims->subject_cap = cap;
+}
+
+/* The text a match runs over: s itself, or its decoded and repaired copy. */
+static const char *dimensions_subject(struct dimensions *dims, const char *s,
+				      size_t len, size_t *outlen)
+{
+	size_t chars;
+
+	if (len > DIMENSIONS_MATCH_INPUT_MAX)
+		len = DIMENSIONS_MATCH_INPUT_MAX;
+	if (!memchr(s, '%', len) &&
+	    dimensions_utf8_prefix(s, len, SIZE_MAX, &chars) == len) {
+		*outlen = len;
+		return s;
+	}
+	dimensions_reserve(dims, 3 * len);
+	*outlen = dimensions_percent_decode(s, len, dims->subject);
+	return dims->subject;
+}
+
+/* Bytes of the character at s[at], s being valid UTF-8. */
+static size_t dimensions_char_len(const char *s, size_t at)
+{
+	unsigned char c = (unsigned char)s[at];
+
+	return c < 0xc0 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+}
+
+/*
+ * Every match of dimension i's pattern in s[0..len), valid UTF-8. After an
+ * empty match the search goes on one character further, so that a pattern
+ * that can match nothing still ends.
+ */
+static size_t dimensions_match(struct dimensions *dims, size_t i,
+			       const char *s, size_t len,
+			       dimensions_emit_fn emit, void *arg)
+{
+	const struct dimensions_dim *d = &dims->dim[i];
+	PCRE2_SIZE *ov = pcre2_get_ovector_pointer(dims->md);
+	size_t start = 0, count = 0, a, b;
+
+	while (start <= len) {
+		/* rc 0 means more groups than pairs: the first two are set. */
+		if (pcre2_match(d->re, (PCRE2_SPTR)s, len, start, 0, dims->md,
+				NULL) < 0)
+			break;
+		a = ov[d->capture ? 2 : 0];
+		b = ov[d->capture ? 3 : 1];
+		if (a != PCRE2_UNSET && b > a)
+			count += dimensions_emit_value(dims, i, s + a, b - a, emit, arg);
+		if (ov[1] > ov[0])
+			start = ov[1];
+		else
+			start = ov[0] + (ov[0] < len ? dimensions_char_len(s, ov[0]) : 1);
+	}
+	return count;
+}
+
+size_t dimensions_extract(struct dimensions *dims,
+			  const struct accesslog_record *rec,
+			  dimensions_emit_fn emit, void *arg)
+{
+	const struct accesslog_span *f;
+	const char *s;
+	size_t i, count = 0, len;
+
+	for (i = 0; i < dims->n; i++) {
+		f = &rec->fields[dims->dim[i].field];
+		if (!f->p || !f->len)
+			continue;
+		if (!dims->dim[i].re) {
+			count += dimensions_emit_value(dims, i, f->p, f->len, emit, arg);
+			continue;
+		}
+		s = dimensions_subject(dims, f->p, f->len, &len);
+		count += dimensions_match(dims, i, s, len, emit, arg);
+	}
+	return count;
+}

@@ -1,0 +1,573 @@
+/*
+ * Unit tests of dimensions: percent-decoding (against a reference decoder
+ * built from a naive unescape and utf8_ref's WHATWG repair), lowercasing,
+ * the default dimensions on the examples of DESIGN.md, values kept
+ * verbatim, truncation to DIMENSIONS_VALUE_MAX characters, and the errors
+ * of dimensions_new(). Every emitted value is checked to be non-empty
+ * valid UTF-8 of at most DIMENSIONS_VALUE_MAX characters.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aggregator/accesslog.h"
+#include "aggregator/aggregator_config.h"
+#include "aggregator/dimensions.h"
+#include "utf8_ref.h"
+
+#define MAX_VALUES 64
+#define VALUE_BYTES (4 * DIMENSIONS_VALUE_MAX)
+
+struct seen {
+	size_t n;
+	size_t dim[MAX_VALUES];
+	size_t len[MAX_VALUES];
+	char value[MAX_VALUES][VALUE_BYTES + 1];
+};
+
+static size_t utf8_chars(const char *s, size_t len)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++)
+		n += ((unsigned char)s[i] & 0xc0) != 0x80;
+	return n;
+}
+
+/* Whether s[0..len) is valid UTF-8: the reference repair leaves it alone. */
+static int utf8_valid(const char *s, size_t len)
+{
+	unsigned char *out = malloc(3 * len + 1);
+	size_t n = utf8_ref_repair((const unsigned char *)s, len, out);
+	int ok = n == len && !memcmp(out, s, len);
+
+	free(out);
+	return ok;
+}
+
+static void seen_emit(void *arg, size_t dim, const char *value, size_t len)
+{
+	struct seen *seen = arg;
+
+	assert_true(len > 0);
+	assert_true(len <= VALUE_BYTES);
+	assert_true(utf8_valid(value, len));
+	assert_true(utf8_chars(value, len) <= DIMENSIONS_VALUE_MAX);
+	assert_true(seen->n < MAX_VALUES);
+	seen->dim[seen->n] = dim;
+	seen->len[seen->n] = len;
+	memcpy(seen->value[seen->n], value, len);
+	seen->value[seen->n][len] = '\0';
+	seen->n++;
+}
+
+/* Dimensions from n configured ones over a parser for format. */
+static struct dimensions *dims_make(struct accesslog **lp, const char *format,
+				    struct aggregator_dimension *cfg, size_t n)
+{
+	struct config_list list = {n, cfg};
+	struct dimensions *dims;
+	char err[256] = "";
+
+	*lp = accesslog_new(format, err, sizeof(err));
+	assert_non_null(*lp);
+	dims = dimensions_new(&list, *lp, err, sizeof(err));
+	if (!dims)
+		fail_msg("dimensions_new: %s", err);
+	return dims;
+}
+
+static struct aggregator_dimension defaults[] = {
+	{"url", "path", "", false},
+	{"status", "status", "", false},
+	{"hashtag", "target", "#(\\w+)", true},
+};
+
+/* The values of a combined line whose request target is target. */
+static size_t extract_target(struct dimensions *dims, struct accesslog *lp,
+			     const char *target, struct seen *seen)
+{
+	struct accesslog_record rec;
+	char line[8192];
+	size_t n;
+
+	snprintf(line, sizeof(line), "203.0.113.9 - - [24/Nov/2026:20:26:22 +0000] "
+		 "\"GET %s HTTP/1.1\" 200 512 \"-\" \"curl/8.1\"", target);
+	assert_int_equal(accesslog_parse(lp, line, strlen(line), &rec), 0);
+	memset(seen, 0, sizeof(*seen));
+	n = dimensions_extract(dims, &rec, seen_emit, seen);
+	assert_int_equal(n, seen->n);
+	return n;
+}
+
+/* The values of a record whose only field is field = text[0..len). */
+static size_t extract_field(struct dimensions *dims, size_t field,
+			    const char *text, size_t len, struct seen *seen)
+{
+	struct accesslog_span fields[ACCESSLOG_NFIELDS] = {{NULL, 0}};
+	struct accesslog_record rec = {fields, -1};
+	size_t n;
+
+	fields[field] = (struct accesslog_span){text, len};
+	memset(seen, 0, sizeof(*seen));
+	n = dimensions_extract(dims, &rec, seen_emit, seen);
+	assert_int_equal(n, seen->n);
+	return n;
+}
+
+/* The hashtags of target, in order, joined by ' '. */
+static const char *hashtags(struct dimensions *dims, struct accesslog *lp,
+			    const char *target, char *out, size_t outlen)
+{
+	struct seen *seen = malloc(sizeof(*seen));
+	size_t i, o = 0;
+
+	extract_target(dims, lp, target, seen);
+	out[0] = '\0';
+	for (i = 0; i < seen->n; i++) {
+		if (seen->dim[i] != 2)
+			continue;
+		o += (size_t)snprintf(out + o, outlen - o, "%s%s", o ? " " : "",
+				      seen->value[i]);
+	}
+	free(seen);
+	return out;
+}
+
+/* --- percent-decoding ------------------------------------------------ */
+
+static size_t decode(const char *s, size_t len, char **out)
+{
+	*out = malloc(3 * len + 1);     /* exactly the room promised, for ASan */
+	return dimensions_percent_decode(s, len, *out);
+}
+
+static void check_decode(const char *in, size_t inlen, const char *want,
+			 size_t wantlen)
+{
+	char *out;
+	size_t n = decode(in, inlen, &out);
+
+	if (n != wantlen || memcmp(out, want, n))
+		fail_msg("decoding '%.*s' gave %zu bytes, want %zu", (int)inlen, in,
+			 n, wantlen);
+	free(out);
+}
+
+#define DECODE(in, want) check_decode(in, sizeof(in) - 1, want, sizeof(want) - 1)
+
+static void test_percent_decode(void **state)
+{
+	DECODE("", "");
+	DECODE("/plain/path", "/plain/path");
+	DECODE("%23goodVibes", "#goodVibes");
+	DECODE("%23a%C3%B1oNuevo", "#a\xc3\xb1oNuevo");
+	DECODE("%c3%b1%2f%2F", "\xc3\xb1//");
+	DECODE("a+b%20c", "a+b c");
+	DECODE("100%", "100%");
+	DECODE("%", "%");
+	DECODE("%2", "%2");
+	DECODE("%zz%2g%%41", "%zz%2g%A");
+	DECODE("%00", "\0");
+	DECODE("a%00b", "a\0b");
+	DECODE("%F0%9F%98%80", "\xf0\x9f\x98\x80");             /* 4 bytes: kept */
+	DECODE("%C3\xb1", "\xc3\xb1");                  /* encoded lead, raw tail */
+	/* Invalid after decoding: one U+FFFD per maximal subpart. */
+	DECODE("%C3", "\xef\xbf\xbd");
+	DECODE("%C3%28", "\xef\xbf\xbd(");
+	DECODE("%FF", "\xef\xbf\xbd");
+	DECODE("\xff", "\xef\xbf\xbd");
+	DECODE("%C0%AF", "\xef\xbf\xbd\xef\xbf\xbd");           /* overlong '/' */
+	DECODE("%E0%80%AF", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+	DECODE("%ED%A0%80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"); /* surrogate */
+	DECODE("%F4%90%80%80",
+	       "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"); /* > U+10FFFF */
+	DECODE("%F0%9F%98", "\xef\xbf\xbd");                    /* cut short */
+}
+
+static int is_hex(char c)
+{
+	return c && strchr("0123456789abcdefABCDEF", c) != NULL;
+}
+
+/* The reference: unescape naively, then repair as WHATWG says. */
+static size_t reference_decode(const char *s, size_t len, unsigned char *out)
+{
+	unsigned char *raw = malloc(len + 1);
+	size_t i, n = 0, o;
+	unsigned v;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] == '%' && len - i >= 3 && is_hex(s[i + 1]) &&
+		    is_hex(s[i + 2]) && sscanf(s + i + 1, "%2x", &v) == 1) {
+			raw[n++] = (unsigned char)v;
+			i += 2;
+		} else {
+			raw[n++] = (unsigned char)s[i];
+		}
+	}
+	o = utf8_ref_repair(raw, n, out);
+	free(raw);
+	return o;
+}
+
+static void test_percent_decode_random(void **state)
+{
+	static const char alphabet[] = "%%%0123456789aAfFgC3E8DBe+/#\x80\xbf\xc3\xe0\xf0\xf4\xff";
+	unsigned seed = 42;
+	char in[64];
+	unsigned char want[3 * sizeof(in)];
+	char *out;
+	size_t len, n, m;
+
+	for (int round = 0; round < 200000; round++) {
+		len = (size_t)rand_r(&seed) % sizeof(in);
+		for (size_t i = 0; i < len; i++)
+			in[i] = alphabet[(size_t)rand_r(&seed) % (sizeof(alphabet) - 1)];
+		n = decode(in, len, &out);
+		m = reference_decode(in, len, want);
+		if (n != m || memcmp(out, want, n))
+			fail_msg("round %d: '%.*s' decodes differently", round, (int)len, in);
+		free(out);
+	}
+}
+
+/* --- lowercasing ----------------------------------------------------- */
+
+static void check_lower(const char *in, const char *want)
+{
+	size_t len = strlen(in);
+	char out[256], same[256];
+
+	assert_int_equal(strlen(want), len);
+	assert_int_equal(dimensions_lowercase(in, len, out), len);
+	out[len] = '\0';
+	assert_string_equal(out, want);
+	memcpy(same, in, len + 1);              /* in place */
+	dimensions_lowercase(same, len, same);
+	assert_string_equal(same, want);
+}
+
+static void test_lowercase(void **state)
+{
+	check_lower("", "");
+	check_lower("GoodVibes 2026 AZ@[`{", "goodvibes 2026 az@[`{");
+	check_lower("\xc3\x89t\xc3\xa9", "\xc3\xa9t\xc3\xa9");            /* Été */
+	check_lower("A\xc3\x91O", "a\xc3\xb1o");                        /* AÑO */
+	check_lower("\xc3\x80\xc3\x96\xc3\x98\xc3\x9e",                 /* ÀÖØÞ */
+		    "\xc3\xa0\xc3\xb6\xc3\xb8\xc3\xbe");
+	check_lower("\xc3\x97\xc3\x9f", "\xc3\x97\xc3\x9f");   /* × ß: no capitals */
+	check_lower("\xc5\xb8", "\xc3\xbf");                            /* Ÿ -> ÿ */
+	check_lower("\xc5\x81\xc3\xb3" "d\xc5\xba", "\xc5\x82\xc3\xb3" "d\xc5\xba"); /* Łódź */
+	check_lower("\xc7\x84", "\xc7\x86");                            /* Ǆ -> ǆ */
+	check_lower("\xc6\x81", "\xc9\x93");                /* Ɓ -> ɓ, past U+024F */
+	check_lower("\xc9\x8e", "\xc9\x8f");                            /* Ɏ -> ɏ */
+	check_lower("\xc4\xb0", "\xc4\xb0");                /* İ: 'i' is shorter */
+	check_lower("\xc8\xba", "\xc8\xba");             /* Ⱥ: U+2C65 is longer */
+	check_lower("\xce\xa3\xd0\x96", "\xce\xa3\xd0\x96");   /* Greek, Cyrillic */
+	check_lower("\xf0\x9f\x98\x80X", "\xf0\x9f\x98\x80x");          /* emoji */
+	check_lower("\xe2\x84\xaa", "\xe2\x84\xaa");        /* Kelvin sign stays */
+}
+
+/* --- the default dimensions ------------------------------------------ */
+
+static void test_design_examples(void **state)
+{
+	struct accesslog *lp;
+	struct dimensions *dims = dims_make(&lp, "combined", defaults, 3);
+	struct seen seen;
+	char tags[1024];
+
+	assert_int_equal(dimensions_count(dims), 3);
+	assert_string_equal(dimensions_name(dims, 0), "url");
+	assert_string_equal(dimensions_name(dims, 2), "hashtag");
+
+	assert_int_equal(extract_target(dims, lp, "/search?q=%23goodVibes", &seen), 3);
+	assert_int_equal(seen.dim[0], 0);
+	assert_string_equal(seen.value[0], "/search");
+	assert_int_equal(seen.dim[1], 1);
+	assert_string_equal(seen.value[1], "200");
+	assert_int_equal(seen.dim[2], 2);
+	assert_string_equal(seen.value[2], "goodvibes");
+
+	assert_string_equal(hashtags(dims, lp, "/t#goodVibes", tags, sizeof(tags)),
+			    "goodvibes");
+	assert_string_equal(hashtags(dims, lp, "/s?q=%23a%C3%B1oNuevo", tags,
+				     sizeof(tags)), "a\xc3\xb1onuevo");
+	assert_string_equal(hashtags(dims, lp, "/tag/goodVibes", tags, sizeof(tags)), "");
+	dimensions_free(dims);
+	accesslog_free(lp);
+}
+
+static void test_hashtags(void **state)
+{
+	struct accesslog *lp;
+	struct dimensions *dims = dims_make(&lp, "combined", defaults, 3);
+	char tags[1024];
+
+#define TAGS(target) hashtags(dims, lp, target, tags, sizeof(tags))
+	assert_string_equal(TAGS("/p?t=%23One%20%23two#Three"), "one two three");
+	assert_string_equal(TAGS("/p?a=%23x&b=%23X"), "x x");       /* counts twice */
+	assert_string_equal(TAGS("/p#"), "");
+	assert_string_equal(TAGS("/p?q=%23"), "");
+	assert_string_equal(TAGS("/p##"), "");
+	assert_string_equal(TAGS("/p##a"), "a");
+	assert_string_equal(TAGS("/p?q=%23%23b"), "b");
+	assert_string_equal(TAGS("/p?q=#a#b"), "a b");
+	assert_string_equal(TAGS("/p?q=%23Caf%C3%A9_Ol%C3%A9!"), "caf\xc3\xa9_ol\xc3\xa9");
+	assert_string_equal(TAGS("/p?q=%23\xc3\x89T\xc3\x89"), "\xc3\xa9t\xc3\xa9");
+	assert_string_equal(TAGS("/p?q=%23%E6%97%A5%E6%9C%AC"),         /* #日本 */
+			    "\xe6\x97\xa5\xe6\x9c\xac");
+	assert_string_equal(TAGS("/p?q=%23%F0%9F%98%80"), "");  /* emoji is no \w */
+	assert_string_equal(TAGS("/p?q=%23ab%FFcd"), "ab");     /* U+FFFD ends it */
+	assert_string_equal(TAGS("/p?q=%2523x"), "");           /* decoded once */
+	assert_string_equal(TAGS("/p?q=%2"), "");
+#undef TAGS
+	dimensions_free(dims);
+	accesslog_free(lp);
+}
+
+static void test_raw_utf8_target(void **state)
+{
+	struct accesslog *lp;
+	struct dimensions *dims = dims_make(&lp, "combined", defaults, 3);
+	struct seen seen;
+
+	/* Raw non-ASCII in the line: matched without decoding, kept as is. */
+	extract_field(dims, ACCESSLOG_TARGET, "/x#\xc3\x91" "and\xc3\xba", 10, &seen);
+	assert_int_equal(seen.n, 1);
+	assert_string_equal(seen.value[0], "\xc3\xb1" "and\xc3\xba");
+	/* Invalid raw bytes become U+FFFD before the match. */
+	extract_field(dims, ACCESSLOG_TARGET, "/x#a\xff#b", 8, &seen);
+	assert_int_equal(seen.n, 2);
+	assert_string_equal(seen.value[0], "a");
+	assert_string_equal(seen.value[1], "b");
+	dimensions_free(dims);
+	accesslog_free(lp);
+}
+
+/* --- values verbatim ------------------------------------------------- */
+
+static struct aggregator_dimension verbatim[] = {
+	{"ua", "user_agent", "", false},
+	{"url", "path", "", false},
+	{"target", "target", "", false},
+};
+
+static void check_verbatim(struct dimensions *dims, size_t field,
+			   const char *text, size_t len)
+{
+	struct seen seen;
+
+	assert_int_equal(extract_field(dims, field, text, len, &seen), 1);
+	assert_int_equal(seen.len[0], len);
+	assert_memory_equal(seen.value[0], text, len);
+}
+
+static void test_verbatim(void **state)
+{
+	static const char *const odd[] = {
+		"Mozilla/5.0 \\\"quoted\\\" and \"raw\" quotes",
+		"back\\slash\\\\es\\x41",
+		"'); DROP TABLE counts;--",
+		"<script>alert(1)</script>",
+		"%23notDecoded%20+plus",
+		"\xc3\xb1" "and\xc3\xba \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80",
+		"Tab\there",
+	};
+	struct accesslog *lp;
+	struct dimensions *dims = dims_make(&lp, "combined", verbatim, 3);
+	struct seen seen;
+	size_t i;
+
+	for (i = 0; i < sizeof(odd) / sizeof(odd[0]); i++)
+		check_verbatim(dims, ACCESSLOG_USER_AGENT, odd[i], strlen(odd[i]));
+	check_verbatim(dims, ACCESSLOG_USER_AGENT, "NUL\0in", 6);
+	/* Through the parser: the user agent's escaped quotes stay escaped. */
+	extract_target(dims, lp, "/a%20b?x=1", &seen);
+	assert_int_equal(seen.n, 3);
+	assert_string_equal(seen.value[0], "curl/8.1");
+	assert_string_equal(seen.value[1], "/a%20b");
+	assert_string_equal(seen.value[2], "/a%20b?x=1");
+	/* Not UTF-8: repaired, the rest kept. */
+	extract_field(dims, ACCESSLOG_USER_AGENT, "a\xc0\xafz\xed\xa0\x80", 7, &seen);
+	assert_int_equal(seen.n, 1);
+	assert_string_equal(seen.value[0], "a\xef\xbf\xbd\xef\xbf\xbdz"
+			    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+	dimensions_free(dims);
+	accesslog_free(lp);
+}
+
+static void test_absent_and_empty(void **state)
+{
+	struct accesslog *lp;
+	struct dimensions *dims = dims_make(&lp, "common", verbatim, 3);
+	struct seen seen;
+	struct accesslog_record rec;
+	const char *line = "198.51.100.2 - - [24/Nov/2026:20:26:22 +0000] "
+			   "\"GET /x HTTP/1.0\" 304 -";
+
+	/* The common format has no user agent: nothing for "ua". */
+	assert_int_equal(accesslog_parse(lp, line, strlen(line), &rec), 0);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(dimensions_extract(dims, &rec, seen_emit, &seen), 2);
+	assert_int_equal(seen.dim[0], 1);
+	assert_string_equal(seen.value[0], "/x");
+	assert_int_equal(seen.dim[1], 2);
+	/* A present but empty field yields nothing either. */
+	assert_int_equal(extract_field(dims, ACCESSLOG_USER_AGENT, "", 0, &seen), 0);
+	dimensions_free(dims);
+	accesslog_free(lp);
+}
+
+/* --- truncation ------------------------------------------------------ */
+
+/* n copies of the character c into a new string. */
+static char *repeat(const char *c, size_t n, const char *prefix)
+{
+	size_t clen = strlen(c), plen = strlen(prefix);
+	char *s = malloc(plen + n * clen + 1);
+
+	memcpy(s, prefix, plen);
+	for (size_t i = 0; i < n; i++)
+		memcpy(s + plen + i * clen, c, clen);
+	s[plen + n * clen] = '\0';
+	return s;
+}
+
+static void check_cut(struct dimensions *dims, size_t field, const char *c,
+		      size_t n, const char *prefix, const char *want_char)
+{
+	char *text = repeat(c, n, prefix);
+	char *want = repeat(want_char, DIMENSIONS_VALUE_MAX, "");
+	struct seen seen;
+
+	assert_int_equal(extract_field(dims, field, text, strlen(text), &seen), 1);
+	assert_int_equal(utf8_chars(seen.value[0], seen.len[0]), DIMENSIONS_VALUE_MAX);
+	assert_string_equal(seen.value[0], want);
+	free(text);
+	free(want);
+}
+
+static void test_truncation(void **state)
+{
+	struct aggregator_dimension cfg[] = {
+		{"ua", "user_agent", "", true},
+		{"hashtag", "target", "#(\\w+)", true},
+	};
+	struct accesslog *lp;
+	struct dimensions *dims = dims_make(&lp, "combined", cfg, 2);
+	struct seen seen;
+
+	check_cut(dims, ACCESSLOG_USER_AGENT, "\xc3\x89", 600, "", "\xc3\xa9");
+	check_cut(dims, ACCESSLOG_USER_AGENT, "\xf0\x9f\x98\x80", 513, "",
+		  "\xf0\x9f\x98\x80");
+	check_cut(dims, ACCESSLOG_USER_AGENT, "\xe6\x97\xa5", 2000, "", "\xe6\x97\xa5");
+	check_cut(dims, ACCESSLOG_USER_AGENT, "\xff", 600, "", "\xef\xbf\xbd");
+	check_cut(dims, ACCESSLOG_TARGET, "%C3%91", 700, "/#", "\xc3\xb1");
+	check_cut(dims, ACCESSLOG_TARGET, "\xc3\x91", 700, "/#", "\xc3\xb1");
+	/* Exactly 512 characters stay whole. */
+	check_cut(dims, ACCESSLOG_USER_AGENT, "\xc3\xb1", 512, "", "\xc3\xb1");
+	/* Mixed widths: the cut falls after the 512th character, never inside. */
+	{
+		char *text = repeat("a\xc3\xb1\xe2\x82\xac\xf0\x9f\x98\x80", 200, "");
+
+		assert_int_equal(extract_field(dims, ACCESSLOG_USER_AGENT, text,
+					       strlen(text), &seen), 1);
+		assert_int_equal(seen.len[0], 128 * 10);
+		assert_memory_equal(seen.value[0], text, 128 * 10);
+		free(text);
+	}
+	dimensions_free(dims);
+	accesslog_free(lp);
+}
+
+/* --- configured patterns and errors ---------------------------------- */
+
+static void test_patterns(void **state)
+{
+	struct aggregator_dimension cfg[] = {
+		{"digits", "target", "\\d+", false},          /* no group */
+		{"xs", "target", "x*", false},                 /* matches empty */
+		{"ahead", "target", "(?=(\\w\\w))", false},     /* empty match, group */
+		{"opt", "target", "k(\\d)?", false},           /* group unset */
+		{"upper", "method", "", true},
+	};
+	struct accesslog *lp;
+	struct dimensions *dims = dims_make(&lp, "combined", cfg, 5);
+	struct seen seen;
+	size_t i;
+	const char *want[][2] = {
+		{"0", "1"}, {"0", "22"}, {"0", "1"}, {"1", "xx"}, {"1", "x"},
+		{"2", "a1"}, {"2", "1x"}, {"2", "xx"}, {"2", "x2"}, {"2", "22"},
+		{"2", "2x"}, {"2", "k1"}, {"2", "1k"}, {"3", "1"}, {"4", "get"},
+	};
+
+	extract_target(dims, lp, "/a1xx22x!k1k", &seen);
+	assert_int_equal(seen.n, sizeof(want) / sizeof(want[0]));
+	for (i = 0; i < seen.n; i++) {
+		assert_int_equal(seen.dim[i], (size_t)atoi(want[i][0]));
+		assert_string_equal(seen.value[i], want[i][1]);
+	}
+	dimensions_free(dims);
+	accesslog_free(lp);
+}
+
+static void test_errors(void **state)
+{
+	struct aggregator_dimension unknown[] = {
+		{"url", "path", "", false}, {"who", "nope", "", false},
+	};
+	struct aggregator_dimension bad_re[] = {{"tag", "target", "#(\\w+", false}};
+	struct aggregator_dimension long_name[] = {
+		{"a_name_of_thirty_three_characters", "path", "", false},
+	};
+	struct config_list list = {2, unknown};
+	char err[256];
+	struct accesslog *lp = accesslog_new("combined", err, sizeof(err));
+
+	assert_non_null(lp);
+	assert_null(dimensions_new(&list, lp, err, sizeof(err)));
+	assert_string_equal(err, "dimension 'who': no field 'nope' in the log format");
+	list = (struct config_list){1, bad_re};
+	assert_null(dimensions_new(&list, lp, err, sizeof(err)));
+	assert_non_null(strstr(err, "dimension 'tag': match pattern at offset 5"));
+	assert_non_null(strstr(err, "missing closing parenthesis"));
+	list = (struct config_list){1, long_name};
+	assert_null(dimensions_new(&list, lp, err, sizeof(err)));
+	assert_non_null(strstr(err, "1 to 32 bytes"));
+	list = (struct config_list){0, NULL};
+	{
+		struct dimensions *dims = dimensions_new(&list, lp, err, sizeof(err));
+
+		assert_non_null(dims);
+		assert_int_equal(dimensions_count(dims), 0);
+		dimensions_free(dims);
+	}
+	dimensions_free(NULL);
+	accesslog_free(lp);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_percent_decode),
+		cmocka_unit_test(test_percent_decode_random),
+		cmocka_unit_test(test_lowercase),
+		cmocka_unit_test(test_design_examples),
+		cmocka_unit_test(test_hashtags),
+		cmocka_unit_test(test_raw_utf8_target),
+		cmocka_unit_test(test_verbatim),
+		cmocka_unit_test(test_absent_and_empty),
+		cmocka_unit_test(test_truncation),
+		cmocka_unit_test(test_patterns),
+		cmocka_unit_test(test_errors),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
