@@ -13,3 +13,4 @@ logtally_aggregator_LDADD = aggregator/libaggregator.a $(COMMON_LIBS) \
 	$(MARIADB_LIBS) $(CURL_LIBS)
 aggregator_libaggregator_a_SOURCES += aggregator/accesslog.c aggregator/accesslog.h
 aggregator_libaggregator_a_SOURCES += aggregator/dimensions.c aggregator/dimensions.h
+aggregator_libaggregator_a_SOURCES += aggregator/window.c aggregator/window.h

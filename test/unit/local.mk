@@ -70,3 +70,9 @@ TESTS += test/unit/test_dimensions
 test_unit_test_dimensions_SOURCES = test/unit/test_dimensions.c test/unit/utf8_ref.h
 test_unit_test_dimensions_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_dimensions_LDADD = aggregator/libaggregator.a $(UNIT_LIBS)
+
+check_PROGRAMS += test/unit/test_window
+TESTS += test/unit/test_window
+test_unit_test_window_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_window_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=xmalloc,--wrap=xcalloc,--wrap=xrealloc,--wrap=xreallocarray
+test_unit_test_window_LDADD = aggregator/libaggregator.a $(UNIT_LIBS)

@@ -1,0 +1,521 @@
+/*
+ * window: a delta table is open addressing with linear probing over small
+ * slots (a 32-bit tag of the XXH3 hash and the entry's index + 1; 0 is
+ * empty) that point into a dense array of entries, whose values live in
+ * one byte arena. A hit costs one hash, one slot probe and one compare, and
+ * allocates nothing; the table grows past 7/10 full and never shrinks, and
+ * clearing keeps all three arrays. The cardinality cap reuses the same
+ * table: one per (size, window, dimension) for its admitted values, plus
+ * one index from (size, window, dimension) to those.
+ */
+#include "window.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "xalloc.h"
+
+#define WINDOW_MIN_SLOTS 32
+#define WINDOW_OTHER_LEN (sizeof(WINDOW_OTHER) - 1)
+
+struct window_slot {
+	uint32_t tag;           /* the hash's high half */
+	uint32_t idx;           /* entries index + 1; 0: empty */
+};
+
+struct window_entry {
+	uint64_t hash;
+	int64_t start_s;
+	uint64_t hits;
+	size_t off;             /* of the value in the arena */
+	uint32_t dim;
+	uint32_t len;
+};
+
+struct window_deltas {
+	struct window_slot *slots;
+	size_t nslots;          /* a power of two */
+	struct window_entry *entries;
+	size_t count, entries_cap;
+	char *arena;
+	size_t arena_len, arena_cap;
+	uint64_t hits;
+};
+
+static int64_t window_floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+
+	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+int64_t window_start(int64_t t_ms, int64_t size_s)
+{
+	assert(size_s > 0);
+	/* floor(floor(t / 1000) / size) == floor(t / (1000 * size)) */
+	return window_floor_div(window_floor_div(t_ms, 1000), size_s) * size_s;
+}
+
+/* --- the delta table --------------------------------------------------- */
+
+static uint64_t window_hash(int64_t start_s, uint32_t dim, const char *value,
+			    size_t len)
+{
+	uint64_t seed = (uint64_t)start_s * 0x9E3779B97F4A7C15ULL + dim;
+
+	return XXH3_64bits_withSeed(value, len, seed);
+}
+
+struct window_deltas *window_deltas_new(void)
+{
+	struct window_deltas *deltas = xcalloc(1, sizeof(*deltas));
+
+	deltas->nslots = WINDOW_MIN_SLOTS;
+	deltas->slots = xcalloc(deltas->nslots, sizeof(*deltas->slots));
+	deltas->entries_cap = deltas->nslots * 7 / 10;
+	deltas->entries = xcalloc(deltas->entries_cap, sizeof(*deltas->entries));
+	deltas->arena_cap = 1024;
+	deltas->arena = xmalloc(deltas->arena_cap);
+	return deltas;
+}
+
+void window_deltas_free(struct window_deltas *deltas)
+{
+	if (!deltas)
+		return;
+	free(deltas->slots);
+	free(deltas->entries);
+	free(deltas->arena);
+	free(deltas);
+}
+
+/* The slot holding the key, or the empty slot where it would go. */
+static struct window_slot *window_deltas_find(const struct window_deltas *deltas,
+					      uint64_t hash, int64_t start_s,
+					      uint32_t dim, const char *value,
+					      size_t len)
+{
+	size_t mask = deltas->nslots - 1, i = hash & mask;
+	uint32_t tag = (uint32_t)(hash >> 32);
+
+	for (;; i = (i + 1) & mask) {
+		struct window_slot *slot = &deltas->slots[i];
+		const struct window_entry *e;
+
+		if (!slot->idx)
+			return slot;
+		if (slot->tag != tag)
+			continue;
+		e = &deltas->entries[slot->idx - 1];
+		if (e->hash == hash && e->start_s == start_s && e->dim == dim &&
+		    e->len == len &&
+		    (!len || !memcmp(deltas->arena + e->off, value, len)))
+			return slot;
+	}
+}
+
+/* Doubles the slots and rehashes from the entries, which keep their hash. */
+static void window_deltas_grow(struct window_deltas *deltas)
+{
+	size_t mask;
+
+	free(deltas->slots);
+	deltas->nslots *= 2;
+	mask = deltas->nslots - 1;
+	deltas->slots = xcalloc(deltas->nslots, sizeof(*deltas->slots));
+	for (size_t n = 0; n < deltas->count; n++) {
+		uint64_t hash = deltas->entries[n].hash;
+		size_t i = hash & mask;
+
+		while (deltas->slots[i].idx)
+			i = (i + 1) & mask;
+		deltas->slots[i] = (struct window_slot){(uint32_t)(hash >> 32),
+							(uint32_t)(n + 1)};
+	}
+	deltas->entries_cap = deltas->nslots * 7 / 10;
+	deltas->entries = xreallocarray(deltas->entries, deltas->entries_cap,
+					sizeof(*deltas->entries));
+}
+
+static size_t window_deltas_copy(struct window_deltas *deltas,
+				 const char *value, size_t len)
+{
+	size_t off = deltas->arena_len;
+
+	if (len > deltas->arena_cap - off) {
+		size_t cap = deltas->arena_cap;
+
+		while (len > cap - off)
+			cap *= 2;
+		deltas->arena = xrealloc(deltas->arena, cap);
+		deltas->arena_cap = cap;
+	}
+	if (len)
+		memcpy(deltas->arena + off, value, len);
+	deltas->arena_len += len;
+	return off;
+}
+
+/* Adds a key with no hits (slot: where window_deltas_find() put it). */
+static struct window_entry *window_deltas_insert(struct window_deltas *deltas,
+						 struct window_slot *slot,
+						 uint64_t hash, int64_t start_s,
+						 uint32_t dim, const char *value,
+						 size_t len)
+{
+	struct window_entry *e;
+
+	assert(len <= UINT32_MAX && deltas->count < UINT32_MAX - 1);
+	if ((deltas->count + 1) * 10 > deltas->nslots * 7) {
+		window_deltas_grow(deltas);
+		slot = window_deltas_find(deltas, hash, start_s, dim, value, len);
+	}
+	e = &deltas->entries[deltas->count++];
+	*e = (struct window_entry){.hash = hash, .start_s = start_s, .dim = dim,
+				   .len = (uint32_t)len};
+	e->off = window_deltas_copy(deltas, value, len);
+	*slot = (struct window_slot){(uint32_t)(hash >> 32), (uint32_t)deltas->count};
+	return e;
+}
+
+void window_deltas_add(struct window_deltas *deltas, int64_t start_s,
+		       uint32_t dim, const char *value, size_t len,
+		       uint64_t hits)
+{
+	uint64_t hash = window_hash(start_s, dim, value, len);
+	struct window_slot *slot;
+	struct window_entry *e;
+
+	slot = window_deltas_find(deltas, hash, start_s, dim, value, len);
+	if (slot->idx)
+		e = &deltas->entries[slot->idx - 1];
+	else
+		e = window_deltas_insert(deltas, slot, hash, start_s, dim, value, len);
+	e->hits += hits;
+	deltas->hits += hits;
+}
+
+size_t window_deltas_count(const struct window_deltas *deltas)
+{
+	return deltas->count;
+}
+
+uint64_t window_deltas_hits(const struct window_deltas *deltas)
+{
+	return deltas->hits;
+}
+
+void window_deltas_clear(struct window_deltas *deltas)
+{
+	memset(deltas->slots, 0, deltas->nslots * sizeof(*deltas->slots));
+	deltas->count = 0;
+	deltas->arena_len = 0;
+	deltas->hits = 0;
+}
+
+/* --- the cardinality cap ----------------------------------------------- */
+
+/* The admitted values of one dimension in one window of one size. */
+struct window_cap_set {
+	int64_t size_s, start_s;
+	uint32_t dim;
+	struct window_deltas *values;   /* keyed by (0, 0, value) */
+};
+
+struct window_cap {
+	uint64_t max_values;
+	/* (start_s, dim, the 8 bytes of size_s) -> hits = position in sets */
+	struct window_deltas *index;
+	struct window_cap_set *sets;
+	size_t nsets, sets_cap;
+};
+
+struct window_cap *window_cap_new(uint64_t max_values)
+{
+	struct window_cap *cap = xcalloc(1, sizeof(*cap));
+
+	cap->max_values = max_values;
+	cap->index = window_deltas_new();
+	return cap;
+}
+
+void window_cap_free(struct window_cap *cap)
+{
+	if (!cap)
+		return;
+	for (size_t i = 0; i < cap->nsets; i++)
+		window_deltas_free(cap->sets[i].values);
+	free(cap->sets);
+	window_deltas_free(cap->index);
+	free(cap);
+}
+
+static void window_cap_index_put(struct window_cap *cap, size_t pos)
+{
+	const struct window_cap_set *set = &cap->sets[pos];
+
+	window_deltas_add(cap->index, set->start_s, set->dim,
+			  (const char *)&set->size_s, sizeof(set->size_s), pos);
+}
+
+/* The set of (size_s, start_s, dim), made empty when there is none yet. */
+static struct window_deltas *window_cap_set(struct window_cap *cap,
+					    int64_t size_s, int64_t start_s,
+					    uint32_t dim)
+{
+	const char *key = (const char *)&size_s;
+	uint64_t hash = window_hash(start_s, dim, key, sizeof(size_s));
+	struct window_slot *slot;
+
+	slot = window_deltas_find(cap->index, hash, start_s, dim, key, sizeof(size_s));
+	if (slot->idx)
+		return cap->sets[cap->index->entries[slot->idx - 1].hits].values;
+	if (cap->nsets == cap->sets_cap) {
+		cap->sets_cap = cap->sets_cap ? cap->sets_cap * 2 : 16;
+		cap->sets = xreallocarray(cap->sets, cap->sets_cap, sizeof(*cap->sets));
+	}
+	cap->sets[cap->nsets] = (struct window_cap_set){size_s, start_s, dim,
+							 window_deltas_new()};
+	window_cap_index_put(cap, cap->nsets);
+	return cap->sets[cap->nsets++].values;
+}
+
+bool window_cap_admit(struct window_cap *cap, int64_t size_s, int64_t start_s,
+		      uint32_t dim, const char *value, size_t len)
+{
+	struct window_deltas *values;
+	struct window_slot *slot;
+	uint64_t hash;
+
+	if (len == WINDOW_OTHER_LEN && !memcmp(value, WINDOW_OTHER, len))
+		return true;
+	values = window_cap_set(cap, size_s, start_s, dim);
+	hash = window_hash(0, 0, value, len);
+	slot = window_deltas_find(values, hash, 0, 0, value, len);
+	if (slot->idx)
+		return true;
+	if (values->count >= cap->max_values)
+		return false;
+	window_deltas_insert(values, slot, hash, 0, 0, value, len);
+	return true;
+}
+
+void window_cap_expire(struct window_cap *cap, int64_t size_s, int64_t start_s)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < cap->nsets; i++) {
+		struct window_cap_set *set = &cap->sets[i];
+
+		if (set->size_s == size_s && set->start_s < start_s)
+			window_deltas_free(set->values);
+		else
+			cap->sets[kept++] = *set;
+	}
+	if (kept == cap->nsets)
+		return;
+	cap->nsets = kept;
+	window_deltas_clear(cap->index);
+	for (size_t i = 0; i < cap->nsets; i++)
+		window_cap_index_put(cap, i);
+}
+
+/* --- rows for the store ------------------------------------------------ */
+
+void window_rows_init(struct window_rows *rows)
+{
+	memset(rows, 0, sizeof(*rows));
+}
+
+void window_rows_fini(struct window_rows *rows)
+{
+	free(rows->rows);
+	free(rows->arena);
+	window_rows_init(rows);
+}
+
+/*
+ * Makes room for nrows rows and nbytes of values up front, so that the
+ * arena never moves while rows point into it.
+ */
+static void window_rows_reserve(struct window_rows *rows, size_t nrows,
+				size_t nbytes)
+{
+	if (nrows > rows->cap) {
+		rows->cap = nrows;
+		rows->rows = xreallocarray(rows->rows, nrows, sizeof(*rows->rows));
+	}
+	if (nbytes > rows->arena_cap || !rows->arena) {
+		rows->arena_cap = nbytes ? nbytes : 1;
+		free(rows->arena);
+		rows->arena = xmalloc(rows->arena_cap);
+	}
+}
+
+static void window_rows_add_part(struct window_rows *rows,
+				 const struct window_deltas *deltas,
+				 uint32_t size_s)
+{
+	char *copy = rows->arena + rows->arena_len;
+
+	if (deltas->arena_len)
+		memcpy(copy, deltas->arena, deltas->arena_len);
+	rows->arena_len += deltas->arena_len;
+	for (size_t i = 0; i < deltas->count; i++) {
+		const struct window_entry *e = &deltas->entries[i];
+
+		rows->rows[rows->n++] = (struct window_row){
+			.window_seconds = size_s, .dim = e->dim,
+			.start_s = e->start_s, .value = copy + e->off,
+			.len = e->len, .hits = e->hits};
+	}
+}
+
+/* Appends a copy of rows[0..nbase) in the windows of size_s. */
+static void window_rows_add_rollup(struct window_rows *rows, size_t nbase,
+				   int64_t size_s)
+{
+	for (size_t i = 0; i < nbase; i++) {
+		struct window_row *row = &rows->rows[rows->n++];
+
+		*row = rows->rows[i];
+		row->window_seconds = (uint32_t)size_s;
+		row->start_s = window_floor_div(row->start_s, size_s) * size_s;
+	}
+}
+
+/* While rows are sorted, their dim holds the rank of the dimension's name. */
+static int window_rows_cmp(const void *pa, const void *pb)
+{
+	const struct window_row *a = pa, *b = pb;
+	int rc;
+
+	if (a->window_seconds != b->window_seconds)
+		return a->window_seconds < b->window_seconds ? -1 : 1;
+	if (a->dim != b->dim)
+		return a->dim < b->dim ? -1 : 1;
+	if (a->start_s != b->start_s)
+		return a->start_s < b->start_s ? -1 : 1;
+	rc = memcmp(a->value, b->value, a->len < b->len ? a->len : b->len);
+	if (rc)
+		return rc;
+	return a->len < b->len ? -1 : a->len > b->len;
+}
+
+/*
+ * order[r] = the dimension whose name ranks r-th in byte order (strcmp
+ * compares as unsigned char), ties by index; rank is its inverse. There
+ * are a handful of dimensions, hence the insertion sort.
+ */
+static void window_rows_rank(const char *const *names, uint32_t ndims,
+			     uint32_t *order, uint32_t *rank)
+{
+	for (uint32_t d = 0; d < ndims; d++) {
+		uint32_t j = d;
+
+		for (; j > 0 && strcmp(names[order[j - 1]], names[d]) > 0; j--)
+			order[j] = order[j - 1];
+		order[j] = d;
+	}
+	for (uint32_t r = 0; r < ndims; r++)
+		rank[order[r]] = r;
+}
+
+/* Sorts in key order and sums the rows of equal keys into one. */
+static void window_rows_sort_merge(struct window_rows *rows,
+				   const char *const *names)
+{
+	uint32_t ndims = 0, *order, *rank;
+	size_t n = 0;
+
+	for (size_t i = 0; i < rows->n; i++)
+		if (rows->rows[i].dim >= ndims)
+			ndims = rows->rows[i].dim + 1;
+	order = xcalloc(ndims ? ndims : 1, 2 * sizeof(*order));
+	rank = order + ndims;
+	window_rows_rank(names, ndims, order, rank);
+	for (size_t i = 0; i < rows->n; i++)
+		rows->rows[i].dim = rank[rows->rows[i].dim];
+	qsort(rows->rows, rows->n, sizeof(*rows->rows), window_rows_cmp);
+	for (size_t i = 0; i < rows->n; i++) {
+		if (n && !window_rows_cmp(&rows->rows[n - 1], &rows->rows[i]))
+			rows->rows[n - 1].hits += rows->rows[i].hits;
+		else
+			rows->rows[n++] = rows->rows[i];
+	}
+	rows->n = n;
+	for (size_t i = 0; i < rows->n; i++)
+		rows->rows[i].dim = order[rows->rows[i].dim];
+	free(order);
+}
+
+/* Most hits first, then key order (the rows' order), for the cap. */
+static int window_rows_hits_cmp(const void *pa, const void *pb)
+{
+	const struct window_row *a = *(struct window_row *const *)pa;
+	const struct window_row *b = *(struct window_row *const *)pb;
+
+	if (a->hits != b->hits)
+		return a->hits > b->hits ? -1 : 1;
+	return a < b ? -1 : a > b;
+}
+
+/*
+ * Passes the rollup rows (those not of base_s) through the cap, most hits
+ * first so that the values that matter most in this flush keep their own
+ * rows. Returns whether any turned into WINDOW_OTHER.
+ */
+static bool window_rows_cap(struct window_rows *rows, uint32_t base_s,
+			    struct window_cap *cap)
+{
+	struct window_row **byhits = xcalloc(rows->n ? rows->n : 1, sizeof(*byhits));
+	size_t n = 0;
+	bool refused = false;
+
+	for (size_t i = 0; i < rows->n; i++)
+		if (rows->rows[i].window_seconds != base_s)
+			byhits[n++] = &rows->rows[i];
+	qsort(byhits, n, sizeof(*byhits), window_rows_hits_cmp);
+	for (size_t i = 0; i < n; i++) {
+		struct window_row *row = byhits[i];
+
+		if (window_cap_admit(cap, row->window_seconds, row->start_s,
+				     row->dim, row->value, row->len))
+			continue;
+		row->value = WINDOW_OTHER;
+		row->len = WINDOW_OTHER_LEN;
+		refused = true;
+	}
+	free(byhits);
+	return refused;
+}
+
+void window_rows_build(struct window_rows *rows,
+		       struct window_deltas *const *parts, size_t nparts,
+		       const int64_t *sizes, size_t nsizes,
+		       const char *const *names, struct window_cap *cap)
+{
+	size_t nbase = 0, nbytes = 0;
+
+	assert(nsizes >= 1);
+	rows->n = 0;
+	rows->arena_len = 0;
+	for (size_t p = 0; p < nparts; p++) {
+		if (!parts[p])
+			continue;
+		nbase += parts[p]->count;
+		nbytes += parts[p]->arena_len;
+	}
+	assert(nbase <= SIZE_MAX / nsizes);
+	window_rows_reserve(rows, nbase * nsizes, nbytes);
+	for (size_t p = 0; p < nparts; p++)
+		if (parts[p])
+			window_rows_add_part(rows, parts[p], (uint32_t)sizes[0]);
+	for (size_t s = 1; s < nsizes; s++)
+		window_rows_add_rollup(rows, nbase, sizes[s]);
+	window_rows_sort_merge(rows, names);
+	if (cap && nsizes > 1 && window_rows_cap(rows, (uint32_t)sizes[0], cap))
+		window_rows_sort_merge(rows, names);
+}
