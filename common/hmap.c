@@ -125,3 +125,11 @@ size_t hmap_count(const struct hmap *map)
 {
 	return map->count;
 }
+
+void hmap_each(const struct hmap *map,
+	       void (*fn)(void *arg, const char *key, void *value), void *arg)
+{
+	for (size_t i = 0; i < map->cap; i++)
+		if (map->slots[i].key)
+			fn(arg, map->slots[i].key, map->slots[i].value);
+}

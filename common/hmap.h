@@ -26,4 +26,11 @@ void *hmap_remove(struct hmap *map, const char *key);
 
 size_t hmap_count(const struct hmap *map);
 
+/*
+ * Call fn with every key and value, in no particular order. fn must not
+ * put into or remove from map; collect what to remove and do it after.
+ */
+void hmap_each(const struct hmap *map,
+	       void (*fn)(void *arg, const char *key, void *value), void *arg);
+
 #endif

@@ -64,11 +64,35 @@ static void test_against_oracle(void **state)
 	hmap_free(map);
 }
 
+static void each_sum(void *arg, const char *key, void *value)
+{
+	int *sum = arg;
+
+	*sum += *(int *)value * (key[0] == 'a' ? 1 : 100);
+}
+
+/* hmap_each visits every entry once, and nothing removed. */
+static void test_each(void **state)
+{
+	struct hmap *map = hmap_new();
+	int one = 1, two = 2, three = 3, sum = 0;
+
+	hmap_put(map, "a1", &one);
+	hmap_put(map, "a2", &two);
+	hmap_put(map, "b", &three);
+	hmap_put(map, "gone", &three);
+	hmap_remove(map, "gone");
+	hmap_each(map, each_sum, &sum);
+	assert_int_equal(sum, 1 + 2 + 300);
+	hmap_free(map);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_against_oracle),
+		cmocka_unit_test(test_each),
 	};
 
 	return cmocka_run_group_tests_name("hmap", tests, NULL, NULL);
