@@ -1,12 +1,12 @@
 /*
  * logtally-aggregator: consumes the topic in a consumer group and keeps
  * exact windowed counts in MariaDB. main() parses the command line, loads
- * the configuration and hands over; the counting itself arrives with the
- * aggregator's own modules.
+ * the configuration and hands over to aggregator.c.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "aggregator.h"
 #include "aggregator_config.h"
 #include "cli.h"
 #include "logging.h"
@@ -41,6 +41,24 @@ static void aggregator_summary(const struct aggregator_config *cfg,
 	       "custom" : cfg->log_format);
 }
 
+static int aggregator_main(const struct aggregator_config *cfg,
+			   const struct cli_options *opts)
+{
+	struct aggregator_options aopts = {.once = opts->once};
+	struct aggregator *ag;
+	char err[1024];
+	int rc;
+
+	ag = aggregator_new(cfg, &aopts, err, sizeof(err));
+	if (!ag) {
+		logging_error("%s", err);
+		return CLI_EXIT_FAILURE;
+	}
+	rc = aggregator_run(ag);
+	aggregator_free(ag);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct config_errors errs = {0};
@@ -60,8 +78,7 @@ int main(int argc, char **argv)
 		rc = CLI_EXIT_OK;
 		goto out;
 	}
-	logging_error("counting is not built yet (issue 4); only --check-config works");
-	rc = CLI_EXIT_FAILURE;
+	rc = aggregator_main(&cfg, &opts);
 out:
 	aggregator_config_free(&cfg);
 	config_errors_fini(&errs);

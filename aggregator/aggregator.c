@@ -1,0 +1,372 @@
+/*
+ * aggregator: set-up, the loop, and the way out. The loop takes batches of
+ * messages (count.c), flushes every flush_interval or when too many keys
+ * wait (flush.c), retries the database while it is away, and in --once
+ * mode stops when every assigned partition reached the end offset it had
+ * at assignment. Rebalances run inside consumer_poll() (rebalance.c).
+ * Signals arrive on a signalfd: the first stops the loop, which flushes
+ * (retrying up to shutdown_timeout) and leaves the group; a second makes
+ * it give up waiting.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aggregator_private.h"
+#include "httpd.h"
+#include "logging.h"
+#include "xalloc.h"
+
+#define AGG_BATCH 1024
+#define AGG_POLL_MS 100
+
+int64_t aggregator_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t aggregator_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int aggregator_signals(void)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return -1;
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+static void aggregator_read_signals(struct aggregator *ag)
+{
+	struct signalfd_siginfo info;
+
+	while (read(ag->sigfd, &info, sizeof(info)) == sizeof(info)) {
+		ag->signals++;
+		logging_info("%s: %s", strsignal((int)info.ssi_signo),
+			     ag->signals == 1 ? "flushing and leaving the group" :
+			     "stopping now");
+	}
+}
+
+/* /healthz, on the HTTP thread: only what the loop publishes. */
+static int aggregator_health(void *ctx, char *reason, size_t len)
+{
+	struct aggregator *ag = ctx;
+
+	switch (atomic_load(&ag->health)) {
+	case AGG_HEALTH_OK:
+		return 0;
+	case AGG_HEALTH_DB_DOWN:
+		snprintf(reason, len, "MariaDB unavailable: consumption paused");
+		return -1;
+	case AGG_HEALTH_FATAL:
+		snprintf(reason, len, "stopping after a fatal error");
+		return -1;
+	default:
+		snprintf(reason, len, "starting: waiting for MariaDB and partitions");
+		return -1;
+	}
+}
+
+static void aggregator_counters(struct aggregator *ag)
+{
+	struct agg_metrics *m = &ag->m;
+	struct metrics *reg = ag->metrics;
+
+	m->messages = metrics_counter(reg, "logtally_aggregator_messages_total",
+				      "Kafka messages consumed.", NULL);
+	m->bad = metrics_counter(reg, "logtally_aggregator_bad_messages_total",
+				 "Messages that are neither the agent's JSON nor a bare line.", NULL);
+	m->parse_errors = metrics_counter(reg, "logtally_aggregator_parse_errors_total",
+					  "Lines that do not match log_format.", NULL);
+	m->duplicates = metrics_counter(reg, "logtally_aggregator_duplicates_total",
+					"Lines an agent sent again, skipped.", NULL);
+	m->late = metrics_counter(reg, "logtally_aggregator_late_events_total",
+				  "Lines older than lateness behind the newest (still counted).", NULL);
+	m->events = metrics_counter(reg, "logtally_aggregator_events_total",
+				    "Lines counted.", NULL);
+	m->flushes = metrics_counter(reg, "logtally_aggregator_flushes_total",
+				     "Transactions committed.", NULL);
+	m->rows = metrics_counter(reg, "logtally_aggregator_flush_rows_total",
+				  "Rows of counts upserted.", NULL);
+	m->statements = metrics_counter(reg, "logtally_aggregator_flush_statements_total",
+					"Upsert statements sent.", NULL);
+	m->conflicts = metrics_counter(reg, "logtally_aggregator_flush_conflicts_total",
+				       "Partitions found owned by another member at flush.", NULL);
+	m->aged_out = metrics_counter(reg, "logtally_aggregator_aged_out_messages_total",
+				      "Messages removed by Kafka's retention before they were counted.", NULL);
+	m->rebalances = metrics_counter(reg, "logtally_aggregator_rebalances_total",
+					"Partition assignments and revocations.", NULL);
+	m->expired = metrics_counter(reg, "logtally_aggregator_expired_rows_total",
+				     "Rows deleted by retention.", NULL);
+	m->db_retry = metrics_counter(reg, "logtally_aggregator_db_errors_total",
+				      "Database failures.", "class", "retry", NULL);
+	m->db_fatal = metrics_counter(reg, "logtally_aggregator_db_errors_total",
+				      "Database failures.", "class", "fatal", NULL);
+}
+
+static void aggregator_gauges(struct aggregator *ag)
+{
+	struct agg_metrics *m = &ag->m;
+	struct metrics *reg = ag->metrics;
+	size_t n = dimensions_count(ag->dims);
+
+	m->other = xcalloc(n, sizeof(*m->other));
+	for (size_t i = 0; i < n; i++)
+		m->other[i] = metrics_counter(reg, "logtally_aggregator_other_values_total",
+					      "Values counted as (other) past max_values.",
+					      "dimension", dimensions_name(ag->dims, i), NULL);
+	m->db_up = metrics_gauge(reg, "logtally_aggregator_db_up",
+				 "1 while MariaDB takes the flushes.", NULL);
+	m->pending = metrics_gauge(reg, "logtally_aggregator_pending_keys",
+				   "Keys counted and not flushed yet.", NULL);
+	m->assigned = metrics_gauge(reg, "logtally_aggregator_partitions_assigned",
+				    "Partitions this member consumes.", NULL);
+	m->last_flush = metrics_gauge(reg, "logtally_aggregator_last_flush_timestamp_seconds",
+				      "When the last flush committed (Unix time).", NULL);
+	m->flush_seconds = metrics_histogram(reg, "logtally_aggregator_flush_duration_seconds",
+					     "Time of one flush transaction.", NULL, 0, NULL);
+	metrics_gauge_set(m->db_up, 1);
+}
+
+/* Window sizes in seconds, base first; dimension names by index. */
+static void aggregator_layout(struct aggregator *ag)
+{
+	const struct aggregator_config *cfg = ag->cfg;
+	size_t n = dimensions_count(ag->dims);
+
+	ag->sizes[ag->nsizes++] = cfg->window / 1000;
+	for (size_t i = 0; i < cfg->rollups.n && ag->nsizes < 16; i++)
+		ag->sizes[ag->nsizes++] = cfg->rollups.items[i] / 1000;
+	ag->names = xcalloc(n + 1, sizeof(*ag->names));
+	for (size_t i = 0; i < n; i++)
+		ag->names[i] = dimensions_name(ag->dims, i);
+}
+
+static int aggregator_http(struct aggregator *ag, char *err, size_t errlen)
+{
+	if (!*ag->cfg->http.listen)
+		return 0;
+	ag->httpd = httpd_new(ag->cfg->http.listen, err, errlen);
+	if (!ag->httpd)
+		return -1;
+	httpd_route_metrics(ag->httpd, ag->metrics);
+	httpd_route_health(ag->httpd, aggregator_health, ag);
+	logging_info("http: /metrics and /healthz on port %u", httpd_port(ag->httpd));
+	return 0;
+}
+
+static int aggregator_parts(struct aggregator *ag, char *err, size_t errlen)
+{
+	const struct aggregator_config *cfg = ag->cfg;
+	char why[512];
+
+	ag->parser = accesslog_new(cfg->log_format, why, sizeof(why));
+	if (!ag->parser) {
+		snprintf(err, errlen, "log_format: %s", why);
+		return -1;
+	}
+	ag->dims = dimensions_new(&cfg->dimensions, ag->parser, why, sizeof(why));
+	if (!ag->dims) {
+		snprintf(err, errlen, "dimensions: %s", why);
+		return -1;
+	}
+	ag->cap = window_cap_new((uint64_t)cfg->max_values);
+	ag->store = store_new(&cfg->mariadb);
+	ag->sources = hmap_new();
+	window_rows_init(&ag->rows);
+	aggregator_layout(ag);
+	aggregator_counters(ag);
+	aggregator_gauges(ag);
+	return 0;
+}
+
+struct aggregator *aggregator_new(const struct aggregator_config *cfg,
+				  const struct aggregator_options *opts,
+				  char *err, size_t errlen)
+{
+	static const struct consumer_events events = {
+		rebalance_assign, rebalance_revoke,
+	};
+	struct aggregator *ag = xcalloc(1, sizeof(*ag));
+
+	ag->cfg = cfg;
+	ag->opts = *opts;
+	ag->metrics = metrics_new();
+	atomic_init(&ag->health, AGG_HEALTH_STARTING);
+	ag->sigfd = aggregator_signals();
+	if (ag->sigfd < 0) {
+		snprintf(err, errlen, "signalfd: %s", strerror(errno));
+		goto fail;
+	}
+	if (aggregator_parts(ag, err, errlen) || aggregator_http(ag, err, errlen))
+		goto fail;
+	ag->consumer = consumer_new(&cfg->kafka, &events, ag, err, errlen);
+	if (!ag->consumer)
+		goto fail;
+	return ag;
+fail:
+	aggregator_free(ag);
+	return NULL;
+}
+
+void aggregator_free(struct aggregator *ag)
+{
+	if (!ag)
+		return;
+	consumer_free(ag->consumer);    /* revokes: may still flush */
+	httpd_free(ag->httpd);
+	store_free(ag->store);
+	rebalance_free(ag);
+	window_rows_fini(&ag->rows);
+	window_cap_free(ag->cap);
+	dimensions_free(ag->dims);
+	accesslog_free(ag->parser);
+	message_event_fini(&ag->ev);
+	free(ag->names);
+	free(ag->m.other);
+	metrics_free(ag->metrics);
+	if (ag->sigfd >= 0)
+		close(ag->sigfd);
+	free(ag);
+}
+
+/* --- the loop ------------------------------------------------------------ */
+
+/* Connect and set up the schema before anything is consumed. */
+static int aggregator_open_store(struct aggregator *ag)
+{
+	int64_t backoff = 200;
+	bool logged = false;
+	char err[1024];
+	int rc;
+
+	while ((rc = store_open(ag->store, err, sizeof(err))) == STORE_RETRY) {
+		if (!logged)
+			logging_warn("MariaDB: %s; waiting for it", err);
+		logged = true;
+		aggregator_read_signals(ag);
+		if (ag->signals)
+			return -1;
+		usleep((useconds_t)backoff * 1000);
+		backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+	}
+	if (rc) {
+		logging_error("MariaDB: %s", err);
+		return -1;
+	}
+	if (logged)
+		logging_info("MariaDB is reachable");
+	return 0;
+}
+
+/* --once: every assigned partition reached its end offset. */
+static bool aggregator_done(struct aggregator *ag)
+{
+	if (!ag->opts.once || !ag->assigned_once || ag->db_down)
+		return false;
+	for (size_t i = 0; i < ag->nparts; i++) {
+		struct agg_partition *p = &ag->parts[i];
+
+		if (!p->assigned || p->lost)
+			continue;
+		if (p->end < 0 &&
+		    consumer_watermarks(ag->consumer, p->id, &(int64_t){0}, &p->end, 5000))
+			return false;
+		if (p->next < p->end)
+			return false;
+	}
+	return true;
+}
+
+static void aggregator_tick(struct aggregator *ag)
+{
+	int64_t now = aggregator_now_ms();
+
+	if (ag->db_down) {
+		if (now >= ag->retry_ms)
+			flush_recover(ag);
+		return;
+	}
+	if (now >= ag->next_flush_ms || flush_pending_keys(ag) >= AGG_FLUSH_MAX_KEYS) {
+		ag->next_flush_ms = now + ag->cfg->flush_interval;
+		flush_run(ag);
+	}
+	flush_expire(ag);
+	if (!ag->db_down && ag->assigned_once)
+		atomic_store(&ag->health, AGG_HEALTH_OK);
+}
+
+static int aggregator_poll_ms(const struct aggregator *ag)
+{
+	int64_t wait = ag->next_flush_ms - aggregator_now_ms();
+
+	if (ag->db_down)
+		wait = ag->retry_ms - aggregator_now_ms();
+	return wait < 0 ? 0 : wait > AGG_POLL_MS ? AGG_POLL_MS : (int)wait;
+}
+
+/* The last flush, retried while the database is away, up to the timeout. */
+static void aggregator_drain(struct aggregator *ag)
+{
+	int64_t deadline = aggregator_now_ms() + ag->cfg->shutdown_timeout;
+
+	if (!ag->db_down)
+		flush_run(ag);
+	while (ag->db_down && !ag->fatal && ag->signals < 2 &&
+	       aggregator_now_ms() < deadline) {
+		usleep(50 * 1000);
+		aggregator_read_signals(ag);
+		if (aggregator_now_ms() >= ag->retry_ms)
+			flush_recover(ag);
+	}
+	if (ag->db_down)
+		logging_warn("stopping with %zu keys not flushed: they are counted "
+			     "again from the stored offsets at the next start",
+			     flush_pending_keys(ag));
+}
+
+int aggregator_run(struct aggregator *ag)
+{
+	rd_kafka_message_t *msgs[AGG_BATCH];
+
+	if (aggregator_open_store(ag))
+		return ag->signals ? 0 : 1;
+	ag->next_flush_ms = aggregator_now_ms() + ag->cfg->flush_interval;
+	while (!ag->signals && !ag->fatal) {
+		size_t n = consumer_poll(ag->consumer, aggregator_poll_ms(ag), msgs,
+					 AGG_BATCH);
+
+		for (size_t i = 0; i < n; i++) {
+			count_message(ag, msgs[i]);
+			rd_kafka_message_destroy(msgs[i]);
+		}
+		aggregator_tick(ag);
+		aggregator_read_signals(ag);
+		if (aggregator_done(ag) && !flush_run(ag))
+			break;
+	}
+	if (!ag->fatal)
+		aggregator_drain(ag);
+	if (ag->fatal)
+		atomic_store(&ag->health, AGG_HEALTH_FATAL);
+	return ag->fatal || ag->db_down ? 1 : 0;
+}

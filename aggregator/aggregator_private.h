@@ -1,0 +1,141 @@
+/*
+ * aggregator_private: the aggregator's context, shared by the files that
+ * make up its loop and nothing else: aggregator.c (lifecycle, loop,
+ * signals, HTTP), rebalance.c (partitions and sources as they come and
+ * go), count.c (one message into the pending counts) and flush.c (the
+ * pending counts into MariaDB, retries, retention).
+ *
+ * Invariants. For an assigned partition p: p->stored is what MariaDB holds
+ * for it (the compare-and-set's expected value); every message below
+ * p->next was counted into p->deltas or committed; p->deltas holds exactly
+ * the counts of the messages from p->stored to p->next. A source's high
+ * mark in memory covers the pending messages; its row in MariaDB, the
+ * committed ones. While the database is away (db_down) nothing more is
+ * counted: the partitions are paused, late arrivals are dropped, and on
+ * recovery each partition is sought back to p->next.
+ */
+#ifndef LOGTALLY_AGGREGATOR_PRIVATE_H
+#define LOGTALLY_AGGREGATOR_PRIVATE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "accesslog.h"
+#include "aggregator.h"
+#include "consumer.h"
+#include "dimensions.h"
+#include "hmap.h"
+#include "message.h"
+#include "metrics.h"
+#include "store.h"
+#include "window.h"
+
+/* p->next before the first message of a partition started at BEGINNING. */
+#define AGG_OFFSET_UNKNOWN (-1)
+
+/* Flush early when this many keys wait, whatever flush_interval says. */
+#define AGG_FLUSH_MAX_KEYS 200000
+
+struct agg_partition {
+	int32_t id;
+	bool assigned;
+	bool lost;              /* taken over by another member: skip until revoked */
+	int64_t stored;         /* next_offset in MariaDB, or STORE_OFFSET_NONE */
+	int64_t next;           /* offset of the next message to count */
+	int64_t end;            /* --once: where to stop; -1 not known yet */
+	struct window_deltas *deltas;
+};
+
+struct agg_source {
+	int32_t partition;
+	int64_t high;           /* largest log.offset counted, pending included */
+	bool dirty;             /* high not written yet */
+	char key[];             /* the message key */
+};
+
+struct agg_metrics {
+	struct metrics_counter *messages, *bad, *parse_errors, *duplicates;
+	struct metrics_counter *late, *events, *flushes, *rows, *statements;
+	struct metrics_counter *conflicts, *aged_out, *rebalances, *expired;
+	struct metrics_counter *db_retry, *db_fatal, **other;
+	struct metrics_gauge *db_up, *pending, *assigned, *last_flush;
+	struct metrics_histogram *flush_seconds;
+};
+
+/* What /healthz reports, published by the loop for the HTTP thread. */
+enum agg_health {
+	AGG_HEALTH_STARTING,
+	AGG_HEALTH_OK,
+	AGG_HEALTH_DB_DOWN,
+	AGG_HEALTH_FATAL,
+};
+
+struct aggregator {
+	const struct aggregator_config *cfg;
+	struct aggregator_options opts;
+	struct consumer *consumer;
+	struct accesslog *parser;
+	struct dimensions *dims;
+	struct window_cap *cap;
+	struct store *store;
+	struct metrics *metrics;
+	struct agg_metrics m;
+	struct httpd *httpd;
+	int sigfd;
+	int signals;            /* SIGTERM/SIGINT received */
+	bool fatal;             /* stop with status 1 */
+
+	struct agg_partition *parts;    /* indexed by partition id */
+	size_t nparts;
+	bool assigned_once;
+
+	struct hmap *sources;           /* key -> struct agg_source */
+	struct agg_source **dirty;      /* sources whose high is not written */
+	size_t ndirty, dirty_cap;
+
+	int64_t sizes[16];              /* window seconds: base, then rollups */
+	size_t nsizes;
+	const char **names;             /* dimension names by index */
+	int64_t newest_ms;              /* newest event time seen */
+
+	int64_t next_flush_ms;          /* monotonic */
+	int64_t next_expire_ms;
+	bool db_down;
+	int64_t db_down_since_ms;
+	int64_t retry_ms, backoff_ms;
+	struct window_rows rows;
+	_Atomic int health;             /* enum agg_health */
+
+	/* per message, reused */
+	struct message_event ev;
+	struct agg_partition *cur;
+	int64_t cur_start;
+};
+
+/* Monotonic and wall-clock milliseconds. */
+int64_t aggregator_now_ms(void);
+int64_t aggregator_wall_ms(void);
+
+/* rebalance.c */
+void rebalance_assign(void *arg, const int32_t *parts, size_t n, int64_t *start);
+void rebalance_revoke(void *arg, const int32_t *parts, size_t n);
+struct agg_partition *rebalance_partition(struct aggregator *ag, int32_t id);
+struct agg_source *rebalance_source(struct aggregator *ag, const char *key,
+				    int32_t partition);
+void rebalance_mark_dirty(struct aggregator *ag, struct agg_source *src);
+void rebalance_drop_sources(struct aggregator *ag, int32_t partition);
+void rebalance_free(struct aggregator *ag);
+
+/* count.c */
+void count_message(struct aggregator *ag, const rd_kafka_message_t *msg);
+
+/* flush.c */
+int flush_run(struct aggregator *ag);
+void flush_recover(struct aggregator *ag);
+void flush_expire(struct aggregator *ag);
+size_t flush_pending_keys(const struct aggregator *ag);
+
+#endif

@@ -1,0 +1,260 @@
+/*
+ * rebalance: the partitions and sources this member holds, as the group
+ * hands them out and takes them back. On assignment each partition starts
+ * at the offset stored in MariaDB (the beginning when none is), never at
+ * Kafka's committed offset, and the high marks of its sources are loaded;
+ * a stored offset below the partition's log start means lines aged out of
+ * Kafka before they were counted: that is logged loudly and counted. On
+ * revocation the pending counts are flushed first; when the database is
+ * away they are dropped, and the next owner recounts them from the stored
+ * offsets. Both run inside consumer_poll(), on the loop's thread.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "aggregator_private.h"
+#include "logging.h"
+#include "xalloc.h"
+
+#define REBALANCE_WATERMARK_MS 10000
+
+struct agg_partition *rebalance_partition(struct aggregator *ag, int32_t id)
+{
+	if (id < 0)
+		return NULL;
+	if ((size_t)id >= ag->nparts) {
+		size_t n = (size_t)id + 1;
+
+		ag->parts = xrealloc(ag->parts, n * sizeof(*ag->parts));
+		memset(ag->parts + ag->nparts, 0,
+		       (n - ag->nparts) * sizeof(*ag->parts));
+		for (size_t i = ag->nparts; i < n; i++)
+			ag->parts[i].id = (int32_t)i;
+		ag->nparts = n;
+	}
+	return &ag->parts[id];
+}
+
+struct agg_source *rebalance_source(struct aggregator *ag, const char *key,
+				    int32_t partition)
+{
+	struct agg_source *src = hmap_get(ag->sources, key);
+	size_t len;
+
+	if (src) {
+		src->partition = partition;
+		return src;
+	}
+	len = strlen(key);
+	src = xmalloc(sizeof(*src) + len + 1);
+	memcpy(src->key, key, len + 1);
+	src->partition = partition;
+	src->high = -1;
+	src->dirty = false;
+	hmap_put(ag->sources, src->key, src);
+	return src;
+}
+
+void rebalance_mark_dirty(struct aggregator *ag, struct agg_source *src)
+{
+	if (src->dirty)
+		return;
+	if (ag->ndirty == ag->dirty_cap) {
+		ag->dirty_cap = ag->dirty_cap ? 2 * ag->dirty_cap : 64;
+		ag->dirty = xrealloc(ag->dirty, ag->dirty_cap * sizeof(*ag->dirty));
+	}
+	ag->dirty[ag->ndirty++] = src;
+	src->dirty = true;
+}
+
+struct rebalance_doomed {
+	int32_t partition;
+	struct agg_source **list;
+	size_t n, cap;
+};
+
+static void rebalance_doom(void *arg, const char *key, void *value)
+{
+	struct rebalance_doomed *d = arg;
+	struct agg_source *src = value;
+
+	(void)key;
+	if (src->partition != d->partition)
+		return;
+	if (d->n == d->cap) {
+		d->cap = d->cap ? 2 * d->cap : 16;
+		d->list = xrealloc(d->list, d->cap * sizeof(*d->list));
+	}
+	d->list[d->n++] = src;
+}
+
+/* Forget the sources of a partition: its next owner has their rows. */
+void rebalance_drop_sources(struct aggregator *ag, int32_t partition)
+{
+	struct rebalance_doomed d = {.partition = partition};
+	size_t kept = 0;
+
+	for (size_t i = 0; i < ag->ndirty; i++)
+		if (ag->dirty[i]->partition != partition)
+			ag->dirty[kept++] = ag->dirty[i];
+	ag->ndirty = kept;
+	hmap_each(ag->sources, rebalance_doom, &d);
+	for (size_t i = 0; i < d.n; i++) {
+		hmap_remove(ag->sources, d.list[i]->key);
+		free(d.list[i]);
+	}
+	free(d.list);
+}
+
+static void rebalance_free_source(void *arg, const char *key, void *value)
+{
+	(void)arg;
+	(void)key;
+	free(value);
+}
+
+void rebalance_free(struct aggregator *ag)
+{
+	for (size_t i = 0; i < ag->nparts; i++)
+		window_deltas_free(ag->parts[i].deltas);
+	free(ag->parts);
+	if (ag->sources)
+		hmap_each(ag->sources, rebalance_free_source, NULL);
+	hmap_free(ag->sources);
+	free(ag->dirty);
+}
+
+/* A signal while the loop is held up in a rebalance: note it, stop waiting. */
+static bool rebalance_interrupted(struct aggregator *ag)
+{
+	struct signalfd_siginfo info;
+
+	while (read(ag->sigfd, &info, sizeof(info)) == sizeof(info))
+		ag->signals++;
+	return ag->signals > 0 || ag->fatal;
+}
+
+static void rebalance_loaded_source(void *arg, const char *source,
+				    int32_t partition, int64_t high)
+{
+	struct agg_source *src = rebalance_source(arg, source, partition);
+
+	src->high = high;
+}
+
+/*
+ * Wait for the database, retrying with backoff: a partition cannot start
+ * before its stored offset is known. Returns 0, or -1 when stopped.
+ */
+static int rebalance_load(struct aggregator *ag, const int32_t *ids, size_t n,
+			  int64_t *offsets)
+{
+	int64_t backoff = 100;
+	char err[512];
+	bool logged = false;
+	int rc;
+
+	for (;;) {
+		rc = store_load_offsets(ag->store, ag->cfg->kafka.topic, ids, n,
+					offsets, err, sizeof(err));
+		if (!rc)
+			rc = store_load_sources(ag->store, ag->cfg->kafka.topic, ids,
+						n, rebalance_loaded_source, ag,
+						err, sizeof(err));
+		if (!rc)
+			return 0;
+		if (rc == STORE_FATAL) {
+			logging_error("MariaDB: %s", err);
+			ag->fatal = true;
+			return -1;
+		}
+		if (!logged)
+			logging_warn("MariaDB: %s; waiting for it to assign %zu partition%s",
+				     err, n, n == 1 ? "" : "s");
+		logged = true;
+		if (rebalance_interrupted(ag))
+			return -1;
+		usleep((useconds_t)backoff * 1000);
+		backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+	}
+}
+
+/* Where p starts: its stored offset, checked against the log's bounds. */
+static int64_t rebalance_start(struct aggregator *ag, struct agg_partition *p)
+{
+	int64_t lo = -1, hi = -1, start;
+
+	if (consumer_watermarks(ag->consumer, p->id, &lo, &hi, REBALANCE_WATERMARK_MS))
+		lo = hi = -1;
+	p->end = ag->opts.once ? hi : -1;
+	start = p->stored >= 0 ? p->stored : lo;
+	if (p->stored >= 0 && lo >= 0 && p->stored < lo) {
+		logging_error("partition %d: stored offset %lld is below the log start "
+			      "%lld: %lld messages aged out of Kafka before they were "
+			      "counted", (int)p->id, (long long)p->stored,
+			      (long long)lo, (long long)(lo - p->stored));
+		metrics_counter_add(ag->m.aged_out, (uint64_t)(lo - p->stored));
+		start = lo;
+	} else if (p->stored >= 0 && hi >= 0 && p->stored > hi) {
+		logging_error("partition %d: stored offset %lld is past the log end "
+			      "%lld (was the topic recreated?); nothing is counted "
+			      "until the partition reaches it", (int)p->id,
+			      (long long)p->stored, (long long)hi);
+	}
+	p->next = start >= 0 ? start : AGG_OFFSET_UNKNOWN;
+	return start >= 0 ? start : RD_KAFKA_OFFSET_BEGINNING;
+}
+
+void rebalance_assign(void *arg, const int32_t *ids, size_t n, int64_t *start)
+{
+	struct aggregator *ag = arg;
+	int64_t *stored = xcalloc(n + 1, sizeof(*stored));
+	bool ok = rebalance_load(ag, ids, n, stored) == 0;
+
+	metrics_counter_add(ag->m.rebalances, 1);
+	for (size_t i = 0; i < n; i++) {
+		struct agg_partition *p = rebalance_partition(ag, ids[i]);
+
+		start[i] = RD_KAFKA_OFFSET_END;
+		if (!ok)
+			continue;       /* stopping: nothing will be counted */
+		p->assigned = true;
+		p->lost = false;
+		p->stored = stored[i];
+		if (!p->deltas)
+			p->deltas = window_deltas_new();
+		window_deltas_clear(p->deltas);
+		start[i] = rebalance_start(ag, p);
+		logging_info("partition %d assigned, starting at %s%lld", (int)p->id,
+			     p->stored < 0 ? "the beginning, " : "offset ",
+			     (long long)(start[i] < 0 ? 0 : start[i]));
+		metrics_gauge_add(ag->m.assigned, 1);
+	}
+	ag->assigned_once = true;
+	free(stored);
+}
+
+void rebalance_revoke(void *arg, const int32_t *ids, size_t n)
+{
+	struct aggregator *ag = arg;
+
+	metrics_counter_add(ag->m.rebalances, 1);
+	if (ag->db_down || flush_run(ag))
+		logging_warn("dropping the pending counts of %zu revoked partition%s: "
+			     "their next owner counts them again from the stored "
+			     "offsets", n, n == 1 ? "" : "s");
+	for (size_t i = 0; i < n; i++) {
+		struct agg_partition *p = rebalance_partition(ag, ids[i]);
+
+		if (!p || !p->assigned)
+			continue;
+		p->assigned = false;
+		p->lost = false;
+		window_deltas_clear(p->deltas);
+		rebalance_drop_sources(ag, p->id);
+		metrics_gauge_add(ag->m.assigned, -1);
+		logging_info("partition %d revoked", (int)p->id);
+	}
+}
