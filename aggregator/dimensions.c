@@ -91,6 +91,22 @@ static size_t dimensions_utf8_seq(const unsigned char *p, size_t n, bool *bad)
 	return need;
 }
 
+/* Bytes of plain ASCII at the start of p[0..n), read a word at a time. */
+static size_t dimensions_ascii_run(const unsigned char *p, size_t n)
+{
+	uint64_t w;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		if (w & 0x8080808080808080u)
+			break;
+	}
+	while (i < n && p[i] < 0x80)
+		i++;
+	return i;
+}
+
 /*
  * Bytes of the longest valid prefix of s[0..n) that holds at most max
  * characters; *chars gets their number.
@@ -103,14 +119,16 @@ static size_t dimensions_utf8_prefix(const char *s, size_t n, size_t max,
 	bool bad;
 
 	while (i < n && c < max) {
-		if (p[i] < 0x80) {
-			i++;
-		} else {
-			k = dimensions_utf8_seq(p + i, n - i, &bad);
-			if (bad)
-				break;
+		k = dimensions_ascii_run(p + i, n - i < max - c ? n - i : max - c);
+		if (k) {
 			i += k;
+			c += k;
+			continue;
 		}
+		k = dimensions_utf8_seq(p + i, n - i, &bad);
+		if (bad)
+			break;
+		i += k;
 		c++;
 	}
 	*chars = c;
@@ -131,7 +149,14 @@ static size_t dimensions_utf8_repair(const char *s, size_t n, size_t max,
 	bool bad;
 
 	while (i < n && c < max) {
-		k = dimensions_utf8_seq(p + i, n - i, &bad);
+		k = dimensions_ascii_run(p + i, n - i < max - c ? n - i : max - c);
+		bad = false;
+		if (k) {
+			c += k;
+		} else {
+			k = dimensions_utf8_seq(p + i, n - i, &bad);
+			c++;
+		}
 		if (bad) {
 			memcpy(out + o, "\xef\xbf\xbd", 3);
 			o += 3;
@@ -140,7 +165,6 @@ static size_t dimensions_utf8_repair(const char *s, size_t n, size_t max,
 			o += k;
 		}
 		i += k;
-		c++;
 	}
 	return o;
 }
@@ -390,7 +414,7 @@ static void dimensions_reserve(struct dimensions *dims, size_t n)
 	while (cap < n)
 		cap *= 2;
 	free(dims->subject);
-	dims->subject = xmalloc(cap);
+	dims->subject = xcalloc(1, cap);   /* JIT may read past a subject's end */
 	dims->subject_cap = cap;
 }
 

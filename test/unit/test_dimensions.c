@@ -190,9 +190,13 @@ static void test_percent_decode(void **state)
 	DECODE("%F0%9F%98", "\xef\xbf\xbd");                    /* cut short */
 }
 
-static int is_hex(char c)
+/* The value of hex digit c, or -1. */
+static int hex_value(char c)
 {
-	return c && strchr("0123456789abcdefABCDEF", c) != NULL;
+	static const char digits[] = "0123456789abcdef0123456789ABCDEF";
+	const char *d = c ? strchr(digits, c) : NULL;
+
+	return d ? (int)((d - digits) % 16) : -1;
 }
 
 /* The reference: unescape naively, then repair as WHATWG says. */
@@ -200,12 +204,12 @@ static size_t reference_decode(const char *s, size_t len, unsigned char *out)
 {
 	unsigned char *raw = malloc(len + 1);
 	size_t i, n = 0, o;
-	unsigned v;
 
 	for (i = 0; i < len; i++) {
-		if (s[i] == '%' && len - i >= 3 && is_hex(s[i + 1]) &&
-		    is_hex(s[i + 2]) && sscanf(s + i + 1, "%2x", &v) == 1) {
-			raw[n++] = (unsigned char)v;
+		if (s[i] == '%' && len - i >= 3 && hex_value(s[i + 1]) >= 0 &&
+		    hex_value(s[i + 2]) >= 0) {
+			raw[n++] = (unsigned char)(hex_value(s[i + 1]) * 16 +
+						   hex_value(s[i + 2]));
 			i += 2;
 		} else {
 			raw[n++] = (unsigned char)s[i];
@@ -343,7 +347,7 @@ static void test_raw_utf8_target(void **state)
 	assert_int_equal(seen.n, 1);
 	assert_string_equal(seen.value[0], "\xc3\xb1" "and\xc3\xba");
 	/* Invalid raw bytes become U+FFFD before the match. */
-	extract_field(dims, ACCESSLOG_TARGET, "/x#a\xff#b", 8, &seen);
+	extract_field(dims, ACCESSLOG_TARGET, "/x#a\xff#b", 7, &seen);
 	assert_int_equal(seen.n, 2);
 	assert_string_equal(seen.value[0], "a");
 	assert_string_equal(seen.value[1], "b");
@@ -487,6 +491,28 @@ static void test_truncation(void **state)
 	accesslog_free(lp);
 }
 
+/* A match searches the first 4 MiB of a field (the header's bound). */
+static void test_long_field(void **state)
+{
+	struct accesslog *lp;
+	struct dimensions *dims = dims_make(&lp, "combined", defaults, 3);
+	size_t len = (size_t)5 << 20;
+	char *target = malloc(len);
+	struct seen *seen = malloc(sizeof(*seen));
+
+	memset(target, '-', len);
+	memcpy(target, "/?q=%23first ", 13);
+	memcpy(target + ((size_t)4 << 20) - 20, "#%C3%89dge", 10);
+	memcpy(target + len - 10, "#beyond", 7);
+	assert_int_equal(extract_field(dims, ACCESSLOG_TARGET, target, len, seen), 2);
+	assert_string_equal(seen->value[0], "first");
+	assert_string_equal(seen->value[1], "\xc3\xa9" "dge");
+	free(seen);
+	free(target);
+	dimensions_free(dims);
+	accesslog_free(lp);
+}
+
 /* --- configured patterns and errors ---------------------------------- */
 
 static void test_patterns(void **state)
@@ -565,6 +591,7 @@ int main(void)
 		cmocka_unit_test(test_verbatim),
 		cmocka_unit_test(test_absent_and_empty),
 		cmocka_unit_test(test_truncation),
+		cmocka_unit_test(test_long_field),
 		cmocka_unit_test(test_patterns),
 		cmocka_unit_test(test_errors),
 	};
