@@ -14,3 +14,6 @@ logtally_aggregator_LDADD = aggregator/libaggregator.a $(COMMON_LIBS) \
 aggregator_libaggregator_a_SOURCES += aggregator/accesslog.c aggregator/accesslog.h
 aggregator_libaggregator_a_SOURCES += aggregator/dimensions.c aggregator/dimensions.h
 aggregator_libaggregator_a_SOURCES += aggregator/window.c aggregator/window.h
+aggregator_libaggregator_a_SOURCES += aggregator/aggregator.c aggregator/aggregator.h \
+	aggregator/aggregator_private.h aggregator/consumer.c aggregator/consumer.h \
+	aggregator/count.c aggregator/flush.c aggregator/rebalance.c
