@@ -26,3 +26,6 @@ common_libcommon_a_SOURCES += common/httpd.c common/httpd.h
 common_libcommon_a_SOURCES += common/hmap.c common/hmap.h
 
 common_libcommon_a_SOURCES += common/message.c common/message.h
+common_libcommon_a_SOURCES += common/message_decode.c common/message_private.h
+common_libcommon_a_CFLAGS += $(YAJL_CFLAGS)
+COMMON_LIBS += $(YAJL_LIBS)

@@ -8,22 +8,18 @@
  * a 64-bit word elsewhere) for bytes that need work and copies the runs
  * between them. Invalid UTF-8 becomes U+FFFD, one per maximal subpart
  * (Unicode section 3.9, as the WHATWG decoder does). An event without extra
- * fields has no "fields" key, as Filebeat's. Decoding parses with jansson; a
- * value that does not start with '{' is a bare log line.
+ * fields has no "fields" key, as Filebeat's. Decoding is message_decode.c's.
  */
 #include "message.h"
 
 #include <assert.h>
-#include <errno.h>
-#include <jansson.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
 
+#include "message_private.h"
 #include "xalloc.h"
 
 #define MESSAGE_CHUNK 4096
@@ -153,35 +149,6 @@ static size_t message_plain_run(const unsigned char *p, size_t n)
 	while (i < n && message_plain(p[i]))
 		i++;
 	return i;
-}
-
-/*
- * The well-formed UTF-8 sequence at p (Unicode Table 3-7): returns its
- * length with *bad false; or, with *bad true, the length of the maximal
- * subpart that one U+FFFD replaces (at least 1).
- */
-static size_t message_utf8_seq(const unsigned char *p, size_t n, bool *bad)
-{
-	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
-	size_t need, i;
-
-	*bad = true;
-	if (c >= 0xc2 && c <= 0xdf)
-		need = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		need = 3, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-	else if (c >= 0xf0 && c <= 0xf4)
-		need = 4, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-	else
-		return 1;
-	for (i = 1; i < need; i++) {
-		if (i == n || p[i] < lo || p[i] > hi)
-			return i;
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	*bad = false;
-	return need;
 }
 
 /* Writes the JSON escape of ASCII byte c at d; returns its length. */
@@ -344,24 +311,6 @@ int message_encode(const struct message_encoder *enc, const char *timestamp,
 
 /* --- time ------------------------------------------------------------ */
 
-static int64_t message_floordiv(int64_t a, int64_t b)
-{
-	return a / b - (a % b < 0);
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's). */
-static int64_t message_days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = message_floordiv(y, 400);
-	yoe = y - era * 400;
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 static void message_civil_from_days(int64_t z, int *y, int *m, int *d)
 {
 	int64_t era, doe, yoe, doy, mp;
@@ -421,238 +370,4 @@ void message_timestamp(int64_t ms, char out[MESSAGE_TIMESTAMP_LEN + 1])
 	}
 	memcpy(out, cached, MESSAGE_TIMESTAMP_LEN + 1);
 	message_digits(out + 20, (int)(ms - secs * 1000), 3);
-}
-
-/* --- decoding -------------------------------------------------------- */
-
-static int message_fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int message_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
-/* Reads n digits at *p into *v; false unless all are digits. */
-static bool message_scan(const char **p, const char *end, int n, int *v)
-{
-	for (*v = 0; n--; (*p)++) {
-		if (*p == end || **p < '0' || **p > '9')
-			return false;
-		*v = *v * 10 + (**p - '0');
-	}
-	return true;
-}
-
-static bool message_expect(const char **p, const char *end, const char *any)
-{
-	if (*p == end || !**p || !strchr(any, **p))
-		return false;
-	(*p)++;
-	return true;
-}
-
-static bool message_leap(int y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/* Seconds of the UTC offset at p: "Z", "z" or "+hh:mm"/"-hh:mm"; -1 if bad. */
-static int message_zone(const char *p, const char *end, int *secs)
-{
-	int hh, mm, sign = p < end && *p == '-' ? -1 : 1;
-
-	if (message_expect(&p, end, "Zz")) {
-		*secs = 0;
-		return p == end ? 0 : -1;
-	}
-	if (!message_expect(&p, end, "+-") || !message_scan(&p, end, 2, &hh) ||
-	    !message_expect(&p, end, ":") || !message_scan(&p, end, 2, &mm) ||
-	    p != end || hh > 23 || mm > 59)
-		return -1;
-	*secs = sign * (hh * 3600 + mm * 60);
-	return 0;
-}
-
-/*
- * Epoch ms of an RFC 3339 date-time ("2026-11-24T20:26:22.123Z",
- * "…22+01:00", any number of fraction digits, 't' or ' ' for 'T'), or -1
- * when it is not one or lies before 1970.
- */
-static int64_t message_parse_time(const char *p, size_t len)
-{
-	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	const char *end = p + len;
-	int y, mo, d, h, mi, s, ms = 0, zone, digit;
-	int64_t t;
-
-	if (!message_scan(&p, end, 4, &y) || !message_expect(&p, end, "-") ||
-	    !message_scan(&p, end, 2, &mo) || !message_expect(&p, end, "-") ||
-	    !message_scan(&p, end, 2, &d) || !message_expect(&p, end, "Tt ") ||
-	    !message_scan(&p, end, 2, &h) || !message_expect(&p, end, ":") ||
-	    !message_scan(&p, end, 2, &mi) || !message_expect(&p, end, ":") ||
-	    !message_scan(&p, end, 2, &s))
-		return -1;
-	if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 60 ||
-	    d > mdays[mo - 1] + (mo == 2 && message_leap(y)))
-		return -1;
-	if (message_expect(&p, end, ".")) {
-		if (!message_scan(&p, end, 1, &digit))
-			return -1;
-		for (int scale = 100; ; scale /= 10) {
-			ms += digit * scale;
-			if (!message_scan(&p, end, 1, &digit))
-				break;
-		}
-	}
-	if (message_zone(p, end, &zone))
-		return -1;
-	t = (message_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s -
-	     zone) * 1000 + ms;
-	return t < 0 ? -1 : t;
-}
-
-static void message_event_clear(struct message_event *ev)
-{
-	memset(ev, 0, sizeof(*ev));
-	ev->offset = -1;
-	ev->timestamp_ms = -1;
-}
-
-void message_event_fini(struct message_event *ev)
-{
-	if (!ev)
-		return;
-	free(ev->line);
-	free(ev->path);
-	free(ev->host);
-	message_event_clear(ev);
-}
-
-/* A copy of the string s (NULL when s is not a string). */
-static char *message_dup(const json_t *s)
-{
-	return json_is_string(s) ? xstrndup(json_string_value(s),
-					     json_string_length(s)) : NULL;
-}
-
-static bool message_has_flag(const json_t *flags, const char *name)
-{
-	size_t i;
-	json_t *v;
-
-	json_array_foreach(flags, i, v) {
-		if (json_is_string(v) && !strcmp(json_string_value(v), name))
-			return true;
-	}
-	return false;
-}
-
-/* Fills ev from an envelope: root is a JSON object. */
-static int message_decode_object(json_t *root, struct message_event *ev,
-				 char *err, size_t errlen)
-{
-	json_t *msg = json_object_get(root, "message");
-	json_t *log = json_object_get(root, "log");
-	json_t *offset = json_object_get(log, "offset");
-	json_t *ts = json_object_get(root, "@timestamp");
-
-	if (!json_is_string(msg))
-		return message_fail(err, errlen, "no \"message\" string");
-	if (offset && (!json_is_integer(offset) || json_integer_value(offset) < 0))
-		return message_fail(err, errlen,
-				    "log.offset is not a non-negative integer");
-	ev->len = json_string_length(msg);
-	ev->line = xmalloc(ev->len + 1);
-	memcpy(ev->line, json_string_value(msg), ev->len + 1);
-	ev->enveloped = true;
-	if (offset)
-		ev->offset = json_integer_value(offset);
-	if (json_is_string(ts))
-		ev->timestamp_ms = message_parse_time(json_string_value(ts),
-						      json_string_length(ts));
-	if (message_has_flag(json_object_get(log, "flags"), "truncated"))
-		ev->flags |= MESSAGE_FLAG_TRUNCATED;
-	ev->path = message_dup(json_object_get(json_object_get(log, "file"), "path"));
-	ev->host = message_dup(json_object_get(json_object_get(root, "host"), "name"));
-	return 0;
-}
-
-static int message_decode_json(const char *value, size_t len,
-			       struct message_event *ev, char *err,
-			       size_t errlen)
-{
-	json_error_t jerr;
-	json_t *root;
-	int rc;
-
-	root = json_loadb(value, len, JSON_ALLOW_NUL, &jerr);
-	if (!root)
-		return message_fail(err, errlen, "not JSON: %s", jerr.text);
-	if (json_is_object(root))
-		rc = message_decode_object(root, ev, err, errlen);
-	else
-		rc = message_fail(err, errlen, "not a JSON object");
-	json_decref(root);
-	return rc;
-}
-
-static bool message_utf8_valid(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s, *end = p + n;
-	bool bad = false;
-
-	while (p < end && !bad) {
-		if (*p < 0x80)
-			p++;
-		else
-			p += message_utf8_seq(p, (size_t)(end - p), &bad);
-	}
-	return !bad;
-}
-
-static int message_decode_bare(const char *value, size_t len,
-			       struct message_event *ev, char *err,
-			       size_t errlen)
-{
-	if (len && value[len - 1] == '\n')
-		len -= 1 + (len >= 2 && value[len - 2] == '\r');
-	if (!len)
-		return message_fail(err, errlen, "empty value");
-	if (memchr(value, '\0', len))
-		return message_fail(err, errlen, "NUL byte in a bare line");
-	if (memchr(value, '\n', len))
-		return message_fail(err, errlen, "newline inside a bare line");
-	if (!message_utf8_valid(value, len))
-		return message_fail(err, errlen, "invalid UTF-8 in a bare line");
-	ev->line = xstrndup(value, len);
-	ev->len = len;
-	return 0;
-}
-
-int message_decode(const void *value, size_t len, struct message_event *ev,
-		   char *err, size_t errlen)
-{
-	const char *s = value;
-	size_t i = 0;
-	int rc;
-
-	message_event_clear(ev);
-	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' ||
-			   s[i] == '\n'))
-		i++;
-	if (i < len && s[i] == '{')
-		rc = message_decode_json(s, len, ev, err, errlen);
-	else
-		rc = message_decode_bare(s, len, ev, err, errlen);
-	if (rc)
-		message_event_fini(ev);
-	return rc;
 }
