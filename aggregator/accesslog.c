@@ -33,10 +33,11 @@
 /*
  * The client is everything before the last two words ahead of '[', which
  * takes "10.0.0.2, 10.0.0.1, 127.0.0.1 - - [" (lists written by proxies)
- * and IPv6. Quoted strings allow backslash escapes. The optional tail
+ * and IPv6. Quoted strings allow backslash escapes (an unrolled loop, a
+ * little faster under JIT than an alternation). The optional tail
  * takes extra fields such as nginx's "$http_x_forwarded_for".
  */
-#define ACCESSLOG_QUOTED "(?:[^\"\\\\]++|\\\\.)*+"
+#define ACCESSLOG_QUOTED "[^\"\\\\]*+(?:\\\\.[^\"\\\\]*+)*+"
 #define ACCESSLOG_COMMON_HEAD \
 	"(?<remote_addr>.+?) \\S+ (?<remote_user>\\S+) " \
 	"\\[(?<time>[^\\]]*+)\\] \"(?<request>" ACCESSLOG_QUOTED ")\" " \
@@ -422,11 +423,10 @@ static bool accesslog_tchar(unsigned char c)
 /* The word at *p (up to a space or end); *p moves past it and its spaces. */
 static struct accesslog_span accesslog_word(const char **p, const char *end)
 {
-	struct accesslog_span w = {*p, 0};
+	const char *sp = memchr(*p, ' ', (size_t)(end - *p));
+	struct accesslog_span w = {*p, (size_t)((sp ? sp : end) - *p)};
 
-	while (*p < end && **p != ' ')
-		(*p)++;
-	w.len = (size_t)(*p - w.p);
+	*p += w.len;
 	while (*p < end && **p == ' ')
 		(*p)++;
 	return w;
@@ -462,13 +462,15 @@ static void accesslog_split_request(struct accesslog_span *f, const char *p,
 static void accesslog_derive_path(struct accesslog_span *f)
 {
 	const struct accesslog_span *t = &f[ACCESSLOG_TARGET];
-	size_t n = 0;
+	const char *q, *hash;
+	size_t n;
 
 	if (!t->p)
 		return;
-	while (n < t->len && t->p[n] != '?' && t->p[n] != '#')
-		n++;
-	f[ACCESSLOG_PATH] = (struct accesslog_span){t->p, n};
+	q = memchr(t->p, '?', t->len);
+	n = q ? (size_t)(q - t->p) : t->len;
+	hash = memchr(t->p, '#', n);
+	f[ACCESSLOG_PATH] = (struct accesslog_span){t->p, hash ? (size_t)(hash - t->p) : n};
 }
 
 static int accesslog_match(struct accesslog *lp, const char *line, size_t len)

@@ -76,3 +76,8 @@ TESTS += test/unit/test_window
 test_unit_test_window_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_window_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=xmalloc,--wrap=xcalloc,--wrap=xrealloc,--wrap=xreallocarray
 test_unit_test_window_LDADD = aggregator/libaggregator.a $(UNIT_LIBS)
+
+check_PROGRAMS += test/unit/test_accesslog
+TESTS += test/unit/test_accesslog
+test_unit_test_accesslog_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_accesslog_LDADD = aggregator/libaggregator.a $(UNIT_LIBS)
