@@ -16,6 +16,8 @@
  *                 newer than this program, a bad statement): stop.
  * A deadlock or lock wait timeout inside store_flush() replays the whole
  * transaction at once, a few times, before it returns STORE_RETRY.
+ * The call that finds the connection dead returns STORE_RETRY; the next
+ * call reconnects.
  * Session settings: utf8mb4, time_zone '+00:00', READ COMMITTED,
  * sql_mode STRICT_ALL_TABLES without NO_BACKSLASH_ESCAPES.
  * All calls block; one thread uses a store.
@@ -66,7 +68,10 @@ int store_load_offsets(struct store *st, const char *topic,
 		       const int32_t *parts, size_t n, int64_t *offsets,
 		       char *err, size_t errlen);
 
-/* Called for each stored source of the partitions asked for. */
+/*
+ * Called for each stored source of the partitions asked for (source is
+ * borrowed for the call). It must not call store functions.
+ */
 typedef void (*store_source_fn)(void *arg, const char *source,
 				int32_t partition, int64_t high);
 
@@ -84,7 +89,7 @@ struct store_offset {
 
 /* A source's new high mark: the largest log.offset counted. */
 struct store_source {
-	const char *source;     /* the message key */
+	const char *source;     /* the message key: UTF-8, <= 255 characters */
 	int32_t partition;
 	int64_t high;
 };
@@ -106,6 +111,19 @@ struct store_flush {
  * sources. Returns 0 when committed; STORE_LOST with *lost set to the first
  * partition whose offset did not match (rolled back; drop its data and
  * call again without it); STORE_RETRY or STORE_FATAL as above.
+ *
+ * The rows must be the counts of the messages between the offsets'
+ * expected and next, so that a flush with rows moves at least one offset:
+ * the offsets are what make a flush happen at most once. When the
+ * connection dies during COMMIT, the COMMIT may or may not have happened;
+ * store_flush() then reconnects at once and reads the offsets back with a
+ * locking read (which waits for a COMMIT still running on the server): all
+ * at next means it committed (0), else STORE_RETRY. If even that fails it
+ * returns STORE_RETRY although the flush may have committed; calling again
+ * with the same data is still safe, because the compare-and-set then fails
+ * with STORE_LOST for the partitions that moved. So the caller must treat
+ * STORE_LOST as "drop this partition's pending data and take its position
+ * from store_load_offsets()" (or give the partition up), never as "skip".
  */
 int store_flush(struct store *st, const struct store_flush *fl,
 		int32_t *lost, char *err, size_t errlen);
@@ -121,5 +139,13 @@ int64_t store_expire(struct store *st, int64_t size_s, int64_t before_s,
 
 /* Statements sent (for tests and metrics): upserts of the last flush. */
 size_t store_last_statements(const struct store *st);
+
+/*
+ * The class of a MariaDB client or server error number (mysql_errno()):
+ * STORE_RETRY for a lost or refused connection, a server shutting down or
+ * out of resources, a deadlock or lock wait; STORE_FATAL for the rest
+ * (access denied, unknown database, bad statement, bad data).
+ */
+int store_classify(unsigned int code);
 
 #endif

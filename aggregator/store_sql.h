@@ -25,7 +25,11 @@
  */
 int store_sql_quote(struct buf *out, const char *s, size_t len);
 
-/* "YYYY-MM-DD HH:MM:SS" of epoch seconds (UTC) into out[20]. */
+/*
+ * "YYYY-MM-DD HH:MM:SS" of epoch seconds (UTC) into out[20]. Times outside
+ * what DATETIME holds are clamped to 0000-01-01 00:00:00 and
+ * 9999-12-31 23:59:59.
+ */
 void store_sql_datetime(int64_t epoch_s, char out[20]);
 
 /*
@@ -36,13 +40,30 @@ void store_sql_datetime(int64_t epoch_s, char out[20]);
 typedef int (*store_sql_statement_fn)(void *arg, const char *sql, size_t len);
 
 /*
+ * Append row i of a batch to out (without separators). Returns 0 or
+ * -ENOSPC (out may then hold part of the row: the batch cuts it back).
+ */
+typedef int (*store_sql_row_fn)(void *arg, size_t i, struct buf *out);
+
+/*
+ * The general form of store_sql_upserts(): statements "head row,row,...
+ * tail" of rows 0..n in order, each at most max_bytes (>=
+ * STORE_SQL_MIN_BYTES), passed to fn. Returns 0, the first non-zero
+ * return of fn or row (other than -ENOSPC), -EMSGSIZE when one row alone
+ * does not fit, or -EINVAL when max_bytes is too small.
+ */
+int store_sql_batch(const char *head, const char *tail, size_t n,
+		    store_sql_row_fn row, void *row_arg, size_t max_bytes,
+		    store_sql_statement_fn fn, void *arg);
+
+/*
  * Build the upserts of rows[0..n) into table:
  *   INSERT INTO table (window_seconds,window_start,dimension,value,hits)
  *   VALUES (...),(...) ON DUPLICATE KEY UPDATE hits = hits + VALUES(hits)
  * in row order, each statement at most max_bytes (>= STORE_SQL_MIN_BYTES;
  * one row always fits since values are at most 512 characters), and pass
  * each to fn. names[row.dim] is the dimension's name. Returns 0, or the
- * first non-zero return of fn.
+ * first non-zero return of fn (or an error of store_sql_batch()).
  */
 int store_sql_upserts(const char *table, const struct window_row *rows,
 		      size_t n, const char *const *names, size_t max_bytes,

@@ -1,2 +1,3 @@
 # config/: fragment of the top Makefile.am; appends only.
 dist_noinst_DATA += config/agent.yml config/aggregator.yml
+dist_noinst_DATA += config/schema.sql

@@ -81,3 +81,8 @@ check_PROGRAMS += test/unit/test_accesslog
 TESTS += test/unit/test_accesslog
 test_unit_test_accesslog_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_accesslog_LDADD = aggregator/libaggregator.a $(UNIT_LIBS)
+
+check_PROGRAMS += test/unit/test_store_sql
+TESTS += test/unit/test_store_sql
+test_unit_test_store_sql_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_store_sql_LDADD = aggregator/libaggregator.a $(UNIT_LIBS)

@@ -1,0 +1,863 @@
+/*
+ * store: one MariaDB connection, made on demand and dropped after any
+ * error that may have broken it, so that every call starts either
+ * connected outside a transaction or disconnected. A call that fails rolls
+ * back (or drops the connection) before it returns: no transaction
+ * outlives a call. The schema is a list of migration steps of idempotent
+ * DDL applied in order under a named lock; logtally_schema records the
+ * versions applied. config/schema.sql holds the same DDL (test_store
+ * compares the tables each one makes).
+ */
+#include "store.h"
+
+#include <errmsg.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "logging.h"
+#include "store_sql.h"
+#include "xalloc.h"
+
+#define STORE_CONNECT_TIMEOUT_S 5
+#define STORE_IO_TIMEOUT_S 30
+#define STORE_REPLAYS 5
+#define STORE_STATEMENT_MAX (1024 * 1024)
+#define STORE_PACKET_SLACK 1024
+#define STORE_PART_CHUNK 1000
+/* Internal class: a deadlock or lock wait, rolled back; replay at once. */
+#define STORE_CONFLICT (-4)
+
+/* The session: lock waits end well before the client's read timeout. */
+static const char *const store_session_sql[] = {
+	"SET time_zone = '+00:00'",
+	"SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+	"SET sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
+	"SET innodb_lock_wait_timeout = 10",
+	NULL,
+};
+
+/*
+ * The DDL, the same as config/schema.sql. Values are compared as bytes
+ * (utf8mb4_nopad_bin): 'Foo', 'foo', 'a' and 'a ' are four keys. The
+ * counts key is 4 + 128 + 5 + 2048 bytes plus lengths, under InnoDB's 3072.
+ */
+#define STORE_TABLE_OPTIONS \
+	") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin"
+
+static const char store_ddl_schema[] =
+	"CREATE TABLE IF NOT EXISTS logtally_schema ("
+	" version INT UNSIGNED NOT NULL PRIMARY KEY,"
+	" applied_at DATETIME NOT NULL"
+	STORE_TABLE_OPTIONS;
+
+static const char *const store_ddl_v1[] = {
+	"CREATE TABLE IF NOT EXISTS counts ("
+	" window_seconds INT UNSIGNED NOT NULL,"
+	" window_start DATETIME NOT NULL,"
+	" dimension VARCHAR(32) NOT NULL,"
+	" value VARCHAR(512) NOT NULL,"
+	" hits BIGINT UNSIGNED NOT NULL,"
+	" PRIMARY KEY (window_seconds, dimension, window_start, value),"
+	" KEY by_time (window_seconds, window_start)"
+	STORE_TABLE_OPTIONS " ROW_FORMAT=DYNAMIC",
+
+	"CREATE TABLE IF NOT EXISTS logtally_offsets ("
+	" topic VARCHAR(249) NOT NULL,"
+	" kafka_partition INT NOT NULL,"
+	" next_offset BIGINT NOT NULL,"
+	" updated_at DATETIME(3) NOT NULL,"
+	" PRIMARY KEY (topic, kafka_partition)"
+	STORE_TABLE_OPTIONS,
+
+	"CREATE TABLE IF NOT EXISTS logtally_sources ("
+	" topic VARCHAR(249) NOT NULL,"
+	" source VARCHAR(255) NOT NULL,"
+	" kafka_partition INT NOT NULL,"
+	" high_offset BIGINT NOT NULL,"
+	" updated_at DATETIME(3) NOT NULL,"
+	" PRIMARY KEY (topic, source),"
+	" KEY by_partition (topic, kafka_partition)"
+	STORE_TABLE_OPTIONS,
+	NULL,
+};
+
+struct store_step {
+	unsigned int version;
+	const char *const *ddl;
+};
+
+static const struct store_step store_steps[] = {
+	{1, store_ddl_v1},
+};
+
+struct store {
+	struct aggregator_mariadb cfg;  /* strings owned */
+	MYSQL *db;                      /* NULL while disconnected */
+	size_t max_statement;           /* below max_allowed_packet */
+	size_t statements;              /* upserts of the last flush */
+	struct buf sql;                 /* the statement being built */
+};
+
+/* The arguments every statement callback needs. */
+struct store_call {
+	struct store *st;
+	char *err;
+	size_t errlen;
+};
+
+typedef void (*store_row_fn)(void *arg, MYSQL_ROW row);
+
+int store_classify(unsigned int code)
+{
+	switch (code) {
+	case CR_SOCKET_CREATE_ERROR: case CR_CONNECTION_ERROR:
+	case CR_CONN_HOST_ERROR: case CR_IPSOCK_ERROR: case CR_UNKNOWN_HOST:
+	case CR_SERVER_GONE_ERROR: case CR_SERVER_HANDSHAKE_ERR:
+	case CR_SERVER_LOST: case CR_SERVER_LOST_EXTENDED:
+	case CR_ERR_NET_READ: case CR_ERR_NET_WRITE:
+	case ER_CON_COUNT_ERROR: case ER_OUT_OF_RESOURCES:
+	case ER_SERVER_SHUTDOWN: case ER_NORMAL_SHUTDOWN:
+	case ER_SHUTDOWN_COMPLETE: case ER_ABORTING_CONNECTION:
+	case ER_NEW_ABORTING_CONNECTION: case ER_NET_READ_ERROR:
+	case ER_NET_READ_INTERRUPTED: case ER_NET_ERROR_ON_WRITE:
+	case ER_NET_WRITE_INTERRUPTED: case ER_TOO_MANY_USER_CONNECTIONS:
+	case ER_LOCK_WAIT_TIMEOUT: case ER_LOCK_DEADLOCK:
+	case ER_LOCK_TABLE_FULL: case ER_QUERY_INTERRUPTED:
+	case ER_CONNECTION_KILLED: case ER_STATEMENT_TIMEOUT:
+	case ER_DISK_FULL: case ER_RECORD_FILE_FULL: case ER_READ_ONLY_MODE:
+	case ER_OPTION_PREVENTS_STATEMENT: case ER_UNKNOWN_COM_ERROR:
+	case ER_HOST_IS_BLOCKED:
+		return STORE_RETRY;
+	default:
+		return STORE_FATAL;
+	}
+}
+
+static char *store_strdup(const char *s)
+{
+	return xstrdup(s ? s : "");
+}
+
+struct store *store_new(const struct aggregator_mariadb *cfg)
+{
+	struct store *st = xcalloc(1, sizeof(*st));
+
+	st->cfg.host = store_strdup(cfg->host);
+	st->cfg.socket = store_strdup(cfg->socket);
+	st->cfg.port = cfg->port;
+	st->cfg.user = store_strdup(cfg->user);
+	st->cfg.password = store_strdup(cfg->password);
+	st->cfg.database = store_strdup(cfg->database);
+	buf_init(&st->sql, STORE_STATEMENT_MAX);
+	return st;
+}
+
+static void store_disconnect(struct store *st)
+{
+	if (st->db)
+		mysql_close(st->db);
+	st->db = NULL;
+}
+
+void store_free(struct store *st)
+{
+	if (!st)
+		return;
+	store_disconnect(st);
+	free(st->cfg.host);
+	free(st->cfg.socket);
+	free(st->cfg.user);
+	free(st->cfg.password);
+	free(st->cfg.database);
+	buf_fini(&st->sql);
+	free(st);
+}
+
+size_t store_last_statements(const struct store *st)
+{
+	return st->statements;
+}
+
+/* Describes the last error of st->db into err; returns its number. */
+static unsigned int store_describe(struct store *st, const char *what,
+				   char *err, size_t errlen)
+{
+	unsigned int code = mysql_errno(st->db);
+
+	snprintf(err, errlen, "%.60s: %s (error %u)", what,
+		 mysql_error(st->db), code);
+	return code;
+}
+
+/* Ends the transaction in progress: rolled back, or the connection gone. */
+static void store_abort(struct store *st)
+{
+	if (st->db && mysql_rollback(st->db))
+		store_disconnect(st);
+}
+
+/* The class of error code; leaves no transaction open. */
+static int store_settle(struct store *st, unsigned int code)
+{
+	int rc = store_classify(code);
+
+	if (code == ER_LOCK_DEADLOCK || code == ER_LOCK_WAIT_TIMEOUT)
+		rc = STORE_CONFLICT;
+	if (rc == STORE_RETRY)
+		store_disconnect(st);
+	else
+		store_abort(st);
+	return rc;
+}
+
+static int store_fail(struct store *st, const char *what, char *err,
+		      size_t errlen)
+{
+	return store_settle(st, store_describe(st, what, err, errlen));
+}
+
+static int store_exec(struct store *st, const char *sql, size_t len,
+		      char *err, size_t errlen)
+{
+	if (mysql_real_query(st->db, sql, len) == 0)
+		return 0;
+	return store_fail(st, sql, err, errlen);
+}
+
+static int store_execstr(struct store *st, const char *sql, char *err,
+			 size_t errlen)
+{
+	return store_exec(st, sql, strlen(sql), err, errlen);
+}
+
+/* A statement of the program's own that did not fit or could not be built. */
+static int store_toolong(struct store *st, const char *what, char *err,
+			 size_t errlen)
+{
+	snprintf(err, errlen, "%s: statement too long", what);
+	store_abort(st);
+	return STORE_FATAL;
+}
+
+/* Runs a SELECT and streams its rows to fn. */
+static int store_select(struct store *st, const char *sql, size_t len,
+			store_row_fn fn, void *arg, char *err, size_t errlen)
+{
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+	unsigned int code = 0;
+	int rc;
+
+	rc = store_exec(st, sql, len, err, errlen);
+	if (rc)
+		return rc;
+	res = mysql_use_result(st->db);
+	if (!res)
+		return store_fail(st, sql, err, errlen);
+	while ((row = mysql_fetch_row(res)))
+		fn(arg, row);
+	if (mysql_errno(st->db))
+		code = store_describe(st, sql, err, errlen);
+	mysql_free_result(res);
+	return code ? store_settle(st, code) : 0;
+}
+
+static void store_first_int(void *arg, MYSQL_ROW row)
+{
+	long long *v = arg;
+
+	*v = row[0] ? strtoll(row[0], NULL, 10) : -1;
+}
+
+/* The first column of sql's last row as a number; -1 when NULL or none. */
+static int store_select_int(struct store *st, const char *sql, long long *v,
+			    char *err, size_t errlen)
+{
+	*v = -1;
+	return store_select(st, sql, strlen(sql), store_first_int, v, err,
+			    errlen);
+}
+
+static int store_commit_plain(struct store *st, char *err, size_t errlen)
+{
+	if (mysql_commit(st->db) == 0)
+		return 0;
+	return store_fail(st, "COMMIT", err, errlen);
+}
+
+static void store_options(struct store *st, MYSQL *db)
+{
+	unsigned int connect_s = STORE_CONNECT_TIMEOUT_S;
+	unsigned int io_s = STORE_IO_TIMEOUT_S;
+	unsigned int protocol = MYSQL_PROTOCOL_SOCKET;
+
+	mysql_options(db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	mysql_options(db, MYSQL_OPT_CONNECT_TIMEOUT, &connect_s);
+	mysql_options(db, MYSQL_OPT_READ_TIMEOUT, &io_s);
+	mysql_options(db, MYSQL_OPT_WRITE_TIMEOUT, &io_s);
+	if (st->cfg.socket[0])
+		mysql_options(db, MYSQL_OPT_PROTOCOL, &protocol);
+}
+
+/* Session settings and the statement size, on a fresh connection. */
+static int store_session(struct store *st, char *err, size_t errlen)
+{
+	long long packet;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; store_session_sql[i] && !rc; i++)
+		rc = store_execstr(st, store_session_sql[i], err, errlen);
+	if (!rc && mysql_autocommit(st->db, 0))
+		rc = store_fail(st, "autocommit off", err, errlen);
+	if (!rc)
+		rc = store_select_int(st, "SELECT @@max_allowed_packet",
+				      &packet, err, errlen);
+	if (!rc)
+		rc = store_commit_plain(st, err, errlen);
+	if (rc)
+		return rc;
+	st->max_statement = STORE_STATEMENT_MAX;
+	if (packet - STORE_PACKET_SLACK < STORE_STATEMENT_MAX)
+		st->max_statement = (size_t)(packet - STORE_PACKET_SLACK);
+	if (st->max_statement < STORE_SQL_MIN_BYTES)
+		st->max_statement = STORE_SQL_MIN_BYTES;
+	return 0;
+}
+
+static int store_connect(struct store *st, char *err, size_t errlen)
+{
+	const struct aggregator_mariadb *cfg = &st->cfg;
+	const char *socket = cfg->socket[0] ? cfg->socket : NULL;
+	int rc;
+
+	if (st->db)
+		return 0;
+	st->db = mysql_init(NULL);
+	if (!st->db) {
+		snprintf(err, errlen, "mysql_init: out of memory");
+		return STORE_FATAL;
+	}
+	store_options(st, st->db);
+	if (!mysql_real_connect(st->db, socket ? NULL : cfg->host, cfg->user,
+				cfg->password, cfg->database,
+				(unsigned int)cfg->port, socket,
+				CLIENT_FOUND_ROWS)) {
+		rc = store_classify(store_describe(st, "connect", err, errlen));
+		store_disconnect(st);
+		return rc;
+	}
+	rc = store_session(st, err, errlen);
+	if (rc)
+		store_disconnect(st);
+	return rc;
+}
+
+/* --- schema ------------------------------------------------------------ */
+
+static int store_lock(struct store *st, char *err, size_t errlen)
+{
+	long long got;
+	int rc;
+
+	rc = store_select_int(st, "SELECT GET_LOCK(LEFT(CONCAT("
+			      "'logtally_schema:', DATABASE()), 64), 30)",
+			      &got, err, errlen);
+	if (rc)
+		return rc;
+	if (got == 1)
+		return 0;
+	snprintf(err, errlen, "the schema lock is held by another session "
+		 "(an aggregator migrating?) for over 30 s");
+	return STORE_RETRY;
+}
+
+static void store_unlock(struct store *st)
+{
+	if (st->db && mysql_query(st->db, "DO RELEASE_ALL_LOCKS()"))
+		store_disconnect(st);
+}
+
+static int store_apply(struct store *st, const struct store_step *step,
+		       char *err, size_t errlen)
+{
+	size_t i;
+	int rc = 0;
+
+	logging_info("store: migrating %s to schema version %u",
+		     st->cfg.database, step->version);
+	for (i = 0; step->ddl[i] && !rc; i++)
+		rc = store_execstr(st, step->ddl[i], err, errlen);
+	buf_reset(&st->sql);
+	if (!rc && buf_printf(&st->sql, "INSERT INTO logtally_schema "
+			      "(version, applied_at) VALUES (%u, NOW())",
+			      step->version))
+		return store_toolong(st, "schema version", err, errlen);
+	if (!rc)
+		rc = store_exec(st, buf_str(&st->sql), buf_len(&st->sql), err,
+				errlen);
+	if (!rc)
+		rc = store_commit_plain(st, err, errlen);
+	return rc;
+}
+
+static int store_migrate(struct store *st, char *err, size_t errlen)
+{
+	long long version;
+	size_t i;
+	int rc;
+
+	rc = store_execstr(st, store_ddl_schema, err, errlen);
+	if (!rc)
+		rc = store_select_int(st, "SELECT COALESCE(MAX(version), 0) "
+				      "FROM logtally_schema", &version, err,
+				      errlen);
+	if (rc)
+		return rc;
+	if (version > STORE_SCHEMA_VERSION) {
+		snprintf(err, errlen, "database %s has schema version %lld, "
+			 "newer than this program's %d: upgrade logtally",
+			 st->cfg.database, version, STORE_SCHEMA_VERSION);
+		store_abort(st);
+		return STORE_FATAL;
+	}
+	for (i = 0; i < sizeof(store_steps) / sizeof(store_steps[0]) && !rc; i++)
+		if (store_steps[i].version > version)
+			rc = store_apply(st, &store_steps[i], err, errlen);
+	if (!rc)
+		rc = store_commit_plain(st, err, errlen);
+	return rc;
+}
+
+int store_open(struct store *st, char *err, size_t errlen)
+{
+	int rc;
+
+	rc = store_connect(st, err, errlen);
+	if (!rc)
+		rc = store_lock(st, err, errlen);
+	if (rc)
+		return rc;
+	rc = store_migrate(st, err, errlen);
+	store_unlock(st);
+	return rc;
+}
+
+/* --- offsets and sources ------------------------------------------------ */
+
+/* A deadlock outside store_flush() is for the caller to retry. */
+static int store_outward(int rc)
+{
+	return rc == STORE_CONFLICT ? STORE_RETRY : rc;
+}
+
+static int store_send(void *arg, const char *sql, size_t len)
+{
+	struct store_call *call = arg;
+
+	return store_exec(call->st, sql, len, call->err, call->errlen);
+}
+
+/* A store_sql error means a statement of ours could not be built. */
+static int store_batch_rc(struct store *st, int rc, const char *what,
+			  char *err, size_t errlen)
+{
+	if (rc == -EMSGSIZE || rc == -EINVAL)
+		return store_toolong(st, what, err, errlen);
+	return rc;
+}
+
+static int store_batch(struct store *st, const char *head, const char *tail,
+		       size_t n, store_sql_row_fn row, const void *row_arg,
+		       char *err, size_t errlen)
+{
+	struct store_call call = {st, err, errlen};
+	int rc;
+
+	rc = store_sql_batch(head, tail, n, row, (void *)row_arg,
+			     st->max_statement, store_send, &call);
+	return store_batch_rc(st, rc, head, err, errlen);
+}
+
+/* head 'topic' AND kafka_partition IN (parts[from..to)) tail */
+static int store_parts_sql(struct store *st, const char *head,
+			   const char *topic, const int32_t *parts,
+			   size_t from, size_t to, const char *tail)
+{
+	size_t i;
+	int rc;
+
+	buf_reset(&st->sql);
+	rc = buf_addstr(&st->sql, head);
+	if (!rc)
+		rc = store_sql_quote(&st->sql, topic, strlen(topic));
+	if (!rc)
+		rc = buf_addstr(&st->sql, " AND kafka_partition IN (");
+	for (i = from; i < to && !rc; i++)
+		rc = buf_printf(&st->sql, "%s%" PRId32, i > from ? "," : "",
+				parts[i]);
+	if (!rc)
+		rc = buf_printf(&st->sql, ")%s", tail);
+	return rc;
+}
+
+/* A SELECT of topic's partitions parts[0..n), a chunk at a time. */
+static int store_select_parts(struct store *st, const char *head,
+			      const char *topic, const int32_t *parts,
+			      size_t n, const char *tail, store_row_fn fn,
+			      void *arg, char *err, size_t errlen)
+{
+	size_t from, to;
+	int rc = 0;
+
+	for (from = 0; from < n && !rc; from = to) {
+		to = n - from > STORE_PART_CHUNK ? from + STORE_PART_CHUNK : n;
+		if (store_parts_sql(st, head, topic, parts, from, to, tail))
+			return store_toolong(st, head, err, errlen);
+		rc = store_select(st, buf_str(&st->sql), buf_len(&st->sql), fn,
+				  arg, err, errlen);
+	}
+	return rc;
+}
+
+struct store_parts {
+	const char *topic;
+	const int32_t *parts;
+	size_t n;
+	int64_t *offsets;
+};
+
+static int store_offset_new_row(void *arg, size_t i, struct buf *out)
+{
+	const struct store_parts *sp = arg;
+	int rc;
+
+	rc = buf_addc(out, '(');
+	if (!rc)
+		rc = store_sql_quote(out, sp->topic, strlen(sp->topic));
+	if (!rc)
+		rc = buf_printf(out, ",%" PRId32 ",%d,NOW(3))", sp->parts[i],
+				STORE_OFFSET_NONE);
+	return rc;
+}
+
+static void store_offset_row(void *arg, MYSQL_ROW row)
+{
+	struct store_parts *sp = arg;
+	int32_t partition = (int32_t)strtol(row[0], NULL, 10);
+	size_t i;
+
+	for (i = 0; i < sp->n; i++)
+		if (sp->parts[i] == partition)
+			sp->offsets[i] = strtoll(row[1], NULL, 10);
+}
+
+int store_load_offsets(struct store *st, const char *topic,
+		       const int32_t *parts, size_t n, int64_t *offsets,
+		       char *err, size_t errlen)
+{
+	struct store_parts sp = {topic, parts, n, offsets};
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		offsets[i] = STORE_OFFSET_NONE;
+	rc = store_connect(st, err, errlen);
+	if (!rc)
+		rc = store_batch(st, "INSERT IGNORE INTO logtally_offsets (topic,"
+				 "kafka_partition,next_offset,updated_at) VALUES ",
+				 "", n, store_offset_new_row, &sp, err, errlen);
+	/* a locking read: it waits for a flush still committing on them */
+	if (!rc)
+		rc = store_select_parts(st, "SELECT kafka_partition, next_offset"
+					" FROM logtally_offsets WHERE topic = ",
+					topic, parts, n, " LOCK IN SHARE MODE",
+					store_offset_row, &sp, err, errlen);
+	if (!rc)
+		rc = store_commit_plain(st, err, errlen);
+	return store_outward(rc);
+}
+
+struct store_sources {
+	store_source_fn fn;
+	void *arg;
+};
+
+static void store_source_row(void *arg, MYSQL_ROW row)
+{
+	struct store_sources *ss = arg;
+
+	ss->fn(ss->arg, row[0], (int32_t)strtol(row[1], NULL, 10),
+	       strtoll(row[2], NULL, 10));
+}
+
+int store_load_sources(struct store *st, const char *topic,
+		       const int32_t *parts, size_t n, store_source_fn fn,
+		       void *arg, char *err, size_t errlen)
+{
+	struct store_sources ss = {fn, arg};
+	int rc;
+
+	rc = store_connect(st, err, errlen);
+	if (!rc)
+		rc = store_select_parts(st, "SELECT source, kafka_partition, "
+					"high_offset FROM logtally_sources "
+					"WHERE topic = ", topic, parts, n, "",
+					store_source_row, &ss, err, errlen);
+	if (!rc)
+		rc = store_commit_plain(st, err, errlen);
+	return store_outward(rc);
+}
+
+/* --- flush --------------------------------------------------------------- */
+
+static int store_lost(struct store *st, const char *topic,
+		      const struct store_offset *o, int32_t *lost, char *err,
+		      size_t errlen)
+{
+	*lost = o->partition;
+	snprintf(err, errlen, "partition %" PRId32 " of %s no longer holds "
+		 "offset %" PRId64 ": another member owns it", o->partition,
+		 topic, o->expected);
+	store_abort(st);
+	return STORE_LOST;
+}
+
+static int store_cas(struct store *st, const struct store_flush *fl,
+		     int32_t *lost, char *err, size_t errlen)
+{
+	const struct store_offset *o;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < fl->noffsets && !rc; i++) {
+		o = &fl->offsets[i];
+		buf_reset(&st->sql);
+		rc = buf_printf(&st->sql, "UPDATE logtally_offsets SET "
+				"next_offset = %" PRId64 ", updated_at = NOW(3)"
+				" WHERE topic = ", o->next);
+		if (!rc)
+			rc = store_sql_quote(&st->sql, fl->topic, strlen(fl->topic));
+		if (!rc)
+			rc = buf_printf(&st->sql, " AND kafka_partition = %" PRId32
+					" AND next_offset = %" PRId64,
+					o->partition, o->expected);
+		if (rc)
+			return store_toolong(st, "offset update", err, errlen);
+		rc = store_exec(st, buf_str(&st->sql), buf_len(&st->sql), err,
+				errlen);
+		if (!rc && mysql_affected_rows(st->db) != 1)
+			rc = store_lost(st, fl->topic, o, lost, err, errlen);
+	}
+	return rc;
+}
+
+static int store_upsert_send(void *arg, const char *sql, size_t len)
+{
+	struct store_call *call = arg;
+
+	call->st->statements++;
+	return store_send(arg, sql, len);
+}
+
+static int store_counts(struct store *st, const struct store_flush *fl,
+			char *err, size_t errlen)
+{
+	struct store_call call = {st, err, errlen};
+	int rc;
+
+	rc = store_sql_upserts("counts", fl->rows, fl->nrows, fl->names,
+			       st->max_statement, store_upsert_send, &call);
+	return store_batch_rc(st, rc, "counts upsert", err, errlen);
+}
+
+static int store_source_new_row(void *arg, size_t i, struct buf *out)
+{
+	const struct store_flush *fl = arg;
+	const struct store_source *src = &fl->sources[i];
+	int rc;
+
+	rc = buf_addc(out, '(');
+	if (!rc)
+		rc = store_sql_quote(out, fl->topic, strlen(fl->topic));
+	if (!rc)
+		rc = buf_addc(out, ',');
+	if (!rc)
+		rc = store_sql_quote(out, src->source, strlen(src->source));
+	if (!rc)
+		rc = buf_printf(out, ",%" PRId32 ",%" PRId64 ",NOW(3))",
+				src->partition, src->high);
+	return rc;
+}
+
+static int store_sources(struct store *st, const struct store_flush *fl,
+			 char *err, size_t errlen)
+{
+	return store_batch(st, "INSERT INTO logtally_sources (topic,source,"
+			   "kafka_partition,high_offset,updated_at) VALUES ",
+			   " ON DUPLICATE KEY UPDATE high_offset = GREATEST("
+			   "high_offset, VALUES(high_offset)), kafka_partition"
+			   " = VALUES(kafka_partition), updated_at = "
+			   "VALUES(updated_at)", fl->nsources,
+			   store_source_new_row, fl, err, errlen);
+}
+
+/* What the stored offsets say of a flush whose COMMIT went unanswered. */
+struct store_moved {
+	const struct store_flush *fl;
+	size_t at_next;         /* moved partitions that hold next */
+	size_t at_expected;     /* moved partitions that still hold expected */
+};
+
+static void store_moved_row(void *arg, MYSQL_ROW row)
+{
+	struct store_moved *mv = arg;
+	int32_t partition = (int32_t)strtol(row[0], NULL, 10);
+	int64_t offset = strtoll(row[1], NULL, 10);
+	const struct store_offset *o;
+	size_t i;
+
+	for (i = 0; i < mv->fl->noffsets; i++) {
+		o = &mv->fl->offsets[i];
+		if (o->partition != partition || o->next == o->expected)
+			continue;
+		mv->at_next += offset == o->next;
+		mv->at_expected += offset == o->expected;
+	}
+}
+
+/* Reads the flush's offsets back on a new connection into mv. */
+static int store_read_moved(struct store *st, struct store_moved *mv,
+			    char *err, size_t errlen)
+{
+	const struct store_flush *fl = mv->fl;
+	int32_t *parts = xcalloc(fl->noffsets + 1, sizeof(*parts));
+	size_t i;
+	int rc;
+
+	for (i = 0; i < fl->noffsets; i++)
+		parts[i] = fl->offsets[i].partition;
+	rc = store_connect(st, err, errlen);
+	if (!rc)
+		rc = store_select_parts(st, "SELECT kafka_partition, next_offset"
+					" FROM logtally_offsets WHERE topic = ",
+					fl->topic, parts, fl->noffsets,
+					" LOCK IN SHARE MODE", store_moved_row,
+					mv, err, errlen);
+	if (!rc)
+		rc = store_commit_plain(st, err, errlen);
+	free(parts);
+	return rc;
+}
+
+/*
+ * The connection died during COMMIT: find out whether it happened. The
+ * locking read waits for a COMMIT the server may still be running.
+ */
+static int store_outcome(struct store *st, const struct store_flush *fl,
+			 char *err, size_t errlen)
+{
+	struct store_moved mv = {fl, 0, 0};
+	char first[512], why[512];
+	size_t i, moved = 0;
+	int rc;
+
+	snprintf(first, sizeof(first), "%s", err);
+	for (i = 0; i < fl->noffsets; i++)
+		moved += fl->offsets[i].next != fl->offsets[i].expected;
+	rc = store_read_moved(st, &mv, why, sizeof(why));
+	if (rc) {
+		snprintf(err, errlen, "%s; whether it committed is unknown: %s",
+			 first, why);
+		return store_outward(rc);
+	}
+	if (moved > 0 && mv.at_next == moved) {
+		logging_warn("store: %s, but the flush had committed", first);
+		return 0;
+	}
+	snprintf(err, errlen, "%s; %s", first, mv.at_expected == moved ?
+		 "nothing was committed" : "another member moved the offsets");
+	return STORE_RETRY;
+}
+
+static int store_commit_flush(struct store *st, const struct store_flush *fl,
+			      char *err, size_t errlen)
+{
+	int rc;
+
+	if (mysql_commit(st->db) == 0)
+		return 0;
+	rc = store_fail(st, "COMMIT", err, errlen);
+	if (rc != STORE_RETRY || st->db)
+		return rc;      /* the server answered: rolled back */
+	return store_outcome(st, fl, err, errlen);
+}
+
+static int store_flush_once(struct store *st, const struct store_flush *fl,
+			    int32_t *lost, char *err, size_t errlen)
+{
+	int rc;
+
+	st->statements = 0;
+	rc = store_connect(st, err, errlen);
+	if (!rc)
+		rc = store_execstr(st, "START TRANSACTION", err, errlen);
+	if (!rc)
+		rc = store_cas(st, fl, lost, err, errlen);
+	if (!rc)
+		rc = store_counts(st, fl, err, errlen);
+	if (!rc)
+		rc = store_sources(st, fl, err, errlen);
+	if (!rc)
+		rc = store_commit_flush(st, fl, err, errlen);
+	return rc;
+}
+
+int store_flush(struct store *st, const struct store_flush *fl,
+		int32_t *lost, char *err, size_t errlen)
+{
+	int attempt, rc = STORE_CONFLICT;
+
+	for (attempt = 0; attempt < STORE_REPLAYS && rc == STORE_CONFLICT;
+	     attempt++) {
+		rc = store_flush_once(st, fl, lost, err, errlen);
+		if (rc == STORE_CONFLICT)
+			logging_debug("store: replaying a flush: %s", err);
+	}
+	return store_outward(rc);
+}
+
+/* --- retention ------------------------------------------------------------ */
+
+int64_t store_expire(struct store *st, int64_t size_s, int64_t before_s,
+		     int64_t batch, char *err, size_t errlen)
+{
+	my_ulonglong deleted = 0;
+	char when[20];
+	int rc;
+
+	if (batch <= 0)
+		return 0;
+	store_sql_datetime(before_s, when);
+	rc = store_connect(st, err, errlen);
+	buf_reset(&st->sql);
+	if (!rc && buf_printf(&st->sql, "DELETE FROM counts WHERE "
+			      "window_seconds = %" PRId64 " AND window_start < "
+			      "'%s' ORDER BY window_start LIMIT %" PRId64,
+			      size_s, when, batch))
+		rc = store_toolong(st, "expire", err, errlen);
+	if (!rc)
+		rc = store_exec(st, buf_str(&st->sql), buf_len(&st->sql), err,
+				errlen);
+	if (!rc) {
+		deleted = mysql_affected_rows(st->db);
+		rc = store_commit_plain(st, err, errlen);
+	}
+	return rc ? store_outward(rc) : (int64_t)deleted;
+}

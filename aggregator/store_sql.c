@@ -1,0 +1,214 @@
+/*
+ * store_sql: statement text for the store. A batch is "head row,row,...
+ * tail": rows are appended to one bounded buffer until the next would pass
+ * max_bytes (tail included), which ends the statement; a row is never split
+ * and never dropped, so every row appears in exactly one statement, in
+ * order. Escaping works byte by byte, which is right for utf8mb4 because
+ * no byte of a multibyte UTF-8 character is below 0x80.
+ */
+#include "store_sql.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* DATETIME's range: 0000-01-01 00:00:00 .. 9999-12-31 23:59:59 UTC. */
+#define STORE_SQL_EPOCH_MIN INT64_C(-62167219200)
+#define STORE_SQL_EPOCH_MAX INT64_C(253402300799)
+
+static const char *store_sql_escape(char c)
+{
+	switch (c) {
+	case '\0': return "\\0";
+	case '\n': return "\\n";
+	case '\r': return "\\r";
+	case '\\': return "\\\\";
+	case '\'': return "\\'";
+	case '"': return "\\\"";
+	case '\032': return "\\Z";
+	default: return NULL;
+	}
+}
+
+int store_sql_quote(struct buf *out, const char *s, size_t len)
+{
+	size_t i, run = 0;
+	const char *esc;
+	int rc;
+
+	rc = buf_addc(out, '\'');
+	for (i = 0; i < len && !rc; i++) {
+		esc = store_sql_escape(s[i]);
+		if (!esc)
+			continue;
+		rc = buf_add(out, s + run, i - run);
+		if (!rc)
+			rc = buf_add(out, esc, 2);
+		run = i + 1;
+	}
+	if (!rc && len > run)
+		rc = buf_add(out, s + run, len - run);
+	if (!rc)
+		rc = buf_addc(out, '\'');
+	return rc;
+}
+
+static void store_sql_digits(char *p, unsigned int v, int n)
+{
+	while (n-- > 0) {
+		p[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
+/* Howard Hinnant's civil_from_days: days since 1970-01-01 to y-m-d. */
+static void store_sql_civil(int64_t z, int64_t *y, unsigned int *m,
+			    unsigned int *d)
+{
+	int64_t era;
+	unsigned int doe, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = (unsigned int)(z - era * 146097);
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+void store_sql_datetime(int64_t epoch_s, char out[20])
+{
+	int64_t days, secs, y;
+	unsigned int m, d;
+
+	if (epoch_s < STORE_SQL_EPOCH_MIN)
+		epoch_s = STORE_SQL_EPOCH_MIN;
+	if (epoch_s > STORE_SQL_EPOCH_MAX)
+		epoch_s = STORE_SQL_EPOCH_MAX;
+	days = epoch_s / 86400;
+	secs = epoch_s % 86400;
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	store_sql_civil(days, &y, &m, &d);
+	memcpy(out, "0000-00-00 00:00:00", 20);
+	store_sql_digits(out, (unsigned int)y, 4);
+	store_sql_digits(out + 5, m, 2);
+	store_sql_digits(out + 8, d, 2);
+	store_sql_digits(out + 11, (unsigned int)(secs / 3600), 2);
+	store_sql_digits(out + 14, (unsigned int)(secs / 60 % 60), 2);
+	store_sql_digits(out + 17, (unsigned int)(secs % 60), 2);
+}
+
+struct store_sql_batch {
+	const char *head;
+	size_t tail_len;
+	size_t max_bytes;
+	store_sql_row_fn row;
+	void *row_arg;
+};
+
+/* Appends row i (with head or a comma) so that the tail still fits. */
+static int store_sql_batch_add(const struct store_sql_batch *bt,
+			       struct buf *stmt, size_t i)
+{
+	size_t mark = buf_len(stmt);
+	int rc;
+
+	rc = buf_addstr(stmt, mark ? "," : bt->head);
+	if (!rc)
+		rc = bt->row(bt->row_arg, i, stmt);
+	if (!rc && buf_len(stmt) + bt->tail_len > bt->max_bytes)
+		rc = -ENOSPC;
+	if (rc)
+		buf_truncate(stmt, mark);
+	return rc;
+}
+
+static int store_sql_batch_send(struct buf *stmt, const char *tail,
+				store_sql_statement_fn fn, void *arg)
+{
+	int rc;
+
+	rc = buf_addstr(stmt, tail);
+	if (!rc)
+		rc = fn(arg, buf_str(stmt), buf_len(stmt));
+	buf_reset(stmt);
+	return rc;
+}
+
+int store_sql_batch(const char *head, const char *tail, size_t n,
+		    store_sql_row_fn row, void *row_arg, size_t max_bytes,
+		    store_sql_statement_fn fn, void *arg)
+{
+	struct store_sql_batch bt = {head, strlen(tail), max_bytes, row, row_arg};
+	struct buf stmt;
+	size_t i;
+	int rc = 0;
+
+	if (max_bytes < STORE_SQL_MIN_BYTES)
+		return -EINVAL;
+	buf_init(&stmt, max_bytes);
+	for (i = 0; i < n && !rc; i++) {
+		rc = store_sql_batch_add(&bt, &stmt, i);
+		if (rc == -ENOSPC && buf_len(&stmt) > 0) {
+			rc = store_sql_batch_send(&stmt, tail, fn, arg);
+			if (!rc)
+				rc = store_sql_batch_add(&bt, &stmt, i);
+		}
+		if (rc == -ENOSPC)
+			rc = -EMSGSIZE;
+	}
+	if (!rc && buf_len(&stmt) > 0)
+		rc = store_sql_batch_send(&stmt, tail, fn, arg);
+	buf_fini(&stmt);
+	return rc;
+}
+
+struct store_sql_upsert {
+	const struct window_row *rows;
+	const char *const *names;
+};
+
+static int store_sql_upsert_row(void *arg, size_t i, struct buf *out)
+{
+	const struct store_sql_upsert *up = arg;
+	const struct window_row *r = &up->rows[i];
+	const char *name = up->names[r->dim];
+	char when[20];
+	int rc;
+
+	store_sql_datetime(r->start_s, when);
+	rc = buf_printf(out, "(%" PRIu32 ",'%s',", r->window_seconds, when);
+	if (!rc)
+		rc = store_sql_quote(out, name, strlen(name));
+	if (!rc)
+		rc = buf_addc(out, ',');
+	if (!rc)
+		rc = store_sql_quote(out, r->value, r->len);
+	if (!rc)
+		rc = buf_printf(out, ",%" PRIu64 ")", r->hits);
+	return rc;
+}
+
+int store_sql_upserts(const char *table, const struct window_row *rows,
+		      size_t n, const char *const *names, size_t max_bytes,
+		      store_sql_statement_fn fn, void *arg)
+{
+	struct store_sql_upsert up = {rows, names};
+	char head[160];
+	int len;
+
+	len = snprintf(head, sizeof(head), "INSERT INTO %s (window_seconds,"
+		       "window_start,dimension,value,hits) VALUES ", table);
+	if (len < 0 || (size_t)len >= sizeof(head))
+		return -EINVAL;
+	return store_sql_batch(head, " ON DUPLICATE KEY UPDATE hits = hits"
+			       " + VALUES(hits)", n, store_sql_upsert_row, &up,
+			       max_bytes, fn, arg);
+}

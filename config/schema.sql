@@ -1,0 +1,51 @@
+-- logtally: the MariaDB schema, version 1.
+--
+-- logtally-aggregator creates and migrates these tables itself (the same
+-- DDL is in aggregator/store.c, and test_store checks that both make the
+-- same tables); this file is for reading, and for creating the schema by
+-- hand:  mariadb logtally < config/schema.sql
+--
+-- Values are stored verbatim and compared as bytes (utf8mb4_nopad_bin):
+-- 'Foo', 'foo', 'a' and 'a ' are four different keys. Times are UTC.
+
+-- The versions of this schema applied to the database.
+CREATE TABLE IF NOT EXISTS logtally_schema (
+	version INT UNSIGNED NOT NULL PRIMARY KEY,
+	applied_at DATETIME NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+
+-- What dashboards read: hits per window, dimension and value. window_seconds
+-- is the base window (5) or a rollup (60, 3600). The primary key is the only
+-- unique key; by_time serves time-range reads and retention.
+CREATE TABLE IF NOT EXISTS counts (
+	window_seconds INT UNSIGNED NOT NULL,
+	window_start DATETIME NOT NULL,
+	dimension VARCHAR(32) NOT NULL,
+	value VARCHAR(512) NOT NULL,
+	hits BIGINT UNSIGNED NOT NULL,
+	PRIMARY KEY (window_seconds, dimension, window_start, value),
+	KEY by_time (window_seconds, window_start)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin ROW_FORMAT=DYNAMIC;
+
+-- The next Kafka offset to count, per partition (-2: none yet). Written in
+-- the counts' transaction with a compare-and-set.
+CREATE TABLE IF NOT EXISTS logtally_offsets (
+	topic VARCHAR(249) NOT NULL,
+	kafka_partition INT NOT NULL,
+	next_offset BIGINT NOT NULL,
+	updated_at DATETIME(3) NOT NULL,
+	PRIMARY KEY (topic, kafka_partition)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+
+-- The highest log.offset counted per source (message key), to skip resends.
+CREATE TABLE IF NOT EXISTS logtally_sources (
+	topic VARCHAR(249) NOT NULL,
+	source VARCHAR(255) NOT NULL,
+	kafka_partition INT NOT NULL,
+	high_offset BIGINT NOT NULL,
+	updated_at DATETIME(3) NOT NULL,
+	PRIMARY KEY (topic, source),
+	KEY by_partition (topic, kafka_partition)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
+
+INSERT IGNORE INTO logtally_schema (version, applied_at) VALUES (1, UTC_TIMESTAMP());

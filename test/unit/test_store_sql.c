@@ -1,0 +1,422 @@
+/*
+ * Unit tests of aggregator/store_sql, without a server: string literals
+ * (every escaped byte, hostile and non-ASCII values, the buffer's bound),
+ * DATETIME text (leap years, negative and far times, checked against
+ * gmtime_r over a sweep), and the cutting of upserts into statements: each
+ * statement is parsed back, so every row must come out exactly once, in
+ * order, with its bytes intact, and no statement may pass max_bytes.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "aggregator/store_sql.h"
+
+#define HEAD "INSERT INTO counts (window_seconds,window_start,dimension," \
+	"value,hits) VALUES "
+#define TAIL " ON DUPLICATE KEY UPDATE hits = hits + VALUES(hits)"
+
+static const char *const names[] = {"url", "status", "it's \"odd\""};
+
+static char *quoted(const char *s, size_t len)
+{
+	struct buf out;
+
+	buf_init(&out, 1 << 20);
+	assert_int_equal(store_sql_quote(&out, s, len), 0);
+	return buf_take(&out, NULL);
+}
+
+static void expect_quote(const char *s, size_t len, const char *want)
+{
+	char *got = quoted(s, len);
+
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void test_quote_escapes(void **state)
+{
+	expect_quote("", 0, "''");
+	expect_quote("plain", 5, "'plain'");
+	expect_quote("it's", 4, "'it\\'s'");
+	expect_quote("say \"hi\"", 8, "'say \\\"hi\\\"'");
+	expect_quote("C:\\dir\\", 7, "'C:\\\\dir\\\\'");
+	expect_quote("a\0b", 3, "'a\\0b'");
+	expect_quote("l1\nl2\r", 6, "'l1\\nl2\\r'");
+	expect_quote("\032", 1, "'\\Z'");
+	expect_quote("\\'", 2, "'\\\\\\''");
+	expect_quote("\t%_", 3, "'\t%_'");
+}
+
+static void test_quote_hostile_and_unicode(void **state)
+{
+	expect_quote("');--", 5, "'\\');--'");
+	expect_quote("'; DROP TABLE counts; --", 24,
+		     "'\\'; DROP TABLE counts; --'");
+	expect_quote("<script>alert(1)</script>", 25,
+		     "'<script>alert(1)</script>'");
+	expect_quote("a\xc3\xb1oNuevo \xf0\x9f\x98\x80", 14,
+		     "'a\xc3\xb1oNuevo \xf0\x9f\x98\x80'");
+	/* bytes that are not UTF-8 pass as they are (the server judges) */
+	expect_quote("\xff\x80'", 3, "'\xff\x80\\''");
+}
+
+static void test_quote_respects_bound(void **state)
+{
+	struct buf out;
+
+	buf_init(&out, 6);
+	assert_int_equal(store_sql_quote(&out, "abcd", 4), 0);
+	assert_string_equal(buf_str(&out), "'abcd'");
+	buf_reset(&out);
+	assert_int_equal(store_sql_quote(&out, "abcde", 5), -ENOSPC);
+	buf_reset(&out);
+	assert_int_equal(store_sql_quote(&out, "abc'", 4), -ENOSPC);
+	assert_true(buf_len(&out) <= 6);
+	buf_fini(&out);
+}
+
+static void expect_datetime(int64_t t, const char *want)
+{
+	char out[20];
+
+	memset(out, 'x', sizeof(out));
+	store_sql_datetime(t, out);
+	assert_string_equal(out, want);
+}
+
+static void test_datetime_known(void **state)
+{
+	expect_datetime(0, "1970-01-01 00:00:00");
+	expect_datetime(-1, "1969-12-31 23:59:59");
+	expect_datetime(1795551982, "2026-11-24 20:26:22");
+	expect_datetime(951782400, "2000-02-29 00:00:00");       /* 400-year leap */
+	expect_datetime(1709164800, "2024-02-29 00:00:00");
+	expect_datetime(4107542399, "2100-02-28 23:59:59");      /* not leap */
+	expect_datetime(4107542400, "2100-03-01 00:00:00");
+	expect_datetime(-2203891200, "1900-03-01 00:00:00");
+	expect_datetime(-62135596800, "0001-01-01 00:00:00");
+	expect_datetime(-62167219200, "0000-01-01 00:00:00");
+	expect_datetime(253402300799, "9999-12-31 23:59:59");
+}
+
+static void test_datetime_clamps(void **state)
+{
+	expect_datetime(-62167219201, "0000-01-01 00:00:00");
+	expect_datetime(INT64_MIN, "0000-01-01 00:00:00");
+	expect_datetime(253402300800, "9999-12-31 23:59:59");
+	expect_datetime(INT64_MAX, "9999-12-31 23:59:59");
+}
+
+/* Against the C library, every 7777777 s (about 90 days) from year 1 on. */
+static void test_datetime_sweep(void **state)
+{
+	char want[64], got[20];
+	struct tm tm;
+	time_t tt;
+	int64_t t;
+
+	for (t = -62135596800; t <= 253402300799; t += 7777777) {
+		tt = (time_t)t;
+		assert_non_null(gmtime_r(&tt, &tm));
+		snprintf(want, sizeof(want), "%04d-%02d-%02d %02d:%02d:%02d",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+			 tm.tm_hour, tm.tm_min, tm.tm_sec);
+		store_sql_datetime(t, got);
+		assert_string_equal(got, want);
+	}
+}
+
+/* --- statements, parsed back -------------------------------------------- */
+
+struct parsed_row {
+	uint32_t window_seconds;
+	char when[20];
+	char *dim;
+	char *value;
+	size_t len;
+	uint64_t hits;
+};
+
+struct collect {
+	size_t max_bytes;
+	size_t statements;
+	struct parsed_row *rows;
+	size_t n, cap;
+	int stop_at;            /* return 7 from this statement on (1-based) */
+};
+
+/* Reads a literal written by store_sql_quote() at *p; returns its bytes. */
+static char *parse_literal(const char **p, size_t *len)
+{
+	const char *s = *p;
+	char *out = malloc(strlen(s) + 1);
+	size_t n = 0;
+
+	assert_non_null(out);
+	assert_int_equal(*s++, '\'');
+	while (*s != '\'') {
+		assert_int_not_equal(*s, '\0');
+		if (*s != '\\') {
+			out[n++] = *s++;
+			continue;
+		}
+		s++;
+		out[n++] = *s == '0' ? '\0' : *s == 'n' ? '\n' : *s == 'r' ?
+			   '\r' : *s == 'Z' ? '\032' : *s;
+		s++;
+	}
+	out[n] = '\0';
+	*len = n;
+	*p = s + 1;
+	return out;
+}
+
+static const char *parse_row(const char *s, struct parsed_row *r)
+{
+	char *end;
+	size_t len;
+
+	assert_int_equal(*s++, '(');
+	r->window_seconds = (uint32_t)strtoul(s, &end, 10);
+	s = end;
+	assert_memory_equal(s, ",'", 2);
+	memcpy(r->when, s + 2, 19);
+	r->when[19] = '\0';
+	s += 21;
+	assert_memory_equal(s, "',", 2);
+	s += 2;
+	r->dim = parse_literal(&s, &len);
+	assert_int_equal(*s++, ',');
+	r->value = parse_literal(&s, &r->len);
+	assert_int_equal(*s++, ',');
+	r->hits = strtoull(s, &end, 10);
+	s = end;
+	assert_int_equal(*s++, ')');
+	return s;
+}
+
+static int collect_statement(void *arg, const char *sql, size_t len)
+{
+	struct collect *c = arg;
+	const char *s = sql, *end = sql + len - strlen(TAIL);
+
+	c->statements++;
+	if (c->stop_at && (int)c->statements >= c->stop_at)
+		return 7;
+	assert_int_equal(strlen(sql), len);
+	assert_true(len <= c->max_bytes);
+	assert_memory_equal(s, HEAD, strlen(HEAD));
+	assert_string_equal(end, TAIL);
+	s += strlen(HEAD);
+	do {
+		if (c->n == c->cap) {
+			c->cap = c->cap ? 2 * c->cap : 64;
+			c->rows = realloc(c->rows, c->cap * sizeof(*c->rows));
+			assert_non_null(c->rows);
+		}
+		s = parse_row(s, &c->rows[c->n++]);
+	} while (s < end && *s++ == ',');
+	assert_ptr_equal(s, end);
+	return 0;
+}
+
+static void collect_free(struct collect *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		free(c->rows[i].dim);
+		free(c->rows[i].value);
+	}
+	free(c->rows);
+}
+
+/* n rows of every kind of value: short, escaped, 512 multibyte chars. */
+static struct window_row *make_rows(size_t n, char **arena)
+{
+	static const char *const odd[] = {
+		"/", "');--", "<script>", "a\\b", "q\"q", "nl\nnl", "\032",
+		"Foo", "foo", "a ", "a", "a\xc3\xb1o",
+	};
+	struct window_row *rows = calloc(n, sizeof(*rows));
+	char *p;
+	size_t i, j;
+
+	assert_non_null(rows);
+	*arena = p = malloc(n * 2100);
+	assert_non_null(p);
+	for (i = 0; i < n; i++) {
+		rows[i].window_seconds = i % 3 ? 5 : 3600;
+		rows[i].dim = (uint32_t)(i % 3);
+		rows[i].start_s = 1795551980 + (int64_t)i * 5;
+		rows[i].value = p;
+		if (i % 97 == 0) {        /* 512 four-byte characters */
+			for (j = 0; j < 512; j++)
+				memcpy(p + 4 * j, "\xf0\x9f\x98\x80", 4);
+			rows[i].len = 2048;
+		} else if (i % 89 == 0) { /* 512 quotes: the longest escaping */
+			memset(p, '\'', 512);
+			rows[i].len = 512;
+		} else {
+			rows[i].len = (size_t)sprintf(p, "%s/%zu",
+						      odd[i % 12], i);
+		}
+		p += rows[i].len + 1;
+		rows[i].hits = (uint64_t)i * 1000003 + 1;
+	}
+	return rows;
+}
+
+static void check_split(size_t n, size_t max_bytes)
+{
+	struct collect c = {.max_bytes = max_bytes};
+	struct window_row *rows;
+	char *arena, when[20];
+	size_t i;
+
+	rows = make_rows(n, &arena);
+	assert_int_equal(store_sql_upserts("counts", rows, n, names, max_bytes,
+					   collect_statement, &c), 0);
+	assert_int_equal(c.n, n);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(c.rows[i].window_seconds, rows[i].window_seconds);
+		store_sql_datetime(rows[i].start_s, when);
+		assert_string_equal(c.rows[i].when, when);
+		assert_string_equal(c.rows[i].dim, names[rows[i].dim]);
+		assert_int_equal(c.rows[i].len, rows[i].len);
+		assert_memory_equal(c.rows[i].value, rows[i].value, rows[i].len);
+		assert_int_equal(c.rows[i].hits, rows[i].hits);
+	}
+	if (n > 0)
+		assert_true(c.statements >= 1 + (n * 30) / max_bytes);
+	else
+		assert_int_equal(c.statements, 0);
+	collect_free(&c);
+	free(rows);
+	free(arena);
+}
+
+static void test_split_many_rows(void **state)
+{
+	check_split(0, STORE_SQL_MIN_BYTES);
+	check_split(1, STORE_SQL_MIN_BYTES);
+	check_split(5000, STORE_SQL_MIN_BYTES);
+	check_split(5000, 65536);
+	check_split(20000, 1 << 20);
+}
+
+/* The worst row allowed fits in the smallest statement. */
+static void test_split_worst_row_fits(void **state)
+{
+	static const char *const long_name[] = {"''''''''''''''''''''''''''''''''"};
+	struct collect c = {.max_bytes = STORE_SQL_MIN_BYTES};
+	struct window_row row = {4294967295u, 0, 253402300799, NULL, 0, UINT64_MAX};
+	char value[2048];
+	size_t i;
+
+	for (i = 0; i < 512; i++)
+		memcpy(value + 4 * i, "\xf0\x9f\x98\x80", 4);
+	row.value = value;
+	row.len = sizeof(value);
+	assert_int_equal(store_sql_upserts("counts", &row, 1, long_name,
+					   STORE_SQL_MIN_BYTES,
+					   collect_statement, &c), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.rows[0].hits, UINT64_MAX);
+	assert_int_equal(c.rows[0].window_seconds, 4294967295u);
+	collect_free(&c);
+}
+
+static void test_split_errors(void **state)
+{
+	struct collect c = {.max_bytes = 1 << 20};
+	struct window_row *rows;
+	char *arena, *big;
+
+	rows = make_rows(3000, &arena);
+	c.stop_at = 2;
+	assert_int_equal(store_sql_upserts("counts", rows, 3000, names, 8192,
+					   collect_statement, &c), 7);
+	assert_int_equal(c.statements, 2);     /* nothing after the stop */
+	collect_free(&c);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_sql_upserts("counts", rows, 1, names,
+					   STORE_SQL_MIN_BYTES - 1,
+					   collect_statement, &c), -EINVAL);
+	big = malloc(5000);
+	assert_non_null(big);
+	memset(big, 'x', 5000);
+	rows[1].value = big;
+	rows[1].len = 5000;
+	memset(&c, 0, sizeof(c));
+	c.max_bytes = STORE_SQL_MIN_BYTES;
+	assert_int_equal(store_sql_upserts("counts", rows, 3, names,
+					   STORE_SQL_MIN_BYTES,
+					   collect_statement, &c), -EMSGSIZE);
+	collect_free(&c);
+	free(big);
+	free(rows);
+	free(arena);
+}
+
+struct plain {
+	size_t statements, bytes;
+};
+
+static int plain_row(void *arg, size_t i, struct buf *out)
+{
+	return buf_printf(out, "(%zu)", i);
+}
+
+static int plain_statement(void *arg, const char *sql, size_t len)
+{
+	struct plain *p = arg;
+
+	p->statements++;
+	p->bytes += len;
+	assert_true(len <= STORE_SQL_MIN_BYTES);
+	assert_memory_equal(sql, "H ", 2);
+	assert_string_equal(sql + len - 2, " T");
+	return 0;
+}
+
+/* The general batch: statements as full as they can be. */
+static void test_batch_fills_statements(void **state)
+{
+	struct plain p = {0, 0};
+
+	assert_int_equal(store_sql_batch("H ", " T", 3000, plain_row, NULL,
+					 STORE_SQL_MIN_BYTES, plain_statement,
+					 &p), 0);
+	/* rows of 3 to 6 bytes plus a comma: each statement within 8 of full */
+	assert_true(p.bytes > (STORE_SQL_MIN_BYTES - 8) * (p.statements - 1));
+	assert_true(p.statements >= 5);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_quote_escapes),
+		cmocka_unit_test(test_quote_hostile_and_unicode),
+		cmocka_unit_test(test_quote_respects_bound),
+		cmocka_unit_test(test_datetime_known),
+		cmocka_unit_test(test_datetime_clamps),
+		cmocka_unit_test(test_datetime_sweep),
+		cmocka_unit_test(test_split_many_rows),
+		cmocka_unit_test(test_split_worst_row_fits),
+		cmocka_unit_test(test_split_errors),
+		cmocka_unit_test(test_batch_fills_statements),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
