@@ -377,6 +377,7 @@ static void window_rows_add_part(struct window_rows *rows,
 static void window_rows_add_rollup(struct window_rows *rows, size_t nbase,
 				   int64_t size_s)
 {
+	assert(size_s > 0 && size_s <= UINT32_MAX);
 	for (size_t i = 0; i < nbase; i++) {
 		struct window_row *row = &rows->rows[rows->n++];
 
@@ -499,7 +500,7 @@ void window_rows_build(struct window_rows *rows,
 {
 	size_t nbase = 0, nbytes = 0;
 
-	assert(nsizes >= 1);
+	assert(nsizes >= 1 && sizes[0] > 0 && sizes[0] <= UINT32_MAX);
 	rows->n = 0;
 	rows->arena_len = 0;
 	for (size_t p = 0; p < nparts; p++) {

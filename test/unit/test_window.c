@@ -298,6 +298,9 @@ static void test_cap(void **state)
 	/* Each (size, start, dim) has its own tally. */
 	assert_true(admit(cap, 5, 0, 1, "d"));
 	assert_true(admit(cap, 5, 5, 0, "d"));
+	assert_true(admit(cap, 5, 5, 0, "e"));
+	assert_true(admit(cap, 5, 5, 0, "f"));
+	assert_false(admit(cap, 5, 5, 0, "g"));
 	assert_true(admit(cap, 5, -5, 0, "d"));
 	assert_true(admit(cap, 60, 0, 0, "d"));
 	for (int i = 0; i < 2; i++) {
@@ -313,6 +316,7 @@ static void test_cap(void **state)
 	assert_true(admit(cap, 5, 0, 0, "f"));
 	assert_false(admit(cap, 5, 0, 0, "a"));
 	assert_true(admit(cap, 5, 5, 0, "d"));
+	assert_false(admit(cap, 5, 5, 0, "g"));          /* still open, still full */
 	assert_false(admit(cap, 60, 0, 0, "g"));
 	assert_true(admit(cap, 60, 0, 0, "f"));
 	window_cap_expire(cap, 60, 60);
