@@ -33,7 +33,10 @@
 #include "message_private.h"
 #include "xalloc.h"
 
-/* jansson's JSON_PARSER_MAX_DEPTH: objects and arrays open at once. */
+/*
+ * jansson's JSON_PARSER_MAX_DEPTH: a value, scalar or not, may lie in at
+ * most this many - 1 objects and arrays.
+ */
 #define MESSAGE_DEPTH_MAX 2048
 
 /* Containers deeper than log.file and log.flags are never taken. */
@@ -242,14 +245,20 @@ static const char *message_strict_bytes(const char *value, size_t len,
 
 	while ((p += message_quiet_run(p, (size_t)(end - p))) < end) {
 		*at = (size_t)(p - s);
-		if (*p == '\\' && !(k = message_escape_len(p, (size_t)(end - p))))
-			return "\\u escape of an unpaired UTF-16 surrogate";
-		if (*p == '\v' || *p == '\f')
+		if (*p == '\\') {
+			k = message_escape_len(p, (size_t)(end - p));
+			if (!k)
+				return "\\u escape of an unpaired UTF-16 surrogate";
+		} else if (*p >= 0x80) {
+			k = message_utf8_seq(p, (size_t)(end - p), &bad);
+			if (bad)
+				return "invalid UTF-8";
+		} else if (*p == '\v' || *p == '\f') {
 			return "\\v or \\f";
-		if (*p >= 0x80 && (k = message_utf8_seq(p, (size_t)(end - p), &bad),
-				   bad))
-			return "invalid UTF-8";
-		p += *p == '\\' || *p >= 0x80 ? k : 1;
+		} else {
+			k = 1;
+		}
+		p += k;
 	}
 	return NULL;
 }
@@ -301,12 +310,14 @@ static const struct message_key {
 
 /* The state of one parse: yajl's callback context. */
 struct message_decoder {
+	yajl_handle h;
 	struct message_event *ev;	/* filled as values pass */
 	const char *why;		/* why a callback stopped the parse */
 	int depth;			/* containers open; the root is 1 */
 	unsigned char role[MESSAGE_ROLES];	/* enum message_role by depth */
 	enum message_field field;	/* of the last key in a known object */
 	bool offset_bad;		/* log.offset is there, not an integer >= 0 */
+	size_t end;			/* offset just past the root's '}' */
 };
 
 static enum message_role message_role_now(const struct message_decoder *d)
@@ -328,6 +339,15 @@ static int message_stop(struct message_decoder *d, const char *why)
 {
 	d->why = why;
 	return 0;
+}
+
+/* Whether a value here would pass jansson's depth limit. */
+static bool message_too_deep(struct message_decoder *d)
+{
+	if (d->depth < MESSAGE_DEPTH_MAX)
+		return false;
+	d->why = "maximum parsing depth reached";
+	return true;
 }
 
 /* A key of f arrived: what an earlier f held no longer counts. */
@@ -401,8 +421,8 @@ static int message_open(struct message_decoder *d, bool array)
 {
 	enum message_role role = message_child_role(d, array);
 
-	if (d->depth == MESSAGE_DEPTH_MAX)
-		return message_stop(d, "maximum parsing depth reached");
+	if (message_too_deep(d))
+		return 0;
 	message_other_value(d);
 	d->depth++;
 	if (d->depth < MESSAGE_ROLES)
@@ -424,7 +444,8 @@ static int message_on_end(void *ctx)
 {
 	struct message_decoder *d = ctx;
 
-	d->depth--;
+	if (--d->depth == 0)
+		d->end = yajl_get_bytes_consumed(d->h);
 	return 1;
 }
 
@@ -463,6 +484,8 @@ static int message_on_string(void *ctx, const unsigned char *str, size_t n)
 	struct message_event *ev = d->ev;
 	const char *s = (const char *)str;
 
+	if (message_too_deep(d))
+		return 0;
 	if (message_role_now(d) == MESSAGE_IN_FLAGS)
 		message_flag(ev, s, n);
 	switch (message_field_now(d)) {
@@ -520,9 +543,9 @@ static int message_on_number(void *ctx, const char *s, size_t n)
 {
 	struct message_decoder *d = ctx;
 	int64_t v = -1;
-	int kind = message_number(s, n, &v, &d->why);
+	int kind;
 
-	if (kind < 0)
+	if (message_too_deep(d) || (kind = message_number(s, n, &v, &d->why)) < 0)
 		return 0;
 	if (message_field_now(d) != MESSAGE_F_OFFSET)
 		return 1;
@@ -535,14 +558,15 @@ static int message_on_number(void *ctx, const char *s, size_t n)
 
 static int message_on_null(void *ctx)
 {
+	if (message_too_deep(ctx))
+		return 0;
 	message_other_value(ctx);
 	return 1;
 }
 
 static int message_on_boolean(void *ctx, int b)
 {
-	message_other_value(ctx);
-	return 1;
+	return message_on_null(ctx);
 }
 
 static const yajl_callbacks message_callbacks = {
@@ -591,10 +615,22 @@ static int message_yajl_fail(yajl_handle h, yajl_status st, size_t at,
 	return rc;
 }
 
-/* What the envelope must hold, once yajl has read all of it. */
-static int message_decode_check(const struct message_decoder *d, char *err,
+/*
+ * What the envelope must hold, once yajl has read all of value. yajl
+ * lets an unfinished token after the root pass ('{…} "abc'), so the bytes
+ * after the root's '}' are checked here.
+ */
+static int message_decode_check(const struct message_decoder *d,
+				const char *value, size_t len, char *err,
 				size_t errlen)
 {
+	size_t end = d->end;
+
+	while (end < len && memchr(" \t\n\r", value[end], 4))
+		end++;
+	if (end < len)
+		return message_fail(err, errlen,
+				    "not JSON: trailing garbage at byte %zu", end);
 	if (!d->ev->line)
 		return message_fail(err, errlen, "no \"message\" string");
 	if (d->offset_bad)
@@ -624,7 +660,7 @@ static int message_decode_json(const char *value, size_t len,
 
 	if ((why = message_strict_bytes(value, len, &at)))
 		return message_fail(err, errlen, "not JSON: %s at byte %zu", why, at);
-	h = yajl_alloc(&message_callbacks, &afs, &d);
+	h = d.h = yajl_alloc(&message_callbacks, &afs, &d);
 	yajl_config(h, yajl_dont_validate_strings, 1);
 	st = yajl_parse(h, (const unsigned char *)value, len);
 	at = yajl_get_bytes_consumed(h);
@@ -633,7 +669,7 @@ static int message_decode_json(const char *value, size_t len,
 		at = len;
 	}
 	if (st == yajl_status_ok)
-		rc = message_decode_check(&d, err, errlen);
+		rc = message_decode_check(&d, value, len, err, errlen);
 	else
 		rc = message_yajl_fail(h, st, at, &d, err, errlen);
 	yajl_free(h);
