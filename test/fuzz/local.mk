@@ -16,3 +16,12 @@ test_fuzz_fuzz_message_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 test_fuzz_fuzz_message_LDADD = $(COMMON_LIBS)
 endif
 EXTRA_DIST += test/fuzz/fuzz_message.c
+
+if FUZZERS
+noinst_PROGRAMS += test/fuzz/fuzz_accesslog
+test_fuzz_fuzz_accesslog_SOURCES = test/fuzz/fuzz_accesslog.c
+test_fuzz_fuzz_accesslog_CFLAGS = $(AM_CFLAGS) $(PCRE2_CFLAGS)
+test_fuzz_fuzz_accesslog_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+test_fuzz_fuzz_accesslog_LDADD = aggregator/libaggregator.a $(COMMON_LIBS)
+endif
+EXTRA_DIST += test/fuzz/fuzz_accesslog.c
