@@ -86,3 +86,10 @@ check_PROGRAMS += test/unit/test_store_sql
 TESTS += test/unit/test_store_sql
 test_unit_test_store_sql_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_store_sql_LDADD = aggregator/libaggregator.a $(UNIT_LIBS)
+
+check_PROGRAMS += test/unit/test_store
+TESTS += test/unit/test_store
+test_unit_test_store_CFLAGS = $(UNIT_CFLAGS) $(MARIADB_CFLAGS) \
+	-DTOP_SRCDIR='"$(abs_top_srcdir)"'
+test_unit_test_store_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=mysql_commit
+test_unit_test_store_LDADD = aggregator/libaggregator.a $(UNIT_LIBS) $(MARIADB_LIBS)
