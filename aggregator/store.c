@@ -3,10 +3,9 @@
  * error that may have broken it, so that every call starts either
  * connected outside a transaction or disconnected. A call that fails rolls
  * back (or drops the connection) before it returns: no transaction
- * outlives a call. The schema is a list of migration steps of idempotent
- * DDL applied in order under a named lock; logtally_schema records the
- * versions applied. config/schema.sql holds the same DDL (test_store
- * compares the tables each one makes).
+ * outlives a call. The schema is store_sql's list of migration steps of
+ * idempotent DDL, applied in order under a named lock; logtally_schema
+ * records the versions applied.
  */
 #include "store.h"
 
@@ -40,60 +39,6 @@ static const char *const store_session_sql[] = {
 	"SET sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
 	"SET innodb_lock_wait_timeout = 10",
 	NULL,
-};
-
-/*
- * The DDL, the same as config/schema.sql. Values are compared as bytes
- * (utf8mb4_nopad_bin): 'Foo', 'foo', 'a' and 'a ' are four keys. The
- * counts key is 4 + 128 + 5 + 2048 bytes plus lengths, under InnoDB's 3072.
- */
-#define STORE_TABLE_OPTIONS \
-	") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin"
-
-static const char store_ddl_schema[] =
-	"CREATE TABLE IF NOT EXISTS logtally_schema ("
-	" version INT UNSIGNED NOT NULL PRIMARY KEY,"
-	" applied_at DATETIME NOT NULL"
-	STORE_TABLE_OPTIONS;
-
-static const char *const store_ddl_v1[] = {
-	"CREATE TABLE IF NOT EXISTS counts ("
-	" window_seconds INT UNSIGNED NOT NULL,"
-	" window_start DATETIME NOT NULL,"
-	" dimension VARCHAR(32) NOT NULL,"
-	" value VARCHAR(512) NOT NULL,"
-	" hits BIGINT UNSIGNED NOT NULL,"
-	" PRIMARY KEY (window_seconds, dimension, window_start, value),"
-	" KEY by_time (window_seconds, window_start)"
-	STORE_TABLE_OPTIONS " ROW_FORMAT=DYNAMIC",
-
-	"CREATE TABLE IF NOT EXISTS logtally_offsets ("
-	" topic VARCHAR(249) NOT NULL,"
-	" kafka_partition INT NOT NULL,"
-	" next_offset BIGINT NOT NULL,"
-	" updated_at DATETIME(3) NOT NULL,"
-	" PRIMARY KEY (topic, kafka_partition)"
-	STORE_TABLE_OPTIONS,
-
-	"CREATE TABLE IF NOT EXISTS logtally_sources ("
-	" topic VARCHAR(249) NOT NULL,"
-	" source VARCHAR(255) NOT NULL,"
-	" kafka_partition INT NOT NULL,"
-	" high_offset BIGINT NOT NULL,"
-	" updated_at DATETIME(3) NOT NULL,"
-	" PRIMARY KEY (topic, source),"
-	" KEY by_partition (topic, kafka_partition)"
-	STORE_TABLE_OPTIONS,
-	NULL,
-};
-
-struct store_step {
-	unsigned int version;
-	const char *const *ddl;
-};
-
-static const struct store_step store_steps[] = {
-	{1, store_ddl_v1},
 };
 
 struct store {
@@ -323,11 +268,10 @@ static int store_session(struct store *st, char *err, size_t errlen)
 		rc = store_commit_plain(st, err, errlen);
 	if (rc)
 		return rc;
-	st->max_statement = STORE_STATEMENT_MAX;
-	if (packet - STORE_PACKET_SLACK < STORE_STATEMENT_MAX)
-		st->max_statement = (size_t)(packet - STORE_PACKET_SLACK);
-	if (st->max_statement < STORE_SQL_MIN_BYTES)
-		st->max_statement = STORE_SQL_MIN_BYTES;
+	packet -= STORE_PACKET_SLACK;
+	st->max_statement = packet > STORE_STATEMENT_MAX ? STORE_STATEMENT_MAX :
+			    packet > STORE_SQL_MIN_BYTES ? (size_t)packet :
+			    STORE_SQL_MIN_BYTES;
 	return 0;
 }
 
@@ -384,7 +328,7 @@ static void store_unlock(struct store *st)
 		store_disconnect(st);
 }
 
-static int store_apply(struct store *st, const struct store_step *step,
+static int store_apply(struct store *st, const struct store_sql_step *step,
 		       char *err, size_t errlen)
 {
 	size_t i;
@@ -409,11 +353,11 @@ static int store_apply(struct store *st, const struct store_step *step,
 
 static int store_migrate(struct store *st, char *err, size_t errlen)
 {
+	const struct store_sql_step *step;
 	long long version;
-	size_t i;
 	int rc;
 
-	rc = store_execstr(st, store_ddl_schema, err, errlen);
+	rc = store_execstr(st, store_sql_schema_table, err, errlen);
 	if (!rc)
 		rc = store_select_int(st, "SELECT COALESCE(MAX(version), 0) "
 				      "FROM logtally_schema", &version, err,
@@ -427,9 +371,9 @@ static int store_migrate(struct store *st, char *err, size_t errlen)
 		store_abort(st);
 		return STORE_FATAL;
 	}
-	for (i = 0; i < sizeof(store_steps) / sizeof(store_steps[0]) && !rc; i++)
-		if (store_steps[i].version > version)
-			rc = store_apply(st, &store_steps[i], err, errlen);
+	for (step = store_sql_steps; step->ddl && !rc; step++)
+		if (step->version > version)
+			rc = store_apply(st, step, err, errlen);
 	if (!rc)
 		rc = store_commit_plain(st, err, errlen);
 	return rc;
@@ -485,28 +429,6 @@ static int store_batch(struct store *st, const char *head, const char *tail,
 	return store_batch_rc(st, rc, head, err, errlen);
 }
 
-/* head 'topic' AND kafka_partition IN (parts[from..to)) tail */
-static int store_parts_sql(struct store *st, const char *head,
-			   const char *topic, const int32_t *parts,
-			   size_t from, size_t to, const char *tail)
-{
-	size_t i;
-	int rc;
-
-	buf_reset(&st->sql);
-	rc = buf_addstr(&st->sql, head);
-	if (!rc)
-		rc = store_sql_quote(&st->sql, topic, strlen(topic));
-	if (!rc)
-		rc = buf_addstr(&st->sql, " AND kafka_partition IN (");
-	for (i = from; i < to && !rc; i++)
-		rc = buf_printf(&st->sql, "%s%" PRId32, i > from ? "," : "",
-				parts[i]);
-	if (!rc)
-		rc = buf_printf(&st->sql, ")%s", tail);
-	return rc;
-}
-
 /* A SELECT of topic's partitions parts[0..n), a chunk at a time. */
 static int store_select_parts(struct store *st, const char *head,
 			      const char *topic, const int32_t *parts,
@@ -518,7 +440,9 @@ static int store_select_parts(struct store *st, const char *head,
 
 	for (from = 0; from < n && !rc; from = to) {
 		to = n - from > STORE_PART_CHUNK ? from + STORE_PART_CHUNK : n;
-		if (store_parts_sql(st, head, topic, parts, from, to, tail))
+		buf_reset(&st->sql);
+		if (store_sql_partitions(&st->sql, head, topic, parts + from,
+					 to - from, tail))
 			return store_toolong(st, head, err, errlen);
 		rc = store_select(st, buf_str(&st->sql), buf_len(&st->sql), fn,
 				  arg, err, errlen);
@@ -639,16 +563,8 @@ static int store_cas(struct store *st, const struct store_flush *fl,
 	for (i = 0; i < fl->noffsets && !rc; i++) {
 		o = &fl->offsets[i];
 		buf_reset(&st->sql);
-		rc = buf_printf(&st->sql, "UPDATE logtally_offsets SET "
-				"next_offset = %" PRId64 ", updated_at = NOW(3)"
-				" WHERE topic = ", o->next);
-		if (!rc)
-			rc = store_sql_quote(&st->sql, fl->topic, strlen(fl->topic));
-		if (!rc)
-			rc = buf_printf(&st->sql, " AND kafka_partition = %" PRId32
-					" AND next_offset = %" PRId64,
-					o->partition, o->expected);
-		if (rc)
+		if (store_sql_offset_cas(&st->sql, fl->topic, o->partition,
+					 o->expected, o->next))
 			return store_toolong(st, "offset update", err, errlen);
 		rc = store_exec(st, buf_str(&st->sql), buf_len(&st->sql), err,
 				errlen);

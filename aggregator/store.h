@@ -112,18 +112,17 @@ struct store_flush {
  * partition whose offset did not match (rolled back; drop its data and
  * call again without it); STORE_RETRY or STORE_FATAL as above.
  *
- * The rows must be the counts of the messages between the offsets'
- * expected and next, so that a flush with rows moves at least one offset:
- * the offsets are what make a flush happen at most once. When the
- * connection dies during COMMIT, the COMMIT may or may not have happened;
- * store_flush() then reconnects at once and reads the offsets back with a
- * locking read (which waits for a COMMIT still running on the server): all
- * at next means it committed (0), else STORE_RETRY. If even that fails it
- * returns STORE_RETRY although the flush may have committed; calling again
- * with the same data is still safe, because the compare-and-set then fails
- * with STORE_LOST for the partitions that moved. So the caller must treat
- * STORE_LOST as "drop this partition's pending data and take its position
- * from store_load_offsets()" (or give the partition up), never as "skip".
+ * The rows must count the messages between the offsets' expected and
+ * next, so that a flush with rows moves an offset: the offsets make a
+ * flush happen at most once. When the connection dies during COMMIT, the
+ * COMMIT may or may not have happened; store_flush() then reconnects at
+ * once and reads the offsets back with a locking read (which waits for a
+ * COMMIT still running on the server): all at next means it committed
+ * (0), else STORE_RETRY. If even that fails it returns STORE_RETRY
+ * although the flush may have committed; calling again with the same data
+ * is still safe, as the compare-and-set then fails with STORE_LOST for the
+ * partitions that moved. So STORE_LOST means "drop this partition's
+ * pending data; its position is what store_load_offsets() says".
  */
 int store_flush(struct store *st, const struct store_flush *fl,
 		int32_t *lost, char *err, size_t errlen);

@@ -1,10 +1,12 @@
 /*
- * store_sql: statement text for the store. A batch is "head row,row,...
- * tail": rows are appended to one bounded buffer until the next would pass
- * max_bytes (tail included), which ends the statement; a row is never split
- * and never dropped, so every row appears in exactly one statement, in
- * order. Escaping works byte by byte, which is right for utf8mb4 because
- * no byte of a multibyte UTF-8 character is below 0x80.
+ * store_sql: statement text for the store. The DDL is the same as
+ * config/schema.sql (test_store compares the tables that each one makes).
+ * A batch is "head row,row,... tail": rows are appended to one bounded
+ * buffer until the next would pass max_bytes (tail included), which ends
+ * the statement; a row is never split and never dropped, so every row
+ * appears in exactly one statement, in order. Escaping works byte by byte,
+ * which is right for utf8mb4: no byte of a multibyte UTF-8 character is
+ * below 0x80.
  */
 #include "store_sql.h"
 
@@ -16,6 +18,56 @@
 /* DATETIME's range: 0000-01-01 00:00:00 .. 9999-12-31 23:59:59 UTC. */
 #define STORE_SQL_EPOCH_MIN INT64_C(-62167219200)
 #define STORE_SQL_EPOCH_MAX INT64_C(253402300799)
+
+/*
+ * The DDL, the same as config/schema.sql. Values are compared as bytes
+ * (utf8mb4_nopad_bin): 'Foo', 'foo', 'a' and 'a ' are four keys. The
+ * counts key is 4 + 128 + 5 + 2048 bytes plus lengths, under InnoDB's 3072.
+ */
+#define STORE_SQL_TABLE \
+	") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin"
+
+const char store_sql_schema_table[] =
+	"CREATE TABLE IF NOT EXISTS logtally_schema ("
+	" version INT UNSIGNED NOT NULL PRIMARY KEY,"
+	" applied_at DATETIME NOT NULL"
+	STORE_SQL_TABLE;
+
+static const char *const store_sql_v1[] = {
+	"CREATE TABLE IF NOT EXISTS counts ("
+	" window_seconds INT UNSIGNED NOT NULL,"
+	" window_start DATETIME NOT NULL,"
+	" dimension VARCHAR(32) NOT NULL,"
+	" value VARCHAR(512) NOT NULL,"
+	" hits BIGINT UNSIGNED NOT NULL,"
+	" PRIMARY KEY (window_seconds, dimension, window_start, value),"
+	" KEY by_time (window_seconds, window_start)"
+	STORE_SQL_TABLE " ROW_FORMAT=DYNAMIC",
+
+	"CREATE TABLE IF NOT EXISTS logtally_offsets ("
+	" topic VARCHAR(249) NOT NULL,"
+	" kafka_partition INT NOT NULL,"
+	" next_offset BIGINT NOT NULL,"
+	" updated_at DATETIME(3) NOT NULL,"
+	" PRIMARY KEY (topic, kafka_partition)"
+	STORE_SQL_TABLE,
+
+	"CREATE TABLE IF NOT EXISTS logtally_sources ("
+	" topic VARCHAR(249) NOT NULL,"
+	" source VARCHAR(255) NOT NULL,"
+	" kafka_partition INT NOT NULL,"
+	" high_offset BIGINT NOT NULL,"
+	" updated_at DATETIME(3) NOT NULL,"
+	" PRIMARY KEY (topic, source),"
+	" KEY by_partition (topic, kafka_partition)"
+	STORE_SQL_TABLE,
+	NULL,
+};
+
+const struct store_sql_step store_sql_steps[] = {
+	{1, store_sql_v1},
+	{0, NULL},
+};
 
 static const char *store_sql_escape(char c)
 {
@@ -211,4 +263,38 @@ int store_sql_upserts(const char *table, const struct window_row *rows,
 	return store_sql_batch(head, " ON DUPLICATE KEY UPDATE hits = hits"
 			       " + VALUES(hits)", n, store_sql_upsert_row, &up,
 			       max_bytes, fn, arg);
+}
+
+int store_sql_partitions(struct buf *out, const char *head, const char *topic,
+			 const int32_t *parts, size_t n, const char *tail)
+{
+	size_t i;
+	int rc;
+
+	rc = buf_addstr(out, head);
+	if (!rc)
+		rc = store_sql_quote(out, topic, strlen(topic));
+	if (!rc)
+		rc = buf_addstr(out, " AND kafka_partition IN (");
+	for (i = 0; i < n && !rc; i++)
+		rc = buf_printf(out, "%s%" PRId32, i ? "," : "", parts[i]);
+	if (!rc)
+		rc = buf_printf(out, ")%s", tail);
+	return rc;
+}
+
+int store_sql_offset_cas(struct buf *out, const char *topic, int32_t partition,
+			 int64_t expected, int64_t next)
+{
+	int rc;
+
+	rc = buf_printf(out, "UPDATE logtally_offsets SET next_offset = %"
+			PRId64 ", updated_at = NOW(3) WHERE topic = ", next);
+	if (!rc)
+		rc = store_sql_quote(out, topic, strlen(topic));
+	if (!rc)
+		rc = buf_printf(out, " AND kafka_partition = %" PRId32
+				" AND next_offset = %" PRId64, partition,
+				expected);
+	return rc;
 }

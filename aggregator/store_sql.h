@@ -1,6 +1,7 @@
 /*
- * store_sql: the text of the statements a flush sends, built without a
- * connection so that it can be tested alone. Values are escaped for a
+ * store_sql: the text of the store's statements, the schema's DDL and the
+ * upserts a flush sends, built without a connection so that it can be
+ * tested alone. Values are escaped for a
  * session whose sql_mode lacks NO_BACKSLASH_ESCAPES (store sets it) in
  * utf8mb4: the escaping of mysql_real_escape_string() for that charset.
  * Rows arrive sorted (window_rows_build) and leave in the same order, cut
@@ -13,6 +14,19 @@
 
 #include "buf.h"
 #include "window.h"
+
+/*
+ * The schema: store_sql_schema_table (logtally_schema, which records the
+ * versions applied) first, then each step newer than the stored version,
+ * in order. A step's DDL is idempotent (IF NOT EXISTS), since DDL commits
+ * on its own. store_sql_steps ends with {0, NULL}.
+ */
+struct store_sql_step {
+	unsigned int version;
+	const char *const *ddl;         /* NULL-terminated statements */
+};
+extern const char store_sql_schema_table[];
+extern const struct store_sql_step store_sql_steps[];
 
 /* The smallest statement size store_sql_upserts() accepts. */
 #define STORE_SQL_MIN_BYTES 4096
@@ -68,5 +82,20 @@ int store_sql_batch(const char *head, const char *tail, size_t n,
 int store_sql_upserts(const char *table, const struct window_row *rows,
 		      size_t n, const char *const *names, size_t max_bytes,
 		      store_sql_statement_fn fn, void *arg);
+
+/*
+ * Append head, topic quoted, " AND kafka_partition IN (p,p,...)" of
+ * parts[0..n), and tail to out: the WHERE of a read of some partitions.
+ * Returns 0 or -ENOSPC (out then holds part of it).
+ */
+int store_sql_partitions(struct buf *out, const char *head, const char *topic,
+			 const int32_t *parts, size_t n, const char *tail);
+
+/*
+ * Append the compare-and-set of a partition's offset to out: an UPDATE of
+ * logtally_offsets to next where it holds expected. Returns 0 or -ENOSPC.
+ */
+int store_sql_offset_cas(struct buf *out, const char *topic, int32_t partition,
+			 int64_t expected, int64_t next);
 
 #endif

@@ -757,6 +757,26 @@ static void test_refused_login_is_fatal(void **state)
 	store_free(st);
 }
 
+/* With a socket, host and port are not used. */
+static void test_socket_connects(void **state)
+{
+	struct aggregator_mariadb cfg = env.cfg;
+	const char *socket_path = getenv("LOGTALLY_DB_SOCKET");
+	char err[512];
+	struct store *st;
+
+	if (!socket_path || !socket_path[0])
+		skip();
+	cfg.socket = (char *)socket_path;
+	cfg.host = "host.invalid";
+	cfg.port = 1;
+	st = store_new(&cfg);
+	if (store_open(st, err, sizeof(err)))
+		print_error("store_open: %s\n", err);
+	assert_int_equal(store_open(st, err, sizeof(err)), 0);
+	store_free(st);
+}
+
 /* The id of the one connection using our database, other than ours. */
 static long long store_connection_id(void)
 {
@@ -964,6 +984,7 @@ int main(void)
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_unreachable_is_retry),
 		cmocka_unit_test(test_refused_login_is_fatal),
+		cmocka_unit_test_setup_teardown(test_socket_connects, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnects_after_kill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_answer_lost_after_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_answer_lost_before_commit, setup, teardown),

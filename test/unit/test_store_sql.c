@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "aggregator/store.h"
 #include "aggregator/store_sql.h"
 
 #define HEAD "INSERT INTO counts (window_seconds,window_start,dimension," \
@@ -403,6 +404,48 @@ static void test_batch_fills_statements(void **state)
 	assert_true(p.statements >= 5);
 }
 
+static void test_partitions_and_cas(void **state)
+{
+	static const int32_t parts[] = {0, 7, 2147483647};
+	struct buf out;
+
+	buf_init(&out, 4096);
+	assert_int_equal(store_sql_partitions(&out, "SELECT x FROM t WHERE "
+					      "topic = ", "it's", parts, 3,
+					      " LOCK IN SHARE MODE"), 0);
+	assert_string_equal(buf_str(&out), "SELECT x FROM t WHERE topic = "
+			    "'it\\'s' AND kafka_partition IN (0,7,2147483647) "
+			    "LOCK IN SHARE MODE");
+	buf_reset(&out);
+	assert_int_equal(store_sql_offset_cas(&out, "web\\logs", 3, -2,
+					      INT64_MAX), 0);
+	assert_string_equal(buf_str(&out), "UPDATE logtally_offsets SET "
+			    "next_offset = 9223372036854775807, updated_at = "
+			    "NOW(3) WHERE topic = 'web\\\\logs' AND "
+			    "kafka_partition = 3 AND next_offset = -2");
+	buf_fini(&out);
+	buf_init(&out, 40);
+	assert_int_equal(store_sql_offset_cas(&out, "t", 1, 1, 2), -ENOSPC);
+	buf_fini(&out);
+}
+
+/* Steps in version order, idempotent, the last one the program's. */
+static void test_schema_steps(void **state)
+{
+	const struct store_sql_step *step;
+	unsigned int last = 0;
+	size_t i;
+
+	assert_non_null(strstr(store_sql_schema_table, "IF NOT EXISTS"));
+	for (step = store_sql_steps; step->ddl; step++) {
+		assert_true(step->version > last);
+		last = step->version;
+		for (i = 0; step->ddl[i]; i++)
+			assert_non_null(strstr(step->ddl[i], "IF NOT EXISTS"));
+	}
+	assert_int_equal(last, STORE_SCHEMA_VERSION);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,6 +459,8 @@ int main(void)
 		cmocka_unit_test(test_split_worst_row_fits),
 		cmocka_unit_test(test_split_errors),
 		cmocka_unit_test(test_batch_fills_statements),
+		cmocka_unit_test(test_partitions_and_cas),
+		cmocka_unit_test(test_schema_steps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
