@@ -602,8 +602,8 @@ static int store_source_new_row(void *arg, size_t i, struct buf *out)
 	rc = buf_addc(out, '(');
 	if (!rc)
 		rc = store_sql_quote(out, fl->topic, strlen(fl->topic));
-	if (!rc)
-		rc = buf_addc(out, ',');
+	if (!rc)     /* a key is bytes, maybe not UTF-8: a binary literal */
+		rc = buf_addstr(out, ",_binary");
 	if (!rc)
 		rc = store_sql_quote(out, src->source, strlen(src->source));
 	if (!rc)

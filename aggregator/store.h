@@ -89,7 +89,7 @@ struct store_offset {
 
 /* A source's new high mark: the largest log.offset counted. */
 struct store_source {
-	const char *source;     /* the message key: UTF-8, <= 255 characters */
+	const char *source;     /* the message key: <= 255 bytes, any but NUL */
 	int32_t partition;
 	int64_t high;
 };

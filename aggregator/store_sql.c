@@ -54,7 +54,7 @@ static const char *const store_sql_v1[] = {
 
 	"CREATE TABLE IF NOT EXISTS logtally_sources ("
 	" topic VARCHAR(249) NOT NULL,"
-	" source VARCHAR(255) NOT NULL,"
+	" source VARBINARY(255) NOT NULL,"
 	" kafka_partition INT NOT NULL,"
 	" high_offset BIGINT NOT NULL,"
 	" updated_at DATETIME(3) NOT NULL,"

@@ -37,10 +37,11 @@ CREATE TABLE IF NOT EXISTS logtally_offsets (
 	PRIMARY KEY (topic, kafka_partition)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
 
--- The highest log.offset counted per source (message key), to skip resends.
+-- The highest log.offset counted per source (message key: any bytes), to
+-- skip resends.
 CREATE TABLE IF NOT EXISTS logtally_sources (
 	topic VARCHAR(249) NOT NULL,
-	source VARCHAR(255) NOT NULL,
+	source VARBINARY(255) NOT NULL,
 	kafka_partition INT NOT NULL,
 	high_offset BIGINT NOT NULL,
 	updated_at DATETIME(3) NOT NULL,

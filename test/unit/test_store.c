@@ -549,9 +549,9 @@ static int64_t seen_mark(const struct seen_sources *seen, const char *key)
 
 static void test_sources_verbatim_and_by_partition(void **state)
 {
-	struct store_source src[4] = {
+	struct store_source src[5] = {
 		{"key'one", 0, 10}, {"key\\two", 1, 20}, {"Key", 2, 30},
-		{"key", 2, 40},
+		{"key", 2, 40}, {"\xff\xfe not UTF-8 \xc3", 0, 50},
 	};
 	struct store_offset off[1] = {{0, STORE_OFFSET_NONE, 1}};
 	struct seen_sources seen = {.n = 0};
@@ -561,13 +561,14 @@ static void test_sources_verbatim_and_by_partition(void **state)
 	char err[512];
 
 	load(st, 1, offsets);
-	assert_int_equal(do_flush(st, off, 1, NULL, 0, src, 4, &lost, err,
+	assert_int_equal(do_flush(st, off, 1, NULL, 0, src, 5, &lost, err,
 				  sizeof(err)), 0);
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM %s.logtally_sources",
-				 env.db), 4);
+				 env.db), 5);
 	assert_int_equal(store_load_sources(st, TOPIC, parts, 2, seen_source,
 					    &seen, err, sizeof(err)), 0);
-	assert_int_equal(seen.n, 3);
+	assert_int_equal(seen.n, 4);
+	assert_int_equal(seen_mark(&seen, "\xff\xfe not UTF-8 \xc3"), 500);
 	assert_int_equal(seen_mark(&seen, "key'one"), 100);
 	assert_int_equal(seen_mark(&seen, "Key"), 302);
 	assert_int_equal(seen_mark(&seen, "key"), 402);
