@@ -9,3 +9,6 @@ dist_noinst_SCRIPTS += scripts/dev-services
 # The agent's benchmark against kcat (issue 3); bench/README.md reads its figures.
 dist_noinst_SCRIPTS += scripts/bench-agent
 EXTRA_DIST += bench/README.md
+
+# Sample access lines for the quickstart, the tests and the benchmarks.
+dist_noinst_SCRIPTS += scripts/sample-log

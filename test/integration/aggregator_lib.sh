@@ -1,0 +1,174 @@
+# aggregator_lib.sh: what the aggregator's integration tests (aggregator_*.sh)
+# share. Source it after tap.sh (and agent_lib.sh when a test runs the agent
+# too). Every test uses a topic and a database of its own; the oracle is an
+# independent count of the lines written, by Perl, never the program's own
+# figures.
+#
+#   agg_require                     bail out unless services and tools are there
+#   agg_db NAME                     create database logtally_t_NAME_<unique>
+#                                   (dropped at exit); prints its name
+#   agg_sql DB QUERY                run QUERY in DB: tab-separated rows, no header
+#   agg_config FILE BROKERS TOPIC DB [LINE...]
+#                                   write an aggregator configuration (own group,
+#                                   flush_interval 200ms, http on a free port);
+#                                   LINEs are extra top-level YAML lines
+#   agg_start NAME CONFIG [ARG...]  the aggregator in the background (AGG_PID),
+#                                   stderr in $TAP_TMP/NAME.err
+#   agg_once NAME CONFIG [ARG...]   the aggregator with --once in the
+#                                   foreground; its exit status in AGG_RC
+#   agg_stop PID                    SIGTERM, wait up to 60 s; returns its status
+#   agg_gen N SEED [EPOCH]          scripts/sample-log: N combined lines with
+#                                   query strings, hashtags (percent-encoded,
+#                                   non-ASCII), one a second from EPOCH (default: N s ago)
+#   agg_expect DIM FILE...          the oracle: VALUE TAB HITS, sorted by value,
+#                                   for DIM url, status or hashtag
+#   agg_counts DB DIM [SECONDS]     the same from the counts table, summed over
+#                                   the windows of size SECONDS (default 5)
+#   agg_total DB DIM [SECONDS]      sum of hits of DIM
+#   agg_produce BROKERS TOPIC FILE  FILE's lines as bare values (no key)
+#   agg_http_port NAME              the /metrics port aggregator NAME logged
+#   agg_metric PORT NAME            the value of metric NAME on /metrics
+#   agg_sanitizer_clean             no ASan/UBSan/LSan report in $TAP_TMP/*.err
+# shellcheck shell=bash
+
+# shellcheck disable=SC2154 # set by tap.sh
+AGGREGATOR=$top_builddir/logtally-aggregator
+AGG_TIMEOUT=300          # seconds any one --once run may take at most
+
+agg_require() {
+	local tool
+	require_dev_env
+	for tool in kcat perl curl mariadb; do
+		command -v "$tool" >/dev/null || bail_out "$tool is missing"
+	done
+	[ -x "$AGGREGATOR" ] || bail_out "build first: $AGGREGATOR is missing"
+}
+
+agg_mariadb() {
+	mariadb --no-defaults --connect-timeout=10 --protocol=tcp \
+		-h "$LOGTALLY_DB_HOST" -P "$LOGTALLY_DB_PORT" \
+		-u "$LOGTALLY_DB_USER" -p"$LOGTALLY_DB_PASSWORD" "$@"
+}
+
+agg_db() {
+	local name=logtally_t_$1_$$_$RANDOM
+	agg_mariadb -e "CREATE DATABASE $name" || bail_out "cannot create database $name"
+	cleanup_add "agg_mariadb -e 'DROP DATABASE IF EXISTS $name'"
+	echo "$name"
+}
+
+agg_sql() {
+	agg_mariadb -N -B "$1" -e "$2"
+}
+
+agg_config() {
+	local file=$1 brokers=$2 topic=$3 db=$4
+	shift 4
+	cat >"$file" <<EOF
+kafka:
+  brokers: $brokers
+  topic: $topic
+  group: test-$topic
+mariadb:
+  host: $LOGTALLY_DB_HOST
+  port: $LOGTALLY_DB_PORT
+  user: $LOGTALLY_DB_USER
+  password: $LOGTALLY_DB_PASSWORD
+  database: $db
+flush_interval: 200ms
+http:
+  listen: 127.0.0.1:0
+EOF
+	if [ $# -gt 0 ]; then
+		printf '%s\n' "$@" >>"$file"
+	fi
+}
+
+agg_start() {
+	local name=$1 config=$2
+	shift 2
+	# shellcheck disable=SC2086 # the wrapper is a command line
+	${AGG_WRAPPER:-} "$AGGREGATOR" --config "$config" "$@" \
+		</dev/null >"$TAP_TMP/$name.out" 2>"$TAP_TMP/$name.err" &
+	AGG_PID=$!
+	cleanup_add "kill_wait $AGG_PID"
+}
+
+agg_once() {
+	local name=$1 config=$2
+	shift 2
+	# shellcheck disable=SC2086 # the wrapper is a command line
+	timeout "$AGG_TIMEOUT" ${AGG_WRAPPER:-} "$AGGREGATOR" --config "$config" --once "$@" \
+		</dev/null >"$TAP_TMP/$name.out" 2>"$TAP_TMP/$name.err"
+	# shellcheck disable=SC2034 # for the caller
+	AGG_RC=$?
+}
+
+agg_stop() {
+	kill -TERM "$1" 2>/dev/null
+	wait_until 60 eval "! kill -0 $1 2>/dev/null" || return 124
+	wait "$1"
+}
+
+agg_gen() {
+	"$top_srcdir/scripts/sample-log" "$1" "$2" "${3:-$(($(date +%s) - $1))}"
+}
+
+# The independent count: its own regexes, its own percent-decoding.
+agg_expect() {
+	local dim=$1
+	shift
+	perl -CS -e '
+		use utf8;
+		my $dim = shift;
+		my %n;
+		binmode(STDIN);
+		while (my $l = <>) {
+			chomp $l;
+			next unless $l =~ /^\S+ \S+ \S+ \[[^\]]+\] "(?:[^"\\]|\\.)*" (\d{3}|-) /;
+			my $status = $1;
+			my ($target) = $l =~ /^\S+ \S+ \S+ \[[^\]]+\] "\S+ (\S+)/;
+			if ($dim eq "status") { $n{$status}++; next; }
+			next unless defined $target;
+			if ($dim eq "url") {
+				(my $path = $target) =~ s/[?#].*//s;
+				utf8::decode($path);
+				$n{$path}++ if length $path;
+				next;
+			}
+			(my $dec = $target) =~ s/%([0-9A-Fa-f]{2})/chr(hex($1))/ge;
+			utf8::decode($dec);
+			$n{lc $1}++ while $dec =~ /#(\w+)/g;
+		}
+		print "$_\t$n{$_}\n" for sort keys %n;
+	' "$dim" "$@" | LC_ALL=C sort
+}
+
+agg_counts() {
+	agg_sql "$1" "SELECT value, SUM(hits) FROM counts WHERE dimension = '$2'
+		AND window_seconds = ${3:-5} GROUP BY value" | LC_ALL=C sort
+}
+
+agg_total() {
+	local n
+	n=$(agg_sql "$1" "SELECT COALESCE(SUM(hits), 0) FROM counts
+		WHERE dimension = '$2' AND window_seconds = ${3:-5}")
+	echo "${n:-0}"
+}
+
+agg_produce() {
+	timeout 120 kcat -b "$1" -P -t "$2" -l "$3"
+}
+
+agg_http_port() {
+	sed -n 's/.*http: .* on port \([0-9]*\).*/\1/p' "$TAP_TMP/$1.err" | head -n 1
+}
+
+agg_metric() {
+	curl -sf "http://127.0.0.1:$1/metrics" |
+		awk -v m="$2" '$1 == m { print $2; found = 1 } END { if (!found) print "" }'
+}
+
+agg_sanitizer_clean() {
+	! grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TAP_TMP"/*.err 2>/dev/null
+}
