@@ -23,3 +23,6 @@ TESTS += test/integration/agent_watch.sh test/integration/agent_registry.sh
 dist_check_SCRIPTS += test/integration/agent_watch.sh test/integration/agent_registry.sh
 TESTS += test/integration/agent_crash.sh test/integration/agent_outage.sh
 dist_check_SCRIPTS += test/integration/agent_crash.sh test/integration/agent_outage.sh
+
+# The aggregator end to end: exact counts against a Perl oracle, through faults.
+dist_noinst_DATA += test/integration/aggregator_lib.sh
