@@ -9,7 +9,8 @@
  * plain port still count by status), and path from target.
  * The built-in patterns are ASCII and compiled byte-wise (no UTF), so that
  * a raw invalid byte in a line never stops it from matching; custom
- * patterns get UTF, UCP and MATCH_INVALID_UTF.
+ * patterns get UTF, UCP and MATCH_INVALID_UTF, so a bad byte is never an
+ * error, but no pattern item matches it either (such a line rarely parses).
  * Times are parsed by hand; the parser caches the epoch of the last time's
  * prefix up to the minute, which consecutive lines nearly always share.
  */
@@ -35,14 +36,15 @@
  * takes "10.0.0.2, 10.0.0.1, 127.0.0.1 - - [" (lists written by proxies)
  * and IPv6. Quoted strings allow backslash escapes (an unrolled loop, a
  * little faster under JIT than an alternation). The optional tail
- * takes extra fields such as nginx's "$http_x_forwarded_for".
+ * takes extra fields such as nginx's "$http_x_forwarded_for", and the '\r'
+ * of a CRLF file (Apache on Windows).
  */
 #define ACCESSLOG_QUOTED "[^\"\\\\]*+(?:\\\\.[^\"\\\\]*+)*+"
 #define ACCESSLOG_COMMON_HEAD \
 	"(?<remote_addr>.+?) \\S+ (?<remote_user>\\S+) " \
 	"\\[(?<time>[^\\]]*+)\\] \"(?<request>" ACCESSLOG_QUOTED ")\" " \
 	"(?<status>\\d++|-) (?<bytes>\\d++|-)"
-#define ACCESSLOG_TAIL "(?:[ \\t].*+)?$"
+#define ACCESSLOG_TAIL "(?:\\s.*+)?$"
 
 static const char accesslog_common[] = ACCESSLOG_COMMON_HEAD ACCESSLOG_TAIL;
 static const char accesslog_combined[] = ACCESSLOG_COMMON_HEAD
@@ -184,12 +186,12 @@ static int accesslog_compile(struct accesslog *lp, const char *format,
 				 options, &code, &offset, NULL);
 	if (!lp->code) {
 		pcre2_get_error_message(code, msg, sizeof(msg));
-		snprintf(err, errlen, "log_format: invalid regular expression at offset %zu: %s",
+		snprintf(err, errlen, "invalid regular expression at offset %zu: %s",
 			 (size_t)offset, (const char *)msg);
 		return -EINVAL;
 	}
 	if (accesslog_map_groups(lp, builtin)) {
-		snprintf(err, errlen, "log_format: the pattern has no named group, so no field");
+		snprintf(err, errlen, "the pattern has no named group, so no field");
 		return -EINVAL;
 	}
 	lp->jit = pcre2_jit_compile(lp->code, PCRE2_JIT_COMPLETE) == 0;
@@ -206,15 +208,15 @@ struct accesslog *accesslog_new(const char *format, char *err, size_t errlen)
 	}
 	lp->md = pcre2_match_data_create_from_pattern(lp->code, NULL);
 	lp->mctx = pcre2_match_context_create(NULL);
-	if (!lp->md || !lp->mctx)
-		abort();
-	if (lp->jit) {
+	if (lp->jit)
 		lp->jit_stack = pcre2_jit_stack_create(ACCESSLOG_JIT_STACK_MIN,
 						       ACCESSLOG_JIT_STACK_MAX, NULL);
-		if (!lp->jit_stack)
-			abort();
-		pcre2_jit_stack_assign(lp->mctx, NULL, lp->jit_stack);
+	if (!lp->md || !lp->mctx || (lp->jit && !lp->jit_stack)) {
+		fprintf(stderr, "accesslog: out of memory\n");
+		abort();
 	}
+	if (lp->jit)
+		pcre2_jit_stack_assign(lp->mctx, NULL, lp->jit_stack);
 	lp->fields = xcalloc(accesslog_field_count(lp), sizeof(*lp->fields));
 	return lp;
 }

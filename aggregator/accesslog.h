@@ -4,8 +4,9 @@
  * "combined" formats (combined also matches nginx's default "main" format
  * and tolerates extra trailing fields), or a custom pattern whose named
  * groups name the fields. Fields are spans of the caller's line: nothing is
- * copied, nothing is unescaped. The time field becomes epoch milliseconds
- * (UTC) with its zone offset applied, parsed by hand (no strptime).
+ * copied, nothing is unescaped, "-" stays "-". The time field becomes epoch
+ * milliseconds (UTC) with its zone offset applied, parsed by hand (no
+ * strptime).
  * Position in the pipeline: consumer -> message_decode -> accesslog ->
  * dimensions -> window.
  */
@@ -57,9 +58,13 @@ struct accesslog;
 
 /*
  * A parser for format: "common", "combined" or a PCRE2 pattern (compiled
- * with UTF and UCP, anchored at the line's start). Returns NULL with the
- * reason in err when the pattern does not compile. Free with
- * accesslog_free(). One parser serves one thread.
+ * with UTF and UCP, anchored at the line's start). Method, target and
+ * protocol come from a "request" field when it reads "METHOD TARGET[
+ * PROTOCOL]" (else they are absent and the line still parses) unless the
+ * pattern names them; path comes from target unless the pattern names it.
+ * Returns NULL with the reason in err when the pattern does not compile or
+ * has no named group. Free with accesslog_free(). One parser serves one
+ * thread.
  */
 struct accesslog *accesslog_new(const char *format, char *err, size_t errlen);
 

@@ -70,7 +70,6 @@ static void fuzz_parse(const char *line, size_t len)
 			lps[k] = accesslog_new(fuzz_formats[k], err, sizeof(err));
 		fuzz_check(lps[k] != NULL);
 		rc = accesslog_parse(lps[k], line, len, &rec);
-
 		fuzz_check(rc == 0 || rc == -EINVAL);
 		if (rc == 0)
 			fuzz_check_record(lps[k], &rec, line, len);
