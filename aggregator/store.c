@@ -161,6 +161,12 @@ static int store_settle(struct store *st, unsigned int code)
 	return rc;
 }
 
+/* A deadlock outside store_flush() is for the caller to retry. */
+static int store_outward(int rc)
+{
+	return rc == STORE_CONFLICT ? STORE_RETRY : rc;
+}
+
 static int store_fail(struct store *st, const char *what, char *err,
 		      size_t errlen)
 {
@@ -387,19 +393,13 @@ int store_open(struct store *st, char *err, size_t errlen)
 	if (!rc)
 		rc = store_lock(st, err, errlen);
 	if (rc)
-		return rc;
+		return store_outward(rc);
 	rc = store_migrate(st, err, errlen);
 	store_unlock(st);
-	return rc;
+	return store_outward(rc);
 }
 
 /* --- offsets and sources ------------------------------------------------ */
-
-/* A deadlock outside store_flush() is for the caller to retry. */
-static int store_outward(int rc)
-{
-	return rc == STORE_CONFLICT ? STORE_RETRY : rc;
-}
 
 static int store_send(void *arg, const char *sql, size_t len)
 {
