@@ -27,13 +27,39 @@ const char *const aggregator_config_fields[] = {
 	"user_agent", "remote_addr", "remote_user", "host", NULL,
 };
 
-/* log_format: one of the built-in names, or a pattern PCRE2 compiles. */
+static uint32_t aggregator_named_groups(const char *pattern)
+{
+	uint32_t count = 0;
+	PCRE2_SIZE offset;
+	pcre2_code *re;
+	int code;
+
+	re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+			   confcheck_regex_options(), &code, &offset, NULL);
+	if (re)
+		pcre2_pattern_info(re, PCRE2_INFO_NAMECOUNT, &count);
+	pcre2_code_free(re);
+	return count;
+}
+
+/*
+ * log_format: one of the built-in names, or a pattern PCRE2 compiles whose
+ * named groups name the fields.
+ */
 static int aggregator_check_log_format(const char *key, const char *value,
 				       char *err, size_t errlen, size_t *at)
 {
+	int rc;
+
 	if (!strcmp(value, "common") || !strcmp(value, "combined"))
 		return 0;
-	return confcheck_regex(key, value, err, errlen, at);
+	rc = confcheck_regex(key, value, err, errlen, at);
+	if (rc || aggregator_named_groups(value))
+		return rc;
+	*at = 0;
+	snprintf(err, errlen, "a pattern needs named groups for the fields, "
+		 "such as (?<status>\\d{3})");
+	return -1;
 }
 
 static const struct config_key aggregator_dimension_keys[] = {
