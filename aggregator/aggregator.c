@@ -311,6 +311,7 @@ static void aggregator_tick(struct aggregator *ag)
 		flush_run(ag);
 	}
 	flush_expire(ag);
+	flush_expire_caps(ag);  /* often: a replay of old lines opens many windows */
 	if (!ag->db_down && ag->assigned_once)
 		atomic_store(&ag->health, AGG_HEALTH_OK);
 }

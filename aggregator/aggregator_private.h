@@ -136,6 +136,7 @@ void count_message(struct aggregator *ag, const rd_kafka_message_t *msg);
 int flush_run(struct aggregator *ag);
 void flush_recover(struct aggregator *ag);
 void flush_expire(struct aggregator *ag);
+void flush_expire_caps(struct aggregator *ag);
 size_t flush_pending_keys(const struct aggregator *ag);
 
 #endif

@@ -31,6 +31,7 @@ static const char *const consumer_defaults[][2] = {
 	{"enable.partition.eof", "false"},
 	{"client.id", "logtally-aggregator"},
 	{"fetch.wait.max.ms", "100"},
+	{"queued.max.messages.kbytes", "16384"},   /* 64 MiB by default */
 };
 
 /* Exactly-once rests on these: applied after the user's properties. */

@@ -83,7 +83,7 @@ static void flush_batch_fini(struct flush_batch *b)
 }
 
 /* Windows that no longer take on-time lines need no cap any more. */
-static void flush_expire_caps(struct aggregator *ag)
+void flush_expire_caps(struct aggregator *ag)
 {
 	for (size_t i = 0; i < ag->nsizes; i++)
 		window_cap_expire(ag->cap, ag->sizes[i],
