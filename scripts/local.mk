@@ -12,3 +12,6 @@ EXTRA_DIST += bench/README.md
 
 # Sample access lines for the quickstart, the tests and the benchmarks.
 dist_noinst_SCRIPTS += scripts/sample-log
+
+# The aggregator's benchmark against kcat (issue 4); bench/README.md reads its figures.
+dist_noinst_SCRIPTS += scripts/bench-aggregator
