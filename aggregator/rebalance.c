@@ -227,9 +227,13 @@ void rebalance_assign(void *arg, const int32_t *ids, size_t n, int64_t *start)
 			p->deltas = window_deltas_new();
 		window_deltas_clear(p->deltas);
 		start[i] = rebalance_start(ag, p);
-		logging_info("partition %d assigned, starting at %s%lld", (int)p->id,
-			     p->stored < 0 ? "the beginning, " : "offset ",
-			     (long long)(start[i] < 0 ? 0 : start[i]));
+		if (start[i] >= 0)
+			logging_info("partition %d assigned, starting at offset %lld%s",
+				     (int)p->id, (long long)start[i],
+				     p->stored < 0 ? " (its log start: none stored)" : "");
+		else
+			logging_info("partition %d assigned, starting at its beginning",
+				     (int)p->id);
 		metrics_gauge_add(ag->m.assigned, 1);
 	}
 	ag->assigned_once = true;
