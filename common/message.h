@@ -11,7 +11,8 @@
  * with "flags":["truncated"] inside "log" for a line cut at max_line_bytes.
  * Encoding always yields valid UTF-8 JSON whatever the line's bytes: invalid
  * sequences become U+FFFD, control bytes are escaped. The aggregator also
- * accepts a value that is a bare log line.
+ * accepts a value that is a bare log line. message.c encodes;
+ * message_decode.c decodes, with yajl's callback parser.
  */
 #ifndef LOGTALLY_MESSAGE_H
 #define LOGTALLY_MESSAGE_H
@@ -73,6 +74,11 @@ struct message_event {
  * line if it is non-empty valid UTF-8 without NUL or newline bytes (a
  * trailing "\n" or "\r\n" is removed). Returns 0, or -EINVAL with the reason
  * in err (the value is bad: count it and skip it); ev is then empty.
+ * An envelope is read as jansson read it (NUL allowed in strings, not in
+ * keys; strict UTF-8; at most 2048 levels); a key given twice counts by
+ * its last value. Only "message", "@timestamp", log.offset, log.flags,
+ * log.file.path and host.name are kept. err may be NULL. Does not block;
+ * keeps no state between calls, so any number of threads may call it.
  */
 int message_decode(const void *value, size_t len, struct message_event *ev,
 		   char *err, size_t errlen);

@@ -912,6 +912,42 @@ static void test_decode_strict_as_jansson(void **state)
 }
 
 /*
+ * jansson never read again a NUL byte right after a number or a literal
+ * (its one-byte push-back buffer then looked empty): such values passed,
+ * and still do. Anywhere else a NUL outside a string is bad, as is any
+ * NUL inside one.
+ */
+static void test_decode_nul_after_scalar(void **state)
+{
+#define V(text) {text, sizeof(text) - 1}
+	static const char ok[] = "{\"message\":\"m\",\"log\":{\"offset\":5\0},"
+				 "\"x\":[true\0,false\0,null\0,-0\0,1.5e+7\0]}";
+	static const struct {
+		const char *v;
+		size_t len;
+	} bad[] = {
+		V("{\"message\":\"m\",\"x\":1\0002}"),
+		V("{\"message\":\"m\",\"x\":1\0\0}"),
+		V("{\"message\":\"m\",\"x\":\"a\"\0}"),
+		V("{\"message\":\"m\",\"x\":1.\0}"),
+		V("{\"message\":\"m\",\"x\":1e\0005}"),
+		V("{\"message\":\"m\",\"x\":[]\0}"),
+		V("{\"message\":\"m\"\0}"),
+		V("{\"message\":\"a\\\"1\0\",\"x\":1}"),
+		V("{\"message\":\"a\\\\\",\"x\":\"1\0\"}"),
+		V("{\0\"message\":\"m\"}"),
+	};
+#undef V
+	struct message_event ev;
+
+	assert_int_equal(message_decode(ok, sizeof(ok) - 1, &ev, NULL, 0), 0);
+	assert_int_equal(ev.offset, 5);
+	message_event_fini(&ev);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		check_bad(bad[i].v, bad[i].len, "not JSON: ");
+}
+
+/*
  * Decodes an envelope holding depth containers, root included, one in the
  * other (arrays and objects in turn), with inner as the deepest one's
  * content.
@@ -1039,6 +1075,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_decode_truncated, setup, teardown),
 		cmocka_unit_test(test_decode_non_object_json),
 		cmocka_unit_test(test_decode_strict_as_jansson),
+		cmocka_unit_test(test_decode_nul_after_scalar),
 		cmocka_unit_test(test_decode_depth),
 		cmocka_unit_test(test_decode_speed),
 	};
