@@ -8,7 +8,8 @@
  * a 64-bit word elsewhere) for bytes that need work and copies the runs
  * between them. Invalid UTF-8 becomes U+FFFD, one per maximal subpart
  * (Unicode section 3.9, as the WHATWG decoder does). An event without extra
- * fields has no "fields" key, as Filebeat's. Decoding is message_decode.c's.
+ * fields has no "fields" key, as Filebeat's. @timestamp is written and read
+ * here without gmtime() or strptime(); decoding is message_decode.c's.
  */
 #include "message.h"
 
@@ -311,6 +312,24 @@ int message_encode(const struct message_encoder *enc, const char *timestamp,
 
 /* --- time ------------------------------------------------------------ */
 
+static int64_t message_floordiv(int64_t a, int64_t b)
+{
+	return a / b - (a % b < 0);
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's). */
+static int64_t message_days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = message_floordiv(y, 400);
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
 static void message_civil_from_days(int64_t z, int *y, int *m, int *d)
 {
 	int64_t era, doe, yoe, doy, mp;
@@ -370,4 +389,78 @@ void message_timestamp(int64_t ms, char out[MESSAGE_TIMESTAMP_LEN + 1])
 	}
 	memcpy(out, cached, MESSAGE_TIMESTAMP_LEN + 1);
 	message_digits(out + 20, (int)(ms - secs * 1000), 3);
+}
+
+/* Reads n digits at *p into *v; false unless all are digits. */
+static bool message_scan(const char **p, const char *end, int n, int *v)
+{
+	for (*v = 0; n--; (*p)++) {
+		if (*p == end || **p < '0' || **p > '9')
+			return false;
+		*v = *v * 10 + (**p - '0');
+	}
+	return true;
+}
+
+static bool message_expect(const char **p, const char *end, const char *any)
+{
+	if (*p == end || !**p || !strchr(any, **p))
+		return false;
+	(*p)++;
+	return true;
+}
+
+static bool message_leap(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Seconds of the UTC offset at p: "Z", "z" or "+hh:mm"/"-hh:mm"; -1 if bad. */
+static int message_zone(const char *p, const char *end, int *secs)
+{
+	int hh, mm, sign = p < end && *p == '-' ? -1 : 1;
+
+	if (message_expect(&p, end, "Zz")) {
+		*secs = 0;
+		return p == end ? 0 : -1;
+	}
+	if (!message_expect(&p, end, "+-") || !message_scan(&p, end, 2, &hh) ||
+	    !message_expect(&p, end, ":") || !message_scan(&p, end, 2, &mm) ||
+	    p != end || hh > 23 || mm > 59)
+		return -1;
+	*secs = sign * (hh * 3600 + mm * 60);
+	return 0;
+}
+
+int64_t message_parse_time(const char *p, size_t len)
+{
+	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	const char *end = p + len;
+	int y, mo, d, h, mi, s, ms = 0, zone, digit;
+	int64_t t;
+
+	if (!message_scan(&p, end, 4, &y) || !message_expect(&p, end, "-") ||
+	    !message_scan(&p, end, 2, &mo) || !message_expect(&p, end, "-") ||
+	    !message_scan(&p, end, 2, &d) || !message_expect(&p, end, "Tt ") ||
+	    !message_scan(&p, end, 2, &h) || !message_expect(&p, end, ":") ||
+	    !message_scan(&p, end, 2, &mi) || !message_expect(&p, end, ":") ||
+	    !message_scan(&p, end, 2, &s))
+		return -1;
+	if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 60 ||
+	    d > mdays[mo - 1] + (mo == 2 && message_leap(y)))
+		return -1;
+	if (message_expect(&p, end, ".")) {
+		if (!message_scan(&p, end, 1, &digit))
+			return -1;
+		for (int scale = 100; ; scale /= 10) {
+			ms += digit * scale;
+			if (!message_scan(&p, end, 1, &digit))
+				break;
+		}
+	}
+	if (message_zone(p, end, &zone))
+		return -1;
+	t = (message_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s -
+	     zone) * 1000 + ms;
+	return t < 0 ? -1 : t;
 }
