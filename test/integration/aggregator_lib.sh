@@ -172,3 +172,108 @@ agg_metric() {
 agg_sanitizer_clean() {
 	! grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TAP_TMP"/*.err 2>/dev/null
 }
+
+# Helpers of the fault tests aggregator_crash.sh, aggregator_group.sh and
+# aggregator_db.sh.
+#
+#   agg_fast_group FILE             make a killed member leave the group in
+#                                   seconds (session.timeout.ms 4000), not 45 s
+#   agg_use_socket FILE SOCKET      connect to MariaDB by SOCKET instead of
+#                                   host and port (a restarted private server
+#                                   keeps its socket but gets a new port)
+#   agg_watermarks BROKERS TOPIC    PARTITION SPACE HIGH_WATERMARK per partition
+#   agg_offsets DB TOPIC N          PARTITION SPACE NEXT_OFFSET stored in
+#                                   logtally_offsets for partitions 0..N-1,
+#                                   0 for a partition without a row
+#   agg_caught_up DB BROKERS TOPIC  every partition's stored offset is its
+#                                   high watermark: everything in Kafka counted
+#   agg_exact DB SECONDS FILE...    url, status and hashtag in windows of
+#                                   SECONDS equal the oracle over FILE...;
+#                                   else prints the differences and fails
+#   agg_writer DIR FILES LINES CHUNK  in the background (AGG_WRITER_PID),
+#                                   append CHUNK lines of `agg_gen LINES F` to
+#                                   DIR/access-F.log for F in 1..FILES every
+#                                   0.1 s, until LINES or agg_writer_stop DIR
+
+agg_fast_group() {
+	sed -i 's/^  group: .*/&\n  properties: {session.timeout.ms: 4000, heartbeat.interval.ms: 500}/' "$1"
+}
+
+agg_use_socket() {
+	sed -i -e "s|^  host: .*|  socket: $2|" -e '/^  port: /d' "$1"
+}
+
+agg_watermarks() {
+	local n p args=()
+	n=$(timeout 30 kcat -b "$1" -L -t "$2" 2>/dev/null | grep -c '^ *partition [0-9]*,')
+	for ((p = 0; p < n; p++)); do
+		args+=(-t "$2:$p:-1")
+	done
+	[ "$n" -gt 0 ] || return 1
+	timeout 30 kcat -b "$1" -Q "${args[@]}" 2>/dev/null |
+		sed -n 's/.* \[\([0-9]*\)\] offset \([0-9]*\)$/\1 \2/p' | sort -n
+}
+
+agg_offsets() {
+	agg_sql "$1" "SELECT kafka_partition, next_offset FROM logtally_offsets
+		WHERE topic = '$2'" 2>/dev/null |
+		awk -v n="$3" '{ o[$1] = $2 } END { for (p = 0; p < n; p++) print p, (p in o) ? o[p] : 0 }'
+}
+
+agg_caught_up() {
+	local hwm
+	hwm=$(agg_watermarks "$2" "$3") && [ -n "$hwm" ] &&
+		[ "$(agg_offsets "$1" "$3" "$(wc -l <<<"$hwm")")" = "$hwm" ]
+}
+
+agg_exact() {
+	local db=$1 seconds=$2 dim diffs='' d
+	shift 2
+	for dim in url status hashtag; do
+		d=$(diff <(agg_expect "$dim" "$@") <(agg_counts "$db" "$dim" "$seconds") 2>&1) ||
+			diffs="$diffs$dim (< oracle, > table):
+$(head -n 10 <<<"$d")
+"
+	done
+	[ -z "$diffs" ] && return 0
+	printf '%s' "$diffs"
+	return 1
+}
+
+agg_writer() {
+	local dir=$1 files=$2 lines=$3 f gen=()
+	mkdir -p "$dir" "$TAP_TMP/writer"
+	rm -f "$dir/stop"
+	for ((f = 1; f <= files; f++)); do
+		agg_gen "$lines" "$f" >"$TAP_TMP/writer/gen-$f"
+		gen+=("$TAP_TMP/writer/gen-$f")
+	done
+	perl -e '
+		use Time::HiRes qw(sleep);
+		my ($dir, $chunk, @gen) = @ARGV;
+		my @in = map { open(my $h, "<", $_) or die "$_: $!"; $h } @gen;
+		my @out = map { open(my $h, ">>", "$dir/access-$_.log") or die "$!"; $h } 1 .. @gen;
+		while (!-e "$dir/stop") {
+			my $left = 0;
+			for my $f (0 .. $#in) {
+				my $buf = "";
+				for (1 .. $chunk) {
+					my $l = readline($in[$f]);
+					last unless defined $l;
+					$buf .= $l;
+					$left = 1;
+				}
+				syswrite($out[$f], $buf) if length $buf;
+			}
+			last unless $left;
+			sleep(0.1);
+		}
+	' "$dir" "$4" "${gen[@]}" </dev/null >"$TAP_TMP/writer.err" 2>&1 &
+	AGG_WRITER_PID=$!
+	cleanup_add "kill_wait $AGG_WRITER_PID"
+}
+
+agg_writer_stop() {
+	touch "$1/stop"
+	wait "$AGG_WRITER_PID"
+}
