@@ -277,3 +277,91 @@ agg_writer_stop() {
 	touch "$1/stop"
 	wait "$AGG_WRITER_PID"
 }
+
+# Helpers of aggregator_batch.sh and aggregator_input.sh.
+#
+#   agg_values DB DIM [SECONDS]     agg_counts read through HEX(), so that
+#                                   values come back byte for byte (mariadb -B
+#                                   would escape backslashes and tabs)
+#   agg_expect_clf WHAT FILE...     an oracle for real logs of the common
+#                                   or combined format (clients that are lists
+#                                   of addresses, extra fields after the size):
+#                                   WHAT status or url (VALUE TAB HITS; the
+#                                   request split as "METHOD TARGET[ PROTOCOL]",
+#                                   runs of spaces as one, the path cut at '?'
+#                                   or '#', then at 512 characters), or
+#                                   unparsed (the number of lines that are not
+#                                   of the format)
+#   agg_expect_windows SECONDS FILE...  WINDOW_START TAB STATUS TAB HITS: each
+#                                   line's own time, zone applied, floored to SECONDS
+#   agg_windows DB DIM SECONDS      WINDOW_START TAB VALUE TAB HITS from the table
+#   agg_stored DB TOPIC             the sum of the next offsets stored for TOPIC
+#   agg_wait_port NAME              wait up to 30 s for the port aggregator NAME
+#                                   logged, and print it
+
+# Turns "HEX TAB REST" rows into "BYTES TAB REST".
+agg_unhex() {
+	perl -ne 'chomp; my ($h, $r) = split /\t/, $_, 2; print pack("H*", $h), "\t$r\n"'
+}
+
+agg_values() {
+	agg_sql "$1" "SELECT HEX(value), SUM(hits) FROM counts WHERE dimension = '$2'
+		AND window_seconds = ${3:-5} GROUP BY value" | agg_unhex | LC_ALL=C sort
+}
+
+agg_expect_clf() {
+	perl -e '
+		my $what = shift;
+		my (%n, $bad);
+		while (my $l = <>) {
+			$l =~ s/\r?\n\z//;
+			unless ($l =~ /^.+? \S+ \S+ \[[^\]]*\] "((?:[^"\\]|\\.)*)" (\d+|-) (?:\d+|-)(?:\s.*)?\z/s) {
+				$bad++;
+				next;
+			}
+			my ($req, $status) = ($1, $2);
+			if ($what eq "status") { $n{$status}++; next; }
+			next unless $req =~ m{^[-!#\$%&\x27*+.^_`|~0-9A-Za-z]+ +([^ ]+)(?: +[^ ]+)? *\z};
+			(my $path = $1) =~ s/[?#].*//s;
+			utf8::decode($path);
+			$path = substr($path, 0, 512);
+			utf8::encode($path);
+			$n{$path}++ if length $path;
+		}
+		if ($what eq "unparsed") { print $bad // 0, "\n"; exit; }
+		print "$_\t$n{$_}\n" for keys %n;
+	' "$@" | LC_ALL=C sort
+}
+
+agg_expect_windows() {
+	perl -MTime::Local=timegm -e '
+		my $size = shift;
+		my %mon; @mon{qw(Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec)} = 0 .. 11;
+		my %n;
+		while (my $l = <>) {
+			next unless $l =~ m{^\S+ \S+ \S+ \[(\d\d)/(\w{3})/(\d{4}):(\d\d):(\d\d):(\d\d) ([-+])(\d\d)(\d\d)\] "(?:[^"\\]|\\.)*" (\d{3}|-) };
+			my $t = timegm($6, $5, $4, $1, $mon{$2}, $3) - ($7 eq "-" ? -1 : 1) * ($8 * 3600 + $9 * 60);
+			my @g = gmtime($t - $t % $size);
+			$n{sprintf("%04d-%02d-%02d %02d:%02d:%02d\t%s", $g[5] + 1900, $g[4] + 1,
+				   $g[3], $g[2], $g[1], $g[0], $10)}++;
+		}
+		print "$_\t$n{$_}\n" for keys %n;
+	' "$@" | LC_ALL=C sort
+}
+
+agg_windows() {
+	agg_sql "$1" "SELECT window_start, value, hits FROM counts
+		WHERE dimension = '$2' AND window_seconds = $3" | LC_ALL=C sort
+}
+
+agg_stored() {
+	local n
+	n=$(agg_sql "$1" "SELECT COALESCE(SUM(next_offset), 0) FROM logtally_offsets
+		WHERE topic = '$2' AND next_offset >= 0" 2>/dev/null)
+	echo "${n:-0}"
+}
+
+agg_wait_port() {
+	wait_until 30 grep -qs 'http: .* on port [0-9]' "$TAP_TMP/$1.err" || return 1
+	agg_http_port "$1"
+}

@@ -26,3 +26,5 @@ dist_check_SCRIPTS += test/integration/agent_crash.sh test/integration/agent_out
 
 # The aggregator end to end: exact counts against a Perl oracle, through faults.
 dist_noinst_DATA += test/integration/aggregator_lib.sh
+TESTS += test/integration/aggregator_batch.sh
+dist_check_SCRIPTS += test/integration/aggregator_batch.sh
