@@ -28,3 +28,7 @@ dist_check_SCRIPTS += test/integration/agent_crash.sh test/integration/agent_out
 dist_noinst_DATA += test/integration/aggregator_lib.sh
 TESTS += test/integration/aggregator_batch.sh
 dist_check_SCRIPTS += test/integration/aggregator_batch.sh
+TESTS += test/integration/aggregator_crash.sh test/integration/aggregator_group.sh
+dist_check_SCRIPTS += test/integration/aggregator_crash.sh test/integration/aggregator_group.sh
+TESTS += test/integration/aggregator_db.sh
+dist_check_SCRIPTS += test/integration/aggregator_db.sh
