@@ -230,10 +230,14 @@ agg_exact() {
 	local db=$1 seconds=$2 dim diffs='' d
 	shift 2
 	for dim in url status hashtag; do
-		d=$(diff <(agg_expect "$dim" "$@") <(agg_counts "$db" "$dim" "$seconds") 2>&1) ||
-			diffs="$diffs$dim (< oracle, > table):
+		d=$(LC_ALL=C join -t "$(printf '\t')" -a 1 -a 2 -e 0 -o 0,1.2,2.2 \
+			<(agg_expect "$dim" "$@") <(agg_counts "$db" "$dim" "$seconds") |
+			awk -F '\t' '$2 != $3 { printf "  %s: oracle %s, table %s\n", $1, $2, $3 }')
+		if [ -n "$d" ]; then
+			diffs="$diffs$dim:
 $(head -n 10 <<<"$d")
 "
+		fi
 	done
 	[ -z "$diffs" ] && return 0
 	printf '%s' "$diffs"
