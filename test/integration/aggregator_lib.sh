@@ -196,7 +196,8 @@ agg_sanitizer_clean() {
 #                                   0.1 s, until LINES or agg_writer_stop DIR
 
 agg_fast_group() {
-	sed -i 's/^  group: .*/&\n  properties: {session.timeout.ms: 4000, heartbeat.interval.ms: 500}/' "$1"
+	sed -i -e '/^  properties: /d' \
+		-e 's/^  group: .*/&\n  properties: {session.timeout.ms: 4000, heartbeat.interval.ms: 500}/' "$1"
 }
 
 agg_use_socket() {
