@@ -32,3 +32,5 @@ TESTS += test/integration/aggregator_crash.sh test/integration/aggregator_group.
 dist_check_SCRIPTS += test/integration/aggregator_crash.sh test/integration/aggregator_group.sh
 TESTS += test/integration/aggregator_db.sh
 dist_check_SCRIPTS += test/integration/aggregator_db.sh
+TESTS += test/integration/aggregator_input.sh
+dist_check_SCRIPTS += test/integration/aggregator_input.sh
