@@ -27,6 +27,8 @@ CHUNK=20
 LOGS=$TAP_TMP/logs
 TOPIC=$(agent_topic agg-crash 8)
 DB=$(agg_db crash)
+# agg_db's own cleanup_add ran in the $(...) subshell: register it here.
+cleanup_add "agg_mariadb -e 'DROP DATABASE IF EXISTS $DB'"
 agent_config "$TAP_TMP/agent.yml" "$LOGTALLY_KAFKA_BROKERS" "$TOPIC" "$TAP_TMP/data" \
 	"$LOGS/*.log" "registry_flush: 3s"
 agg_config "$TAP_TMP/agg.yml" "$LOGTALLY_KAFKA_BROKERS" "$TOPIC" "$DB"

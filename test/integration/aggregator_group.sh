@@ -24,6 +24,8 @@ BATCHES=$TAP_TMP/batches
 EPOCH=$(($(date +%s) - 20000))
 TOPIC=$(agent_topic agg-group "$PARTITIONS")
 DB=$(agg_db group)
+# agg_db's own cleanup_add ran in the $(...) subshell: register it here.
+cleanup_add "agg_mariadb -e 'DROP DATABASE IF EXISTS $DB'"
 CONFIG=$TAP_TMP/agg.yml
 agg_config "$CONFIG" "$LOGTALLY_KAFKA_BROKERS" "$TOPIC" "$DB"
 agg_fast_group "$CONFIG"
