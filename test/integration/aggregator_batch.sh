@@ -69,16 +69,19 @@ dump() {
 		FROM counts ORDER BY 1, 2, 3, 4"
 }
 
-# Rows of rollup size $2 and the base rows summed per window of that size.
+# Rows of rollup size $2, and the base rows summed per window of that size
+# (here, not in a GROUP BY: no server temporary table).
 rollup_rows() {
-	agg_sql "$1" "SELECT dimension, HEX(value), window_start, hits FROM counts
-		WHERE window_seconds = $2" | LC_ALL=C sort
+	agg_sql "$1" "SELECT dimension, HEX(value),
+		TIMESTAMPDIFF(SECOND, '1970-01-01', window_start), hits
+		FROM counts WHERE window_seconds = $2" | LC_ALL=C sort
 }
 base_summed() {
-	agg_sql "$1" "SELECT dimension, HEX(value), TIMESTAMPADD(SECOND,
-		FLOOR(TIMESTAMPDIFF(SECOND, '1970-01-01', window_start) / $2) * $2,
-		'1970-01-01') AS w, SUM(hits) FROM counts WHERE window_seconds = 5
-		GROUP BY dimension, value, w" | LC_ALL=C sort
+	agg_sql "$1" "SELECT dimension, HEX(value),
+		TIMESTAMPDIFF(SECOND, '1970-01-01', window_start), hits
+		FROM counts WHERE window_seconds = 5" |
+		awk -F'\t' -v s="$2" '{ n[$1 "\t" $2 "\t" ($3 - $3 % s)] += $4 }
+			END { for (k in n) print k "\t" n[k] }' | LC_ALL=C sort
 }
 
 # --- 1. a batch run over sample logs shipped by the agent ------------------
