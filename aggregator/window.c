@@ -439,7 +439,8 @@ static void window_rows_sort_merge(struct window_rows *rows,
 	window_rows_rank(names, ndims, order, rank);
 	for (size_t i = 0; i < rows->n; i++)
 		rows->rows[i].dim = rank[rows->rows[i].dim];
-	qsort(rows->rows, rows->n, sizeof(*rows->rows), window_rows_cmp);
+	if (rows->n > 1)         /* rows->rows may still be NULL */
+		qsort(rows->rows, rows->n, sizeof(*rows->rows), window_rows_cmp);
 	for (size_t i = 0; i < rows->n; i++) {
 		if (n && !window_rows_cmp(&rows->rows[n - 1], &rows->rows[i]))
 			rows->rows[n - 1].hits += rows->rows[i].hits;
