@@ -26,6 +26,9 @@
 
 #define MESSAGE_FLAG_TRUNCATED 0x1
 
+/* Zero bytes after a decoded line's NUL. */
+#define MESSAGE_LINE_SLACK 64
+
 /* "2026-11-24T20:26:22.123Z" */
 #define MESSAGE_TIMESTAMP_LEN 24
 
@@ -58,7 +61,10 @@ int message_encode(const struct message_encoder *enc, const char *timestamp,
 
 /* A decoded value. Strings are owned; release with message_event_fini(). */
 struct message_event {
-	char *line;             /* the log line, NUL-terminated */
+	char *line;             /* the log line, NUL-terminated, then
+				 * MESSAGE_LINE_SLACK zero bytes that
+				 * readers working in blocks (PCRE2's JIT)
+				 * may touch */
 	size_t len;
 	bool enveloped;         /* false: the value was a bare line */
 	int64_t offset;         /* log.offset, -1 when absent */

@@ -49,6 +49,16 @@
 
 /* --- events ---------------------------------------------------------- */
 
+/* The line with its NUL and MESSAGE_LINE_SLACK zero bytes after it. */
+static char *message_line_dup(const char *s, size_t n)
+{
+	char *line = xmalloc(n + 1 + MESSAGE_LINE_SLACK);
+
+	memcpy(line, s, n);
+	memset(line + n, 0, 1 + MESSAGE_LINE_SLACK);
+	return line;
+}
+
 static int message_fail(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -448,7 +458,7 @@ static int message_on_string(void *ctx, const unsigned char *str, size_t n)
 		message_flag(ev, s, n);
 	switch (message_field_now(d)) {
 	case MESSAGE_F_MESSAGE:
-		ev->line = xstrndup(s, n);
+		ev->line = message_line_dup(s, n);
 		ev->len = n;
 		break;
 	case MESSAGE_F_TIMESTAMP:
@@ -681,7 +691,7 @@ static int message_decode_bare(const char *value, size_t len,
 		return message_fail(err, errlen, "newline inside a bare line");
 	if (!message_utf8_valid(value, len))
 		return message_fail(err, errlen, "invalid UTF-8 in a bare line");
-	ev->line = xstrndup(value, len);
+	ev->line = message_line_dup(value, len);
 	ev->len = len;
 	return 0;
 }
