@@ -242,6 +242,8 @@ void aggregator_free(struct aggregator *ag)
 	accesslog_free(ag->parser);
 	message_event_fini(&ag->ev);
 	free(ag->names);
+	free(ag->once_lo);
+	free(ag->once_end);
 	free(ag->m.other);
 	metrics_free(ag->metrics);
 	if (ag->sigfd >= 0)
@@ -278,23 +280,95 @@ static int aggregator_open_store(struct aggregator *ag)
 	return 0;
 }
 
-/* --once: every assigned partition reached its end offset. */
+/* Sleep a little; false when a signal asks to stop. */
+static bool aggregator_pause(struct aggregator *ag, int64_t *backoff)
+{
+	aggregator_read_signals(ag);
+	if (ag->signals)
+		return false;
+	usleep((useconds_t)*backoff * 1000);
+	*backoff = *backoff * 2 > 5000 ? 5000 : *backoff * 2;
+	return true;
+}
+
+/* --once: where each partition of the topic ends now, and starts. */
+static int aggregator_once_bounds(struct aggregator *ag)
+{
+	int64_t backoff = 200;
+	int n;
+
+	while ((n = consumer_partition_count(ag->consumer, 10000)) < 0)
+		if (!aggregator_pause(ag, &backoff))
+			return -1;
+	ag->once_n = (size_t)n;
+	ag->once_lo = xcalloc(ag->once_n + 1, sizeof(*ag->once_lo));
+	ag->once_end = xcalloc(ag->once_n + 1, sizeof(*ag->once_end));
+	for (int32_t i = 0; i < n; i++)
+		while (consumer_watermarks(ag->consumer, i, &ag->once_lo[i],
+					   &ag->once_end[i], 10000))
+			if (!aggregator_pause(ag, &backoff))
+				return -1;
+	logging_info("--once: counting %d partitions up to their ends at start", n);
+	return 0;
+}
+
+/*
+ * Whether partitions that are not ours are done: another member stored
+ * their end, or they held nothing. Asked of MariaDB once a second.
+ */
+static bool aggregator_others_done(struct aggregator *ag, const int32_t *ids,
+				   size_t n)
+{
+	int64_t *stored = xcalloc(n + 1, sizeof(*stored));
+	bool done = true;
+	char err[512];
+
+	if (aggregator_now_ms() < ag->once_check_ms) {
+		free(stored);
+		return false;
+	}
+	ag->once_check_ms = aggregator_now_ms() + 1000;
+	if (store_load_offsets(ag->store, ag->cfg->kafka.topic, ids, n, stored,
+			       err, sizeof(err)))
+		done = false;
+	for (size_t i = 0; done && i < n; i++)
+		done = stored[i] >= ag->once_end[ids[i]];
+	free(stored);
+	return done;
+}
+
+/*
+ * --once: every partition of the topic was counted up to its end at start,
+ * by this member (assigned ones) or by another (stored offsets). A member
+ * given no partitions, or only some, waits for the rest: a member that died
+ * may hold them until its session times out.
+ */
 static bool aggregator_done(struct aggregator *ag)
 {
+	int32_t *others;
+	size_t n = 0;
+	bool done;
+
 	if (!ag->opts.once || !ag->assigned_once || ag->db_down)
 		return false;
-	for (size_t i = 0; i < ag->nparts; i++) {
-		struct agg_partition *p = &ag->parts[i];
+	others = xcalloc(ag->once_n + 1, sizeof(*others));
+	for (size_t i = 0; i < ag->once_n; i++) {
+		struct agg_partition *p = i < ag->nparts ? &ag->parts[i] : NULL;
 
-		if (!p->assigned || p->lost)
-			continue;
-		if (p->end < 0 &&
-		    consumer_watermarks(ag->consumer, p->id, &(int64_t){0}, &p->end, 5000))
-			return false;
-		if (p->next < p->end)
-			return false;
+		if (ag->once_end[i] <= ag->once_lo[i])
+			continue;       /* nothing to count */
+		if (p && p->assigned && !p->lost) {
+			if (p->next < ag->once_end[i]) {
+				free(others);
+				return false;
+			}
+		} else {
+			others[n++] = (int32_t)i;
+		}
 	}
-	return true;
+	done = !n || aggregator_others_done(ag, others, n);
+	free(others);
+	return done;
 }
 
 static void aggregator_tick(struct aggregator *ag)
@@ -339,6 +413,8 @@ static void aggregator_drain(struct aggregator *ag)
 		if (aggregator_now_ms() >= ag->retry_ms)
 			flush_recover(ag);
 	}
+	if (!ag->db_down)
+		flush_commit_stored(ag);
 	if (ag->db_down)
 		logging_warn("stopping with %zu keys not flushed: they are counted "
 			     "again from the stored offsets at the next start",
@@ -349,7 +425,7 @@ int aggregator_run(struct aggregator *ag)
 {
 	rd_kafka_message_t *msgs[AGG_BATCH];
 
-	if (aggregator_open_store(ag))
+	if (aggregator_open_store(ag) || (ag->opts.once && aggregator_once_bounds(ag)))
 		return ag->signals ? 0 : 1;
 	ag->next_flush_ms = aggregator_now_ms() + ag->cfg->flush_interval;
 	while (!ag->signals && !ag->fatal) {

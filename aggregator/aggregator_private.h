@@ -91,6 +91,10 @@ struct aggregator {
 	struct agg_partition *parts;    /* indexed by partition id */
 	size_t nparts;
 	bool assigned_once;
+	/* --once: each partition's bounds when the run started */
+	int64_t *once_lo, *once_end;
+	size_t once_n;
+	int64_t once_check_ms;          /* next look at others' partitions */
 
 	struct hmap *sources;           /* key -> struct agg_source */
 	struct agg_source **dirty;      /* sources whose high is not written */
@@ -137,6 +141,7 @@ int flush_run(struct aggregator *ag);
 void flush_recover(struct aggregator *ag);
 void flush_expire(struct aggregator *ag);
 void flush_expire_caps(struct aggregator *ag);
+void flush_commit_stored(struct aggregator *ag);
 size_t flush_pending_keys(const struct aggregator *ag);
 
 #endif

@@ -317,7 +317,7 @@ int consumer_watermarks(struct consumer *c, int32_t part, int64_t *lo,
 }
 
 void consumer_commit(struct consumer *c, const int32_t *parts,
-		     const int64_t *next, size_t n)
+		     const int64_t *next, size_t n, int wait)
 {
 	static struct logging_limit limit;
 	rd_kafka_topic_partition_list_t *list;
@@ -328,11 +328,31 @@ void consumer_commit(struct consumer *c, const int32_t *parts,
 	list = consumer_list(c, parts, n);
 	for (size_t i = 0; i < n; i++)
 		list->elems[i].offset = next[i];
-	err = rd_kafka_commit(c->rk, list, 1);
+	err = rd_kafka_commit(c->rk, list, !wait);
 	if (err)
 		logging_limited(&limit, LOGGING_DEBUG, "Kafka: commit for lag tools: %s",
 				rd_kafka_err2str(err));
 	rd_kafka_topic_partition_list_destroy(list);
+}
+
+int consumer_partition_count(struct consumer *c, int timeout_ms)
+{
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, c->cfg->topic, NULL);
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_resp_err_t err;
+	int n = -1;
+
+	err = rd_kafka_metadata(c->rk, 0, rkt, &md, timeout_ms);
+	if (!err && md->topic_cnt == 1 && !md->topics[0].err)
+		n = md->topics[0].partition_cnt;
+	else
+		logging_warn("Kafka: partitions of %s: %s", c->cfg->topic,
+			     rd_kafka_err2str(err ? err : md->topic_cnt == 1 ?
+					      md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+	if (md)
+		rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(rkt);
+	return n;
 }
 
 const char *consumer_topic(const struct consumer *c)

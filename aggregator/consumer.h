@@ -73,9 +73,19 @@ int consumer_seek(struct consumer *c, const int32_t *parts,
 int consumer_watermarks(struct consumer *c, int32_t part, int64_t *lo,
 			int64_t *hi, int timeout_ms);
 
-/* Commit next[i] for parts[i] to Kafka, asynchronously, for lag tools. */
+/*
+ * Commit next[i] for parts[i] to Kafka, for lag tools: asynchronously, or
+ * when wait is non-zero blocking until the broker answered (for the last
+ * flush before leaving, whose commit would otherwise be lost).
+ */
 void consumer_commit(struct consumer *c, const int32_t *parts,
-		     const int64_t *next, size_t n);
+		     const int64_t *next, size_t n, int wait);
+
+/*
+ * The number of partitions of the topic, asked of the broker (blocks up to
+ * timeout_ms). Returns it, or -1 with the reason logged.
+ */
+int consumer_partition_count(struct consumer *c, int timeout_ms);
 
 /* The topic's name. Borrowed. */
 const char *consumer_topic(const struct consumer *c);

@@ -108,7 +108,7 @@ static void flush_settle(struct aggregator *ag, const struct flush_batch *b)
 	for (size_t i = 0; i < ag->ndirty; i++)
 		ag->dirty[i]->dirty = false;
 	ag->ndirty = 0;
-	consumer_commit(ag->consumer, ids, next, b->n);
+	consumer_commit(ag->consumer, ids, next, b->n, 0);
 	flush_expire_caps(ag);
 	free(ids);
 	free(next);
@@ -128,6 +128,30 @@ static void flush_committed(struct aggregator *ag, const struct flush_batch *b,
 	metrics_gauge_set(ag->m.pending, 0);
 	logging_debug("flushed %zu rows of %zu partitions in %.3f s", ag->rows.n,
 		      b->n, seconds);
+}
+
+/*
+ * Commit the stored offsets of every partition held to Kafka and wait for
+ * the answer: the asynchronous commits of the last flushes may not have
+ * left before the consumer closes.
+ */
+void flush_commit_stored(struct aggregator *ag)
+{
+	int32_t *ids = xcalloc(ag->nparts + 1, sizeof(*ids));
+	int64_t *next = xcalloc(ag->nparts + 1, sizeof(*next));
+	size_t n = 0;
+
+	for (size_t i = 0; i < ag->nparts; i++) {
+		const struct agg_partition *p = &ag->parts[i];
+
+		if (p->assigned && !p->lost && p->stored >= 0) {
+			ids[n] = p->id;
+			next[n++] = p->stored;
+		}
+	}
+	consumer_commit(ag->consumer, ids, next, n, 1);
+	free(ids);
+	free(next);
 }
 
 /* Another member owns the partition now: what we counted of it is void. */

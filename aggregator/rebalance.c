@@ -188,7 +188,8 @@ static int64_t rebalance_start(struct aggregator *ag, struct agg_partition *p)
 
 	if (consumer_watermarks(ag->consumer, p->id, &lo, &hi, REBALANCE_WATERMARK_MS))
 		lo = hi = -1;
-	p->end = ag->opts.once ? hi : -1;
+	p->end = !ag->opts.once ? -1 : (size_t)p->id < ag->once_n ?
+		 ag->once_end[p->id] : hi;
 	start = p->stored >= 0 ? p->stored : lo;
 	if (p->stored >= 0 && lo >= 0 && p->stored < lo) {
 		logging_error("partition %d: stored offset %lld is below the log start "
