@@ -10,7 +10,8 @@
 #   agg_sql DB QUERY                run QUERY in DB: tab-separated rows, no header
 #   agg_config FILE BROKERS TOPIC DB [LINE...]
 #                                   write an aggregator configuration (own group,
-#                                   flush_interval 200ms, http on a free port);
+#                                   6 s sessions, flush_interval 200ms, http on
+#                                   a free port);
 #                                   LINEs are extra top-level YAML lines
 #   agg_start NAME CONFIG [ARG...]  the aggregator in the background (AGG_PID),
 #                                   stderr in $TAP_TMP/NAME.err
@@ -50,12 +51,21 @@ agg_mariadb() {
 		-u "$LOGTALLY_DB_USER" -p"$LOGTALLY_DB_PASSWORD" "$@"
 }
 
+# Called as DB=$(agg_db x), in a subshell whose cleanup_add would be lost:
+# the databases are named after this shell's pid, and dropped by pattern.
 agg_db() {
 	local name=logtally_t_$1_$$_$RANDOM
 	agg_mariadb -e "CREATE DATABASE $name" || bail_out "cannot create database $name"
-	cleanup_add "agg_mariadb -e 'DROP DATABASE IF EXISTS $name'"
 	echo "$name"
 }
+
+agg_drop_dbs() {
+	local db
+	for db in $(agg_mariadb -N -B -e "SHOW DATABASES LIKE 'logtally\\_t\\_%\\_$$\\_%'"); do
+		agg_mariadb -e "DROP DATABASE IF EXISTS $db"
+	done
+}
+cleanup_add agg_drop_dbs
 
 agg_sql() {
 	agg_mariadb -N -B "$1" -e "$2"
@@ -69,6 +79,9 @@ kafka:
   brokers: $brokers
   topic: $topic
   group: test-$topic
+  # The dev broker holds a group's next join until the session of the member
+  # before has timed out, even one that left: keep runs of a test short.
+  properties: {session.timeout.ms: '6000', heartbeat.interval.ms: '500'}
 mariadb:
   host: $LOGTALLY_DB_HOST
   port: $LOGTALLY_DB_PORT

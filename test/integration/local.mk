@@ -34,3 +34,5 @@ TESTS += test/integration/aggregator_db.sh
 dist_check_SCRIPTS += test/integration/aggregator_db.sh
 TESTS += test/integration/aggregator_input.sh
 dist_check_SCRIPTS += test/integration/aggregator_input.sh
+TESTS += test/integration/aggregator_offsets.sh
+dist_check_SCRIPTS += test/integration/aggregator_offsets.sh
