@@ -191,8 +191,9 @@ static int aggregator_parts(struct aggregator *ag, char *err, size_t errlen)
 	}
 	ag->cap = window_cap_new((uint64_t)cfg->max_values);
 	ag->store = store_new(&cfg->mariadb);
+	ag->writer = writer_new(&cfg->mariadb);
 	ag->sources = hmap_new();
-	window_rows_init(&ag->rows);
+	window_rows_init(&ag->job.rows);
 	aggregator_layout(ag);
 	aggregator_counters(ag);
 	aggregator_gauges(ag);
@@ -234,9 +235,12 @@ void aggregator_free(struct aggregator *ag)
 		return;
 	consumer_free(ag->consumer);    /* revokes: may still flush */
 	httpd_free(ag->httpd);
+	if (ag->writer)
+		flush_drop(ag);
+	writer_free(ag->writer);
 	store_free(ag->store);
 	rebalance_free(ag);
-	window_rows_fini(&ag->rows);
+	window_rows_fini(&ag->job.rows);
 	window_cap_free(ag->cap);
 	dimensions_free(ag->dims);
 	accesslog_free(ag->parser);
@@ -373,20 +377,13 @@ static bool aggregator_done(struct aggregator *ag)
 
 static void aggregator_tick(struct aggregator *ag)
 {
-	int64_t now = aggregator_now_ms();
-
-	if (ag->db_down) {
-		if (now >= ag->retry_ms)
-			flush_recover(ag);
-		return;
-	}
-	if (now >= ag->next_flush_ms || flush_pending_keys(ag) >= AGG_FLUSH_MAX_KEYS) {
-		ag->next_flush_ms = now + ag->cfg->flush_interval;
-		flush_run(ag);
-	}
-	flush_expire(ag);
+	flush_tick(ag);
+	flush_throttle(ag);
 	flush_expire_caps(ag);  /* often: a replay of old lines opens many windows */
-	if (!ag->db_down && ag->assigned_once)
+	if (ag->db_down)
+		return;
+	flush_expire(ag);
+	if (ag->assigned_once)
 		atomic_store(&ag->health, AGG_HEALTH_OK);
 }
 
@@ -404,14 +401,11 @@ static void aggregator_drain(struct aggregator *ag)
 {
 	int64_t deadline = aggregator_now_ms() + ag->cfg->shutdown_timeout;
 
-	if (!ag->db_down)
-		flush_run(ag);
-	while (ag->db_down && !ag->fatal && ag->signals < 2 &&
+	while (flush_sync(ag) && !ag->fatal && ag->signals < 2 &&
 	       aggregator_now_ms() < deadline) {
 		usleep(50 * 1000);
 		aggregator_read_signals(ag);
-		if (aggregator_now_ms() >= ag->retry_ms)
-			flush_recover(ag);
+		flush_tick(ag);         /* retries when the backoff is over */
 	}
 	if (!ag->db_down)
 		flush_commit_stored(ag);
@@ -438,7 +432,7 @@ int aggregator_run(struct aggregator *ag)
 		}
 		aggregator_tick(ag);
 		aggregator_read_signals(ag);
-		if (aggregator_done(ag) && !flush_run(ag))
+		if (aggregator_done(ag) && !flush_sync(ag))
 			break;
 	}
 	if (!ag->fatal)

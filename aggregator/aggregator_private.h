@@ -32,6 +32,7 @@
 #include "metrics.h"
 #include "store.h"
 #include "window.h"
+#include "writer.h"
 
 /* p->next before the first message of a partition started at BEGINNING. */
 #define AGG_OFFSET_UNKNOWN (-1)
@@ -47,6 +48,7 @@ struct agg_partition {
 	int64_t next;           /* offset of the next message to count */
 	int64_t end;            /* --once: where to stop; -1 not known yet */
 	struct window_deltas *deltas;
+	struct window_deltas *spare;    /* an empty table to swap in at flush */
 };
 
 struct agg_source {
@@ -65,6 +67,23 @@ struct agg_metrics {
 	struct metrics_histogram *flush_seconds;
 };
 
+/*
+ * A flush being written, or kept for a retry while the database is away:
+ * the deltas of the partitions that moved (owned), their offsets, copies
+ * of the dirty sources, and the rows built from them.
+ */
+struct flush_job {
+	bool active;
+	struct store_offset *offsets;
+	struct window_deltas **deltas;  /* by index of offsets */
+	size_t n;
+	struct store_source *sources;   /* keys owned */
+	size_t nsources;
+	struct window_rows rows;
+	struct store_flush fl;
+	int64_t started_ms;
+};
+
 /* What /healthz reports, published by the loop for the HTTP thread. */
 enum agg_health {
 	AGG_HEALTH_STARTING,
@@ -80,7 +99,9 @@ struct aggregator {
 	struct accesslog *parser;
 	struct dimensions *dims;
 	struct window_cap *cap;
-	struct store *store;
+	struct store *store;            /* the loop's connection */
+	struct writer *writer;          /* the flushes' thread and connection */
+	struct flush_job job;
 	struct metrics *metrics;
 	struct agg_metrics m;
 	struct httpd *httpd;
@@ -110,7 +131,6 @@ struct aggregator {
 	bool db_down;
 	int64_t db_down_since_ms;
 	int64_t retry_ms, backoff_ms;
-	struct window_rows rows;
 	_Atomic int health;             /* enum agg_health */
 
 	/* per message, reused */
@@ -137,8 +157,10 @@ void rebalance_free(struct aggregator *ag);
 void count_message(struct aggregator *ag, const rd_kafka_message_t *msg);
 
 /* flush.c */
-int flush_run(struct aggregator *ag);
-void flush_recover(struct aggregator *ag);
+void flush_tick(struct aggregator *ag);
+void flush_throttle(struct aggregator *ag);
+int flush_sync(struct aggregator *ag);
+void flush_drop(struct aggregator *ag);
 void flush_expire(struct aggregator *ag);
 void flush_expire_caps(struct aggregator *ag);
 void flush_commit_stored(struct aggregator *ag);

@@ -1,15 +1,19 @@
 /*
  * flush: the pending counts into MariaDB, in one transaction with the
- * partitions' next offsets (a compare-and-set) and the sources' high marks.
+ * partitions' next offsets (a compare-and-set) and the sources' high marks,
+ * written by the writer thread while the loop goes on counting.
  *
- * Outcomes: committed (the partitions' stored offsets move, their deltas
- * are cleared, the same offsets are committed to Kafka for lag tools); a
- * partition taken over by another member (its deltas and sources are
- * dropped, the rest is flushed again at once); the database away (nothing
- * changes in memory, consumption pauses, flush_recover() retries with
- * backoff). A commit whose outcome is unknown (the connection died during
- * COMMIT) is settled on recovery by reading the stored offsets back: they
- * either still hold the expected values or the new ones.
+ * A flush job takes the deltas of the partitions that moved (each gets a
+ * fresh table to count into), copies their offsets and the dirty sources,
+ * and builds the rows. One job at a time. Outcomes, on the loop's thread:
+ * committed (stored offsets move, the job's tables are recycled, the
+ * offsets are committed to Kafka for lag tools); a partition taken over by
+ * another member (its part of the job and its current counts are dropped,
+ * the rest is written again at once); the database away (the job is kept
+ * whole, nothing more is counted, consumption pauses, and flush_tick()
+ * retries with backoff). A commit whose outcome is unknown (the connection
+ * died during COMMIT) is settled before the retry by reading the stored
+ * offsets back: they hold either the expected values or the job's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,17 +28,17 @@
 #define FLUSH_EXPIRE_BATCH 5000
 #define FLUSH_EXPIRE_BATCHES 20
 
-/* The work of one attempt: what moves, and the deltas behind it. */
-struct flush_batch {
-	struct store_offset *offsets;
-	struct window_deltas **deltas;
-	struct store_source *sources;
-	size_t n, nsources;
-};
-
 static bool flush_pending(const struct agg_partition *p)
 {
 	return p->assigned && !p->lost && p->next >= 0 && p->next != p->stored;
+}
+
+static bool flush_has_pending(const struct aggregator *ag)
+{
+	for (size_t i = 0; i < ag->nparts; i++)
+		if (flush_pending(&ag->parts[i]))
+			return true;
+	return false;
 }
 
 size_t flush_pending_keys(const struct aggregator *ag)
@@ -54,33 +58,124 @@ static int flush_source_cmp(const void *a, const void *b)
 	return strcmp(x->source, y->source);
 }
 
-static void flush_collect(struct aggregator *ag, struct flush_batch *b)
-{
-	b->offsets = xcalloc(ag->nparts + 1, sizeof(*b->offsets));
-	b->deltas = xcalloc(ag->nparts + 1, sizeof(*b->deltas));
-	b->sources = xcalloc(ag->ndirty + 1, sizeof(*b->sources));
-	b->n = 0;
-	for (size_t i = 0; i < ag->nparts; i++) {
-		struct agg_partition *p = &ag->parts[i];
+/* --- the job ----------------------------------------------------------- */
 
-		if (!flush_pending(p))
-			continue;
-		b->offsets[b->n] = (struct store_offset){p->id, p->stored, p->next};
-		b->deltas[b->n++] = p->deltas;
+static void flush_job_rows(struct aggregator *ag)
+{
+	struct flush_job *job = &ag->job;
+
+	window_rows_build(&job->rows, job->deltas, job->n, ag->sizes, ag->nsizes,
+			  ag->names, ag->cap);
+	job->fl = (struct store_flush){ag->cfg->kafka.topic, job->offsets, job->n,
+		job->rows.rows, job->rows.n, ag->names, job->sources, job->nsources};
+}
+
+/* The deltas of p go to the job; p counts on into its spare table. */
+static void flush_job_take(struct flush_job *job, struct agg_partition *p)
+{
+	job->offsets[job->n] = (struct store_offset){p->id, p->stored, p->next};
+	job->deltas[job->n++] = p->deltas;
+	p->deltas = p->spare ? p->spare : window_deltas_new();
+	p->spare = NULL;
+}
+
+static void flush_job_sources(struct aggregator *ag)
+{
+	struct flush_job *job = &ag->job;
+
+	job->sources = xcalloc(ag->ndirty + 1, sizeof(*job->sources));
+	for (size_t i = 0; i < ag->ndirty; i++) {
+		struct agg_source *src = ag->dirty[i];
+
+		job->sources[i] = (struct store_source){xstrdup(src->key),
+			src->partition, src->high};
+		src->dirty = false;
 	}
-	for (size_t i = 0; i < ag->ndirty; i++)
-		b->sources[i] = (struct store_source){ag->dirty[i]->key,
-			ag->dirty[i]->partition, ag->dirty[i]->high};
-	b->nsources = ag->ndirty;
-	qsort(b->sources, b->nsources, sizeof(*b->sources), flush_source_cmp);
+	job->nsources = ag->ndirty;
+	ag->ndirty = 0;
+	qsort(job->sources, job->nsources, sizeof(*job->sources), flush_source_cmp);
 }
 
-static void flush_batch_fini(struct flush_batch *b)
+/* Give a table back to its partition as the spare, or free it. */
+static void flush_recycle(struct aggregator *ag, int32_t id,
+			  struct window_deltas *deltas)
 {
-	free(b->offsets);
-	free(b->deltas);
-	free(b->sources);
+	struct agg_partition *p = &ag->parts[id];
+
+	if (p->spare || !p->assigned) {
+		window_deltas_free(deltas);
+		return;
+	}
+	window_deltas_clear(deltas);
+	p->spare = deltas;
 }
+
+static void flush_job_clear(struct aggregator *ag)
+{
+	struct flush_job *job = &ag->job;
+
+	for (size_t i = 0; i < job->n; i++)
+		flush_recycle(ag, job->offsets[i].partition, job->deltas[i]);
+	for (size_t i = 0; i < job->nsources; i++)
+		free((char *)job->sources[i].source);
+	free(job->offsets);
+	free(job->deltas);
+	free(job->sources);
+	job->offsets = NULL;
+	job->deltas = NULL;
+	job->sources = NULL;
+	job->n = job->nsources = 0;
+	job->active = false;
+}
+
+/* Take partition id out of the job (another member owns it). */
+static void flush_job_drop(struct aggregator *ag, int32_t id)
+{
+	struct flush_job *job = &ag->job;
+	size_t kept = 0;
+
+	for (size_t i = 0; i < job->n; i++) {
+		if (job->offsets[i].partition == id) {
+			window_deltas_free(job->deltas[i]);
+			continue;
+		}
+		job->offsets[kept] = job->offsets[i];
+		job->deltas[kept++] = job->deltas[i];
+	}
+	job->n = kept;
+	kept = 0;
+	for (size_t i = 0; i < job->nsources; i++) {
+		if (job->sources[i].partition == id)
+			free((char *)job->sources[i].source);
+		else
+			job->sources[kept++] = job->sources[i];
+	}
+	job->nsources = kept;
+}
+
+/* Start writing what the partitions counted since their last flush. */
+static void flush_start(struct aggregator *ag)
+{
+	struct flush_job *job = &ag->job;
+
+	job->offsets = xcalloc(ag->nparts + 1, sizeof(*job->offsets));
+	job->deltas = xcalloc(ag->nparts + 1, sizeof(*job->deltas));
+	job->n = 0;
+	for (size_t i = 0; i < ag->nparts; i++)
+		if (flush_pending(&ag->parts[i]))
+			flush_job_take(job, &ag->parts[i]);
+	job->active = true;
+	if (!job->n) {
+		flush_job_clear(ag);
+		return;
+	}
+	flush_job_sources(ag);
+	flush_job_rows(ag);
+	job->started_ms = aggregator_now_ms();
+	writer_start(ag->writer, &job->fl);
+}
+
+/* --- outcomes ---------------------------------------------------------- */
 
 /* Windows that no longer take on-time lines need no cap any more. */
 void flush_expire_caps(struct aggregator *ag)
@@ -91,67 +186,37 @@ void flush_expire_caps(struct aggregator *ag)
 					       ag->sizes[i]));
 }
 
-/* The partitions' offsets in b are now MariaDB's: settle memory and Kafka. */
-static void flush_settle(struct aggregator *ag, const struct flush_batch *b)
+/* The job's offsets are now MariaDB's: settle memory and Kafka. */
+static void flush_settle(struct aggregator *ag)
 {
-	int32_t *ids = xcalloc(b->n + 1, sizeof(*ids));
-	int64_t *next = xcalloc(b->n + 1, sizeof(*next));
+	struct flush_job *job = &ag->job;
+	int32_t *ids = xcalloc(job->n + 1, sizeof(*ids));
+	int64_t *next = xcalloc(job->n + 1, sizeof(*next));
 
-	for (size_t i = 0; i < b->n; i++) {
-		struct agg_partition *p = &ag->parts[b->offsets[i].partition];
-
-		p->stored = b->offsets[i].next;
-		window_deltas_clear(p->deltas);
-		ids[i] = p->id;
-		next[i] = p->stored;
+	for (size_t i = 0; i < job->n; i++) {
+		ids[i] = job->offsets[i].partition;
+		next[i] = job->offsets[i].next;
+		ag->parts[ids[i]].stored = next[i];
 	}
-	for (size_t i = 0; i < ag->ndirty; i++)
-		ag->dirty[i]->dirty = false;
-	ag->ndirty = 0;
-	consumer_commit(ag->consumer, ids, next, b->n, 0);
-	flush_expire_caps(ag);
+	consumer_commit(ag->consumer, ids, next, job->n, 0);
 	free(ids);
 	free(next);
+	flush_job_clear(ag);
 }
 
-static void flush_committed(struct aggregator *ag, const struct flush_batch *b,
-			    int64_t started_ms)
+static void flush_committed(struct aggregator *ag, size_t statements)
 {
-	double seconds = (double)(aggregator_now_ms() - started_ms) / 1000.0;
+	struct flush_job *job = &ag->job;
+	double seconds = (double)(aggregator_now_ms() - job->started_ms) / 1000.0;
 
-	flush_settle(ag, b);
 	metrics_counter_add(ag->m.flushes, 1);
-	metrics_counter_add(ag->m.rows, ag->rows.n);
-	metrics_counter_add(ag->m.statements, store_last_statements(ag->store));
+	metrics_counter_add(ag->m.rows, job->rows.n);
+	metrics_counter_add(ag->m.statements, statements);
 	metrics_histogram_observe(ag->m.flush_seconds, seconds);
 	metrics_gauge_set(ag->m.last_flush, (double)aggregator_wall_ms() / 1000.0);
-	metrics_gauge_set(ag->m.pending, 0);
-	logging_debug("flushed %zu rows of %zu partitions in %.3f s", ag->rows.n,
-		      b->n, seconds);
-}
-
-/*
- * Commit the stored offsets of every partition held to Kafka and wait for
- * the answer: the asynchronous commits of the last flushes may not have
- * left before the consumer closes.
- */
-void flush_commit_stored(struct aggregator *ag)
-{
-	int32_t *ids = xcalloc(ag->nparts + 1, sizeof(*ids));
-	int64_t *next = xcalloc(ag->nparts + 1, sizeof(*next));
-	size_t n = 0;
-
-	for (size_t i = 0; i < ag->nparts; i++) {
-		const struct agg_partition *p = &ag->parts[i];
-
-		if (p->assigned && !p->lost && p->stored >= 0) {
-			ids[n] = p->id;
-			next[n++] = p->stored;
-		}
-	}
-	consumer_commit(ag->consumer, ids, next, n, 1);
-	free(ids);
-	free(next);
+	logging_debug("flushed %zu rows of %zu partitions in %.3f s",
+		      job->rows.n, job->n, seconds);
+	flush_settle(ag);
 }
 
 /* Another member owns the partition now: what we counted of it is void. */
@@ -165,6 +230,7 @@ static void flush_lost(struct aggregator *ag, int32_t id)
 	p->lost = true;
 	window_deltas_clear(p->deltas);
 	rebalance_drop_sources(ag, id);
+	flush_job_drop(ag, id);
 	consumer_pause(ag->consumer, &id, 1, 1);
 }
 
@@ -193,9 +259,9 @@ static void flush_failed(struct aggregator *ag, int rc, const char *err)
 	}
 	metrics_counter_add(ag->m.db_retry, 1);
 	if (!ag->db_down) {
-		logging_warn("MariaDB unavailable: %s; keeping %zu pending keys, "
+		logging_warn("MariaDB unavailable: %s; keeping %zu rows to write, "
 			     "pausing consumption until it is back", err,
-			     flush_pending_keys(ag));
+			     ag->job.rows.n);
 		ag->db_down = true;
 		ag->db_down_since_ms = now;
 		ag->backoff_ms = FLUSH_BACKOFF_MIN_MS;
@@ -208,74 +274,6 @@ static void flush_failed(struct aggregator *ag, int rc, const char *err)
 			 FLUSH_BACKOFF_MAX_MS : ag->backoff_ms * 2;
 }
 
-int flush_run(struct aggregator *ag)
-{
-	char err[1024];
-	int rc;
-
-	for (;;) {
-		struct flush_batch b;
-		struct store_flush fl;
-		int64_t started = aggregator_now_ms();
-		int32_t lost = -1;
-
-		flush_collect(ag, &b);
-		if (!b.n) {
-			flush_batch_fini(&b);
-			return 0;
-		}
-		window_rows_build(&ag->rows, b.deltas, b.n, ag->sizes, ag->nsizes,
-				  ag->names, ag->cap);
-		fl = (struct store_flush){ag->cfg->kafka.topic, b.offsets, b.n,
-			ag->rows.rows, ag->rows.n, ag->names, b.sources, b.nsources};
-		rc = store_flush(ag->store, &fl, &lost, err, sizeof(err));
-		if (!rc)
-			flush_committed(ag, &b, started);
-		else if (rc == STORE_LOST && lost >= 0 && (size_t)lost < ag->nparts)
-			flush_lost(ag, lost);
-		else
-			flush_failed(ag, rc, err);
-		flush_batch_fini(&b);
-		if (rc != STORE_LOST)
-			return rc;
-	}
-}
-
-/*
- * After a failed attempt, a partition's stored offset tells what became of
- * it: still p->stored (rolled back), p->next (the COMMIT went through
- * although its answer was lost), or anything else (another member).
- */
-static int flush_settle_unknown(struct aggregator *ag, char *err, size_t errlen)
-{
-	struct flush_batch b;
-	int32_t *ids;
-	int64_t *now;
-	int rc = 0;
-
-	flush_collect(ag, &b);
-	ids = xcalloc(b.n + 1, sizeof(*ids));
-	now = xcalloc(b.n + 1, sizeof(*now));
-	for (size_t i = 0; i < b.n; i++)
-		ids[i] = b.offsets[i].partition;
-	if (b.n)
-		rc = store_load_offsets(ag->store, ag->cfg->kafka.topic, ids, b.n,
-					now, err, errlen);
-	for (size_t i = 0; !rc && i < b.n; i++) {
-		if (now[i] == b.offsets[i].next) {
-			logging_info("the last flush was committed after all");
-			flush_settle(ag, &b);
-			break;
-		}
-		if (now[i] != b.offsets[i].expected)
-			flush_lost(ag, ids[i]);
-	}
-	free(ids);
-	free(now);
-	flush_batch_fini(&b);
-	return rc;
-}
-
 /* Seek every partition back to what was counted, and fetch again. */
 static void flush_resume(struct aggregator *ag)
 {
@@ -283,6 +281,9 @@ static void flush_resume(struct aggregator *ag)
 	int64_t *next = xcalloc(ag->nparts + 1, sizeof(*next));
 	size_t n = 0;
 
+	logging_info("MariaDB is back after %.1f s; resuming consumption",
+		     (double)(aggregator_now_ms() - ag->db_down_since_ms) / 1000.0);
+	ag->db_down = false;
 	for (size_t i = 0; i < ag->nparts; i++) {
 		struct agg_partition *p = &ag->parts[i];
 
@@ -295,27 +296,179 @@ static void flush_resume(struct aggregator *ag)
 	consumer_pause(ag->consumer, ids, n, 0);
 	free(ids);
 	free(next);
-}
-
-void flush_recover(struct aggregator *ag)
-{
-	char err[1024];
-	int rc = store_open(ag->store, err, sizeof(err));
-
-	if (!rc)
-		rc = flush_settle_unknown(ag, err, sizeof(err));
-	if (rc) {
-		flush_failed(ag, rc, err);
-		return;
-	}
-	if (flush_run(ag))
-		return;
-	logging_info("MariaDB is back after %.1f s; resuming consumption",
-		     (double)(aggregator_now_ms() - ag->db_down_since_ms) / 1000.0);
-	ag->db_down = false;
-	flush_resume(ag);
 	metrics_gauge_set(ag->m.db_up, 1);
 	atomic_store(&ag->health, AGG_HEALTH_OK);
+}
+
+/* What the writer said of the job, acted upon. */
+static void flush_outcome(struct aggregator *ag, const struct writer_outcome *out)
+{
+	struct flush_job *job = &ag->job;
+
+	if (!out->rc) {
+		flush_committed(ag, out->statements);
+		if (ag->db_down)
+			flush_resume(ag);
+		return;
+	}
+	if (out->rc == STORE_LOST && out->lost >= 0 && (size_t)out->lost < ag->nparts) {
+		flush_lost(ag, out->lost);
+		if (!job->n) {
+			flush_job_clear(ag);
+			return;
+		}
+		flush_job_rows(ag);
+		writer_start(ag->writer, &job->fl);
+		return;
+	}
+	flush_failed(ag, out->rc, out->err);
+}
+
+/* --- driving it -------------------------------------------------------- */
+
+/*
+ * After a failed attempt, a partition's stored offset tells what became of
+ * the job: still the expected value (rolled back), the job's next one (the
+ * COMMIT went through although its answer was lost), or anything else
+ * (another member). Returns 0 or a STORE_* class.
+ */
+static int flush_settle_unknown(struct aggregator *ag, char *err, size_t errlen)
+{
+	struct flush_job *job = &ag->job;
+	int32_t *ids = xcalloc(job->n + 1, sizeof(*ids));
+	int64_t *now = xcalloc(job->n + 1, sizeof(*now));
+	size_t nlost = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < job->n; i++)
+		ids[i] = job->offsets[i].partition;
+	if (job->n)
+		rc = store_load_offsets(ag->store, ag->cfg->kafka.topic, ids, job->n,
+					now, err, errlen);
+	for (size_t i = 0; !rc && i < job->n; i++) {
+		if (now[i] == job->offsets[i].next) {
+			logging_info("the last flush was committed after all");
+			flush_committed(ag, 0);
+			break;
+		}
+	}
+	for (size_t i = 0, n = job->n; !rc && job->active && i < n; i++)
+		if (now[i] != job->offsets[i].expected)
+			ids[nlost++] = ids[i];
+	for (size_t i = 0; i < nlost; i++)
+		flush_lost(ag, ids[i]);
+	free(ids);
+	free(now);
+	return rc;
+}
+
+/* The database was away: is it back? Then write the job kept for it. */
+static void flush_recover(struct aggregator *ag)
+{
+	struct writer_outcome out = {0};
+	int rc = store_open(ag->store, out.err, sizeof(out.err));
+
+	if (!rc && ag->job.active)
+		rc = flush_settle_unknown(ag, out.err, sizeof(out.err));
+	if (rc) {
+		flush_failed(ag, rc, out.err);
+		return;
+	}
+	if (ag->job.active && ag->job.n) {
+		flush_job_rows(ag);
+		writer_start(ag->writer, &ag->job.fl);
+	} else {
+		if (ag->job.active)
+			flush_job_clear(ag);
+		flush_resume(ag);
+	}
+}
+
+void flush_tick(struct aggregator *ag)
+{
+	struct writer_outcome out;
+	int64_t now = aggregator_now_ms();
+	size_t keys;
+
+	if (writer_poll(ag->writer, false, &out))
+		flush_outcome(ag, &out);
+	if (writer_busy(ag->writer) || ag->fatal)
+		return;
+	if (ag->db_down) {
+		if (now >= ag->retry_ms)
+			flush_recover(ag);
+		return;
+	}
+	keys = flush_pending_keys(ag);
+	metrics_gauge_set(ag->m.pending, (double)keys);
+	if (now >= ag->next_flush_ms || keys >= AGG_FLUSH_MAX_KEYS) {
+		ag->next_flush_ms = now + ag->cfg->flush_interval;
+		flush_start(ag);
+	}
+}
+
+/*
+ * Counting outran the writer by far: wait for it, so that memory stays
+ * bounded by AGG_FLUSH_MAX_KEYS a few times over.
+ */
+void flush_throttle(struct aggregator *ag)
+{
+	struct writer_outcome out;
+
+	if (writer_busy(ag->writer) &&
+	    flush_pending_keys(ag) >= 4 * (size_t)AGG_FLUSH_MAX_KEYS &&
+	    writer_poll(ag->writer, true, &out))
+		flush_outcome(ag, &out);
+}
+
+int flush_sync(struct aggregator *ag)
+{
+	struct writer_outcome out;
+
+	for (;;) {
+		if (writer_poll(ag->writer, true, &out)) {
+			flush_outcome(ag, &out);
+			continue;
+		}
+		if (ag->db_down || ag->fatal || ag->job.active)
+			return -1;
+		if (!flush_has_pending(ag))
+			return 0;
+		flush_start(ag);
+	}
+}
+
+void flush_drop(struct aggregator *ag)
+{
+	struct writer_outcome out;
+
+	writer_poll(ag->writer, true, &out);
+	if (ag->job.active)
+		flush_job_clear(ag);
+}
+
+/*
+ * Commit the stored offsets of every partition held to Kafka and wait for
+ * the answer: the asynchronous commits of the last flushes may not have
+ * left before the consumer closes.
+ */
+void flush_commit_stored(struct aggregator *ag)
+{
+	int32_t *ids = xcalloc(ag->nparts + 1, sizeof(*ids));
+	int64_t *next = xcalloc(ag->nparts + 1, sizeof(*next));
+	size_t n = 0;
+
+	for (size_t i = 0; i < ag->nparts; i++) {
+		const struct agg_partition *p = &ag->parts[i];
+
+		if (p->assigned && !p->lost && p->stored >= 0) {
+			ids[n] = p->id;
+			next[n++] = p->stored;
+		}
+	}
+	consumer_commit(ag->consumer, ids, next, n, 1);
+	free(ids);
+	free(next);
 }
 
 /* Retention: delete expired rows in small batches, now and then. */

@@ -117,8 +117,10 @@ static void rebalance_free_source(void *arg, const char *key, void *value)
 
 void rebalance_free(struct aggregator *ag)
 {
-	for (size_t i = 0; i < ag->nparts; i++)
+	for (size_t i = 0; i < ag->nparts; i++) {
 		window_deltas_free(ag->parts[i].deltas);
+		window_deltas_free(ag->parts[i].spare);
+	}
 	free(ag->parts);
 	if (ag->sources)
 		hmap_each(ag->sources, rebalance_free_source, NULL);
@@ -246,10 +248,12 @@ void rebalance_revoke(void *arg, const int32_t *ids, size_t n)
 	struct aggregator *ag = arg;
 
 	metrics_counter_add(ag->m.rebalances, 1);
-	if (ag->db_down || flush_run(ag))
+	if (ag->db_down || flush_sync(ag)) {
+		flush_drop(ag);
 		logging_warn("dropping the pending counts of %zu revoked partition%s: "
 			     "their next owner counts them again from the stored "
 			     "offsets", n, n == 1 ? "" : "s");
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct agg_partition *p = rebalance_partition(ag, ids[i]);
 
