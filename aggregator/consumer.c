@@ -31,8 +31,16 @@ static const char *const consumer_defaults[][2] = {
 	{"enable.partition.eof", "false"},
 	{"client.id", "logtally-aggregator"},
 	{"fetch.wait.max.ms", "100"},
-	{"queued.max.messages.kbytes", "16384"},   /* 64 MiB by default */
 };
+
+/*
+ * librdkafka's prefetch limits (queued.min.messages, queued.max.messages.
+ * kbytes: 100000 messages, 64 MiB) stay at their defaults. In 2.0.2 a
+ * partition stops fetching while the consumer queue is over either, and
+ * its broker thread looks again only up to a second later: a consumer
+ * slower than the fetch idles for part of each second. Raising both
+ * (properties) trades memory for rate: see bench/README.md.
+ */
 
 /* Exactly-once rests on these: applied after the user's properties. */
 static const char *const consumer_forced[][2] = {
