@@ -25,6 +25,7 @@
 
 #include "aggregator_config.h"
 #include "confcheck.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 /*
@@ -58,38 +59,6 @@ struct dimensions {
 
 /* --- UTF-8 ------------------------------------------------------------ */
 
-/*
- * The well-formed UTF-8 sequence at p (Unicode Table 3-7, which excludes
- * overlongs, surrogates and code points past U+10FFFF): returns its length
- * with *bad false; or, with *bad true, the length of the maximal subpart
- * that one U+FFFD replaces (at least 1). The same rule as common/message.c,
- * so that a value is repaired as the agent repairs a line.
- */
-static size_t dimensions_utf8_seq(const unsigned char *p, size_t n, bool *bad)
-{
-	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
-	size_t need, i;
-
-	*bad = c >= 0x80;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		need = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		need = 3, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-	else if (c >= 0xf0 && c <= 0xf4)
-		need = 4, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-	else
-		return 1;
-	for (i = 1; i < need; i++) {
-		if (i == n || p[i] < lo || p[i] > hi)
-			return i;
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	*bad = false;
-	return need;
-}
 
 /* Bytes of plain ASCII at the start of p[0..n), read a word at a time. */
 static size_t dimensions_ascii_run(const unsigned char *p, size_t n)
@@ -125,7 +94,7 @@ static size_t dimensions_utf8_prefix(const char *s, size_t n, size_t max,
 			c += k;
 			continue;
 		}
-		k = dimensions_utf8_seq(p + i, n - i, &bad);
+		k = utf8_seq(p + i, n - i, &bad);
 		if (bad)
 			break;
 		i += k;
@@ -154,7 +123,7 @@ static size_t dimensions_utf8_repair(const char *s, size_t n, size_t max,
 		if (k) {
 			c += k;
 		} else {
-			k = dimensions_utf8_seq(p + i, n - i, &bad);
+			k = utf8_seq(p + i, n - i, &bad);
 			c++;
 		}
 		if (bad) {

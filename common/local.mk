@@ -29,3 +29,4 @@ common_libcommon_a_SOURCES += common/message.c common/message.h
 common_libcommon_a_SOURCES += common/message_decode.c common/message_private.h
 common_libcommon_a_CFLAGS += $(YAJL_CFLAGS)
 COMMON_LIBS += $(YAJL_LIBS)
+common_libcommon_a_SOURCES += common/utf8.h

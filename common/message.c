@@ -183,7 +183,7 @@ static size_t message_escape_special(struct message_out *o,
 		o->n += message_escape_ascii(d, p[0]);
 		return 1;
 	}
-	k = message_utf8_seq(p, n, &bad);
+	k = utf8_seq(p, n, &bad);
 	if (bad)
 		memcpy(d, "\xef\xbf\xbd", 3);
 	else

@@ -170,7 +170,7 @@ static const char *message_strict_bytes(const char *value, size_t len,
 			if (!k)
 				return "\\u escape of an unpaired UTF-16 surrogate";
 		} else if (*p >= 0x80) {
-			k = message_utf8_seq(p, (size_t)(end - p), &bad);
+			k = utf8_seq(p, (size_t)(end - p), &bad);
 			if (bad)
 				return "invalid UTF-8";
 		} else if (*p == '\v' || *p == '\f') {
@@ -672,7 +672,7 @@ static bool message_utf8_valid(const char *s, size_t n)
 		if (*p < 0x80)
 			p++;
 		else
-			p += message_utf8_seq(p, (size_t)(end - p), &bad);
+			p += utf8_seq(p, (size_t)(end - p), &bad);
 	}
 	return !bad;
 }
