@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "producer.h"
 #include "registry.h"
+#include "runtime.h"
 #include "sources.h"
 #include "tail.h"
 #include "watch.h"
@@ -55,29 +56,6 @@ struct agent {
 	struct metrics_gauge *sources_known;
 	uint64_t writes_seen;
 };
-
-static int64_t agent_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Block the stop signals in this thread (and so in every thread started
- * after) and read them from a signalfd instead. */
-static int agent_signals(void)
-{
-	sigset_t set;
-
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
-		return -1;
-	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-}
 
 /*
  * /healthz, on the HTTP thread: it reads only the state the loop publishes
@@ -170,7 +148,7 @@ struct agent *agent_new(const struct agent_config *cfg,
 
 	a->cfg = cfg;
 	a->opts = *opts;
-	a->sigfd = agent_signals();
+	a->sigfd = runtime_signals();
 	a->metrics = metrics_new();
 	if (a->sigfd < 0) {
 		snprintf(err, errlen, "signalfd: %s", strerror(errno));
@@ -218,7 +196,7 @@ static void agent_found(const char *path, size_t input, void *arg)
 {
 	struct agent *a = arg;
 
-	sources_found(a->sources, path, input, a->next_scan == 0, agent_now_ms());
+	sources_found(a->sources, path, input, a->next_scan == 0, runtime_now_ms());
 }
 
 static void agent_scan(struct agent *a, int64_t now)
@@ -288,7 +266,7 @@ static void agent_wait(struct agent *a, int timeout_ms)
 		{watch_fd(a->watch), POLLIN, 0},
 	};
 	struct signalfd_siginfo info;
-	int64_t now = agent_now_ms(), due = a->next_tick;
+	int64_t now = runtime_now_ms(), due = a->next_tick;
 
 	if (a->next_flush < due && registry_dirty(a->registry))
 		due = a->next_flush;
@@ -309,13 +287,13 @@ static void agent_wait(struct agent *a, int timeout_ms)
 /* Stop reading; wait for acknowledgements, then save. */
 static int agent_shutdown(struct agent *a)
 {
-	int64_t deadline = agent_now_ms() + a->cfg->shutdown_timeout, now;
+	int64_t deadline = runtime_now_ms() + a->cfg->shutdown_timeout, now;
 	size_t left;
 
 	while ((left = producer_in_flight(a->producer)) && a->signals < 2 &&
-	       (now = agent_now_ms()) < deadline)
+	       (now = runtime_now_ms()) < deadline)
 		agent_wait(a, deadline - now < 100 ? (int)(deadline - now) : 100);
-	agent_flush(a, agent_now_ms(), true);
+	agent_flush(a, runtime_now_ms(), true);
 	if (left)
 		logging_warn("%zu lines were not acknowledged in time: they will be sent again at the next start",
 			     left);
@@ -356,7 +334,7 @@ static int agent_once_state(struct agent *a, int64_t now, struct agent_once_cloc
 
 int agent_run(struct agent *a)
 {
-	int64_t now = agent_now_ms();
+	int64_t now = runtime_now_ms();
 	struct agent_once_clock clock = {now, 0};
 	char reason[512];
 	int rc = -1;
@@ -380,7 +358,7 @@ int agent_run(struct agent *a)
 			rc = 1;
 			break;
 		}
-		now = agent_now_ms();
+		now = runtime_now_ms();
 		agent_timers(a, now);
 		more = sources_read(a->sources, now);
 		if (a->opts.once)
@@ -390,6 +368,6 @@ int agent_run(struct agent *a)
 	}
 	if (rc < 0)
 		return agent_shutdown(a);
-	agent_flush(a, agent_now_ms(), true);
+	agent_flush(a, runtime_now_ms(), true);
 	return rc;
 }

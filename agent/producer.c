@@ -35,6 +35,7 @@
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
+#include "kafkaconf.h"
 #include "logging.h"
 #include "xalloc.h"
 
@@ -317,37 +318,6 @@ static int producer_on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaqu
 	return 0;	/* librdkafka frees json */
 }
 
-/*
- * Runs in librdkafka's threads. Connection failures and fatal errors also
- * reach producer_on_error(), which logs them once: they are dropped here.
- */
-static void producer_on_log(const rd_kafka_t *rk, int level, const char *fac,
-			    const char *buf)
-{
-	static struct logging_limit limits[4];
-	static const enum logging_level levels[8] = {
-		LOGGING_ERROR, LOGGING_ERROR, LOGGING_ERROR, LOGGING_ERROR,
-		LOGGING_WARN, LOGGING_INFO, LOGGING_INFO, LOGGING_DEBUG,
-	};
-	enum logging_level lvl = levels[level < 0 ? 0 : level > 7 ? 7 : level];
-
-	if (!strcmp(fac, "FAIL") || !strcmp(fac, "FATAL") || !strcmp(fac, "ERROR"))
-		return;
-	logging_limited(&limits[lvl], lvl, "Kafka %s: %s", fac, buf);
-}
-
-static int producer_conf_set(rd_kafka_conf_t *conf, const char *name,
-			     const char *value, char *err, size_t errlen)
-{
-	char reason[512];
-
-	if (rd_kafka_conf_set(conf, name, value, reason, sizeof(reason)) ==
-	    RD_KAFKA_CONF_OK)
-		return 0;
-	snprintf(err, errlen, "%s: %s", name, reason);
-	return -EINVAL;
-}
-
 /* Brokers, our defaults, then the user's properties, then the callbacks. */
 static int producer_conf_fill(struct producer *p, rd_kafka_conf_t *conf,
 			      const struct producer_config *cfg, char *err,
@@ -357,19 +327,19 @@ static int producer_conf_fill(struct producer *p, rd_kafka_conf_t *conf,
 	size_t i;
 	int rc;
 
-	rc = producer_conf_set(conf, "bootstrap.servers", cfg->brokers, err, errlen);
+	rc = kafkaconf_set(conf, "bootstrap.servers", cfg->brokers, err, errlen);
 	for (i = 0; !rc && i < sizeof(producer_defaults) / sizeof(producer_defaults[0]); i++)
-		rc = producer_conf_set(conf, producer_defaults[i][0],
-				       producer_defaults[i][1], err, errlen);
+		rc = kafkaconf_set(conf, producer_defaults[i][0],
+				   producer_defaults[i][1], err, errlen);
 	for (i = 0; !rc && cfg->properties && i < cfg->properties->n; i++) {
 		pair = &cfg->properties->items[i];
-		rc = producer_conf_set(conf, pair->key, pair->value, err, errlen);
+		rc = kafkaconf_set(conf, pair->key, pair->value, err, errlen);
 	}
 	rd_kafka_conf_set_opaque(conf, p);
 	rd_kafka_conf_set_dr_msg_cb(conf, producer_on_delivery);
 	rd_kafka_conf_set_error_cb(conf, producer_on_error);
 	rd_kafka_conf_set_stats_cb(conf, producer_on_stats);
-	rd_kafka_conf_set_log_cb(conf, producer_on_log);
+	rd_kafka_conf_set_log_cb(conf, kafkaconf_log);
 	return rc;
 }
 

@@ -25,35 +25,6 @@
 #define AGG_BATCH 1024
 #define AGG_POLL_MS 100
 
-int64_t aggregator_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t aggregator_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int aggregator_signals(void)
-{
-	sigset_t set;
-
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
-		return -1;
-	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-}
-
 static void aggregator_read_signals(struct aggregator *ag)
 {
 	struct signalfd_siginfo info;
@@ -213,7 +184,7 @@ struct aggregator *aggregator_new(const struct aggregator_config *cfg,
 	ag->opts = *opts;
 	ag->metrics = metrics_new();
 	atomic_init(&ag->health, AGG_HEALTH_STARTING);
-	ag->sigfd = aggregator_signals();
+	ag->sigfd = runtime_signals();
 	if (ag->sigfd < 0) {
 		snprintf(err, errlen, "signalfd: %s", strerror(errno));
 		goto fail;
@@ -327,11 +298,11 @@ static bool aggregator_others_done(struct aggregator *ag, const int32_t *ids,
 	bool done = true;
 	char err[512];
 
-	if (aggregator_now_ms() < ag->once_check_ms) {
+	if (runtime_now_ms() < ag->once_check_ms) {
 		free(stored);
 		return false;
 	}
-	ag->once_check_ms = aggregator_now_ms() + 1000;
+	ag->once_check_ms = runtime_now_ms() + 1000;
 	if (store_load_offsets(ag->store, ag->cfg->kafka.topic, ids, n, stored,
 			       err, sizeof(err)))
 		done = false;
@@ -389,20 +360,20 @@ static void aggregator_tick(struct aggregator *ag)
 
 static int aggregator_poll_ms(const struct aggregator *ag)
 {
-	int64_t wait = ag->next_flush_ms - aggregator_now_ms();
+	int64_t wait = ag->next_flush_ms - runtime_now_ms();
 
 	if (ag->db_down)
-		wait = ag->retry_ms - aggregator_now_ms();
+		wait = ag->retry_ms - runtime_now_ms();
 	return wait < 0 ? 0 : wait > AGG_POLL_MS ? AGG_POLL_MS : (int)wait;
 }
 
 /* The last flush, retried while the database is away, up to the timeout. */
 static void aggregator_drain(struct aggregator *ag)
 {
-	int64_t deadline = aggregator_now_ms() + ag->cfg->shutdown_timeout;
+	int64_t deadline = runtime_now_ms() + ag->cfg->shutdown_timeout;
 
 	while (flush_sync(ag) && !ag->fatal && ag->signals < 2 &&
-	       aggregator_now_ms() < deadline) {
+	       runtime_now_ms() < deadline) {
 		usleep(50 * 1000);
 		aggregator_read_signals(ag);
 		flush_tick(ag);         /* retries when the backoff is over */
@@ -421,7 +392,7 @@ int aggregator_run(struct aggregator *ag)
 
 	if (aggregator_open_store(ag) || (ag->opts.once && aggregator_once_bounds(ag)))
 		return ag->signals ? 0 : 1;
-	ag->next_flush_ms = aggregator_now_ms() + ag->cfg->flush_interval;
+	ag->next_flush_ms = runtime_now_ms() + ag->cfg->flush_interval;
 	while (!ag->signals && !ag->fatal) {
 		size_t n = consumer_poll(ag->consumer, aggregator_poll_ms(ag), msgs,
 					 AGG_BATCH);

@@ -29,6 +29,7 @@
 #include "dimensions.h"
 #include "hmap.h"
 #include "message.h"
+#include "runtime.h"
 #include "metrics.h"
 #include "store.h"
 #include "window.h"
@@ -138,10 +139,6 @@ struct aggregator {
 	struct agg_partition *cur;
 	int64_t cur_start;
 };
-
-/* Monotonic and wall-clock milliseconds. */
-int64_t aggregator_now_ms(void);
-int64_t aggregator_wall_ms(void);
 
 /* rebalance.c */
 void rebalance_assign(void *arg, const int32_t *parts, size_t n, int64_t *start);

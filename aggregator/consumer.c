@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "consumer.h"
+#include "kafkaconf.h"
 #include "logging.h"
 #include "xalloc.h"
 
@@ -102,23 +103,6 @@ static void consumer_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	}
 }
 
-/* Runs in librdkafka's threads; consumer_poll() reports the same errors. */
-static void consumer_on_log(const rd_kafka_t *rk, int level, const char *fac,
-			    const char *buf)
-{
-	static struct logging_limit limits[4];
-	static const enum logging_level levels[8] = {
-		LOGGING_ERROR, LOGGING_ERROR, LOGGING_ERROR, LOGGING_ERROR,
-		LOGGING_WARN, LOGGING_INFO, LOGGING_INFO, LOGGING_DEBUG,
-	};
-	enum logging_level lvl = levels[level < 0 ? 0 : level > 7 ? 7 : level];
-
-	(void)rk;
-	if (!strcmp(fac, "FAIL") || !strcmp(fac, "FATAL") || !strcmp(fac, "ERROR"))
-		return;
-	logging_limited(&limits[lvl], lvl, "Kafka %s: %s", fac, buf);
-}
-
 static void consumer_on_error(rd_kafka_t *rk, int err, const char *reason,
 			      void *opaque)
 {
@@ -130,18 +114,6 @@ static void consumer_on_error(rd_kafka_t *rk, int err, const char *reason,
 			rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-static int consumer_conf_set(rd_kafka_conf_t *conf, const char *name,
-			     const char *value, char *err, size_t errlen)
-{
-	char reason[512];
-
-	if (rd_kafka_conf_set(conf, name, value, reason, sizeof(reason)) ==
-	    RD_KAFKA_CONF_OK)
-		return 0;
-	snprintf(err, errlen, "kafka.properties: %s: %s", name, reason);
-	return -EINVAL;
-}
-
 static int consumer_conf_fill(struct consumer *c, rd_kafka_conf_t *conf,
 			      char *err, size_t errlen)
 {
@@ -150,22 +122,22 @@ static int consumer_conf_fill(struct consumer *c, rd_kafka_conf_t *conf,
 	size_t nforced = sizeof(consumer_forced) / sizeof(consumer_forced[0]);
 	int rc;
 
-	rc = consumer_conf_set(conf, "bootstrap.servers", cfg->brokers, err, errlen);
+	rc = kafkaconf_set(conf, "bootstrap.servers", cfg->brokers, err, errlen);
 	if (!rc)
-		rc = consumer_conf_set(conf, "group.id", cfg->group, err, errlen);
+		rc = kafkaconf_set(conf, "group.id", cfg->group, err, errlen);
 	for (i = 0; !rc && i < ndef; i++)
-		rc = consumer_conf_set(conf, consumer_defaults[i][0],
-				       consumer_defaults[i][1], err, errlen);
+		rc = kafkaconf_set(conf, consumer_defaults[i][0],
+				   consumer_defaults[i][1], err, errlen);
 	for (i = 0; !rc && i < cfg->properties.n; i++)
-		rc = consumer_conf_set(conf, cfg->properties.items[i].key,
-				       cfg->properties.items[i].value, err, errlen);
+		rc = kafkaconf_set(conf, cfg->properties.items[i].key,
+				   cfg->properties.items[i].value, err, errlen);
 	for (i = 0; !rc && i < nforced; i++)
-		rc = consumer_conf_set(conf, consumer_forced[i][0],
-				       consumer_forced[i][1], err, errlen);
+		rc = kafkaconf_set(conf, consumer_forced[i][0],
+				   consumer_forced[i][1], err, errlen);
 	rd_kafka_conf_set_opaque(conf, c);
 	rd_kafka_conf_set_rebalance_cb(conf, consumer_on_rebalance);
 	rd_kafka_conf_set_error_cb(conf, consumer_on_error);
-	rd_kafka_conf_set_log_cb(conf, consumer_on_log);
+	rd_kafka_conf_set_log_cb(conf, kafkaconf_log);
 	return rc;
 }
 

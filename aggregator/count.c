@@ -76,7 +76,7 @@ static int64_t count_event_time(const struct aggregator *ag,
 	if (t < 0)
 		t = rd_kafka_message_timestamp(msg, NULL);
 	if (t < 0)
-		t = aggregator_wall_ms();
+		t = runtime_wall_ms();
 	return t;
 }
 

@@ -171,7 +171,7 @@ static void flush_start(struct aggregator *ag)
 	}
 	flush_job_sources(ag);
 	flush_job_rows(ag);
-	job->started_ms = aggregator_now_ms();
+	job->started_ms = runtime_now_ms();
 	writer_start(ag->writer, &job->fl);
 }
 
@@ -207,13 +207,13 @@ static void flush_settle(struct aggregator *ag)
 static void flush_committed(struct aggregator *ag, size_t statements)
 {
 	struct flush_job *job = &ag->job;
-	double seconds = (double)(aggregator_now_ms() - job->started_ms) / 1000.0;
+	double seconds = (double)(runtime_now_ms() - job->started_ms) / 1000.0;
 
 	metrics_counter_add(ag->m.flushes, 1);
 	metrics_counter_add(ag->m.rows, job->rows.n);
 	metrics_counter_add(ag->m.statements, statements);
 	metrics_histogram_observe(ag->m.flush_seconds, seconds);
-	metrics_gauge_set(ag->m.last_flush, (double)aggregator_wall_ms() / 1000.0);
+	metrics_gauge_set(ag->m.last_flush, (double)runtime_wall_ms() / 1000.0);
 	logging_debug("flushed %zu rows of %zu partitions in %.3f s",
 		      job->rows.n, job->n, seconds);
 	flush_settle(ag);
@@ -248,7 +248,7 @@ static void flush_paused(struct aggregator *ag, int pause)
 
 static void flush_failed(struct aggregator *ag, int rc, const char *err)
 {
-	int64_t now = aggregator_now_ms();
+	int64_t now = runtime_now_ms();
 
 	if (rc == STORE_FATAL) {
 		logging_error("MariaDB: %s; stopping (what was counted since the "
@@ -282,7 +282,7 @@ static void flush_resume(struct aggregator *ag)
 	size_t n = 0;
 
 	logging_info("MariaDB is back after %.1f s; resuming consumption",
-		     (double)(aggregator_now_ms() - ag->db_down_since_ms) / 1000.0);
+		     (double)(runtime_now_ms() - ag->db_down_since_ms) / 1000.0);
 	ag->db_down = false;
 	for (size_t i = 0; i < ag->nparts; i++) {
 		struct agg_partition *p = &ag->parts[i];
@@ -387,7 +387,7 @@ static void flush_recover(struct aggregator *ag)
 void flush_tick(struct aggregator *ag)
 {
 	struct writer_outcome out;
-	int64_t now = aggregator_now_ms();
+	int64_t now = runtime_now_ms();
 	size_t keys;
 
 	if (writer_poll(ag->writer, false, &out))
@@ -475,7 +475,7 @@ void flush_commit_stored(struct aggregator *ag)
 void flush_expire(struct aggregator *ag)
 {
 	const struct config_duration_map *keep = &ag->cfg->retention;
-	int64_t now = aggregator_now_ms(), wall_s = aggregator_wall_ms() / 1000;
+	int64_t now = runtime_now_ms(), wall_s = runtime_wall_ms() / 1000;
 	char err[1024];
 
 	if (ag->db_down || now < ag->next_expire_ms)

@@ -30,3 +30,5 @@ common_libcommon_a_SOURCES += common/message_decode.c common/message_private.h
 common_libcommon_a_CFLAGS += $(YAJL_CFLAGS)
 COMMON_LIBS += $(YAJL_LIBS)
 common_libcommon_a_SOURCES += common/utf8.h
+common_libcommon_a_SOURCES += common/runtime.c common/runtime.h
+common_libcommon_a_SOURCES += common/kafkaconf.c common/kafkaconf.h

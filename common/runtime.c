@@ -1,0 +1,41 @@
+/*
+ * runtime: clocks and stop signals, the same for the agent and the
+ * aggregator.
+ */
+#include "runtime.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <time.h>
+
+static int64_t runtime_ms(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t runtime_now_ms(void)
+{
+	return runtime_ms(CLOCK_MONOTONIC);
+}
+
+int64_t runtime_wall_ms(void)
+{
+	return runtime_ms(CLOCK_REALTIME);
+}
+
+int runtime_signals(void)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return -1;
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}

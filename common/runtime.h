@@ -1,0 +1,23 @@
+/*
+ * runtime: what both programs' loops need of the system: clocks in
+ * milliseconds and the stop signals read from a signalfd.
+ */
+#ifndef LOGTALLY_RUNTIME_H
+#define LOGTALLY_RUNTIME_H
+
+#include <stdint.h>
+
+/* CLOCK_MONOTONIC in milliseconds: for timeouts and intervals. */
+int64_t runtime_now_ms(void);
+
+/* CLOCK_REALTIME in milliseconds since the epoch: for event times. */
+int64_t runtime_wall_ms(void);
+
+/*
+ * Ignore SIGPIPE, block SIGTERM and SIGINT in the calling thread (and so in
+ * every thread it starts after) and return a non-blocking signalfd that
+ * reads them; -1 with errno set on failure.
+ */
+int runtime_signals(void);
+
+#endif
