@@ -15,6 +15,7 @@
 #include "consumer.h"
 #include "kafkaconf.h"
 #include "logging.h"
+#include "runtime.h"
 #include "xalloc.h"
 
 struct consumer {
@@ -23,7 +24,13 @@ struct consumer {
 	const struct aggregator_kafka *cfg;
 	struct consumer_events events;
 	void *arg;
+	int64_t nudged_ms;
+	int nudge_next;                 /* round robin over the assignment */
+	bool was_full;                  /* the last poll took a whole batch */
 };
+
+/* Wake a fetcher at most this often when the queue ran dry. */
+#define CONSUMER_NUDGE_MS 5
 
 /* Our defaults; kafka.properties may override them. */
 static const char *const consumer_defaults[][2] = {
@@ -209,6 +216,36 @@ static void consumer_report(const rd_kafka_message_t *msg)
 			msg->rkt ? rd_kafka_topic_name(msg->rkt) : "");
 }
 
+/*
+ * librdkafka 2.0.2 stops fetching a partition while the consumer queue is
+ * over queued.min.messages or queued.max.messages.kbytes, and its broker
+ * thread looks again only when something wakes it, or after a second: a
+ * consumer slower than the fetch drains the queue and then idles for most
+ * of that second. A request to the broker wakes its thread, which then
+ * fetches at once; a watermark query is the cheapest (2.1 added
+ * fetch.queue.backoff.ms for this). Resuming the partitions would wake it
+ * too, but a resume is a version barrier that drops what was prefetched.
+ * Only when a backlog was being drained (the poll before took a whole
+ * batch): an idle consumer sends nothing.
+ */
+static void consumer_nudge(struct consumer *c)
+{
+	rd_kafka_topic_partition_list_t *list = NULL;
+	int64_t now = runtime_now_ms(), lo, hi;
+
+	if (now - c->nudged_ms < CONSUMER_NUDGE_MS ||
+	    rd_kafka_assignment(c->rk, &list) || !list)
+		return;
+	c->nudged_ms = now;
+	if (list->cnt > 0) {
+		int i = c->nudge_next++ % list->cnt;
+
+		rd_kafka_query_watermark_offsets(c->rk, list->elems[i].topic,
+						 list->elems[i].partition, &lo, &hi, 1000);
+	}
+	rd_kafka_topic_partition_list_destroy(list);
+}
+
 size_t consumer_poll(struct consumer *c, int timeout_ms,
 		     rd_kafka_message_t **msgs, size_t max)
 {
@@ -223,6 +260,9 @@ size_t consumer_poll(struct consumer *c, int timeout_ms,
 			msgs[n++] = msgs[i];
 		}
 	}
+	if ((size_t)got < max && c->was_full)
+		consumer_nudge(c);
+	c->was_full = (size_t)got == max;
 	return n;
 }
 

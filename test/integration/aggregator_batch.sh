@@ -21,7 +21,8 @@ agent_require
 agg_require
 
 BROKERS=$LOGTALLY_KAFKA_BROKERS
-REAL=$top_srcdir/../shared/data/real
+# scripts/test sets LOGTALLY_REAL_DATA; by hand it is beside the checkout.
+REAL=${LOGTALLY_REAL_DATA:-$top_srcdir/../shared/data/real}
 ELASTIC=$REAL/elastic-examples_apache_logs.log
 NASA=$REAL/nasa-http_aug95_first20000.log
 for f in "$ELASTIC" "$NASA" "$REAL/beats_apache_access_test.log" "$REAL/beats_nginx_access_test.log"; do
