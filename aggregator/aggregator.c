@@ -25,7 +25,7 @@
 #define AGG_BATCH 1024
 #define AGG_POLL_MS 100
 
-static void aggregator_read_signals(struct aggregator *ag)
+void aggregator_read_signals(struct aggregator *ag)
 {
 	struct signalfd_siginfo info;
 
@@ -228,6 +228,16 @@ void aggregator_free(struct aggregator *ag)
 
 /* --- the loop ------------------------------------------------------------ */
 
+bool aggregator_pause(struct aggregator *ag, int64_t *backoff)
+{
+	aggregator_read_signals(ag);
+	if (ag->signals || ag->fatal)
+		return false;
+	usleep((useconds_t)*backoff * 1000);
+	*backoff = *backoff * 2 > 5000 ? 5000 : *backoff * 2;
+	return true;
+}
+
 /* Connect and set up the schema before anything is consumed. */
 static int aggregator_open_store(struct aggregator *ag)
 {
@@ -240,11 +250,8 @@ static int aggregator_open_store(struct aggregator *ag)
 		if (!logged)
 			logging_warn("MariaDB: %s; waiting for it", err);
 		logged = true;
-		aggregator_read_signals(ag);
-		if (ag->signals)
+		if (!aggregator_pause(ag, &backoff))
 			return -1;
-		usleep((useconds_t)backoff * 1000);
-		backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
 	}
 	if (rc) {
 		logging_error("MariaDB: %s", err);
@@ -255,16 +262,6 @@ static int aggregator_open_store(struct aggregator *ag)
 	return 0;
 }
 
-/* Sleep a little; false when a signal asks to stop. */
-static bool aggregator_pause(struct aggregator *ag, int64_t *backoff)
-{
-	aggregator_read_signals(ag);
-	if (ag->signals)
-		return false;
-	usleep((useconds_t)*backoff * 1000);
-	*backoff = *backoff * 2 > 5000 ? 5000 : *backoff * 2;
-	return true;
-}
 
 /* --once: where each partition of the topic ends now, and starts. */
 static int aggregator_once_bounds(struct aggregator *ag)

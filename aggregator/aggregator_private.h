@@ -140,6 +140,13 @@ struct aggregator {
 	int64_t cur_start;
 };
 
+/*
+ * aggregator.c: read pending stop signals; sleep *backoff ms and double it
+ * (up to 5 s), or return false at once when stopping.
+ */
+void aggregator_read_signals(struct aggregator *ag);
+bool aggregator_pause(struct aggregator *ag, int64_t *backoff);
+
 /* rebalance.c */
 void rebalance_assign(void *arg, const int32_t *parts, size_t n, int64_t *start);
 void rebalance_revoke(void *arg, const int32_t *parts, size_t n);

@@ -11,8 +11,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
 
 #include "aggregator_private.h"
 #include "logging.h"
@@ -128,16 +126,6 @@ void rebalance_free(struct aggregator *ag)
 	free(ag->dirty);
 }
 
-/* A signal while the loop is held up in a rebalance: note it, stop waiting. */
-static bool rebalance_interrupted(struct aggregator *ag)
-{
-	struct signalfd_siginfo info;
-
-	while (read(ag->sigfd, &info, sizeof(info)) == sizeof(info))
-		ag->signals++;
-	return ag->signals > 0 || ag->fatal;
-}
-
 static void rebalance_loaded_source(void *arg, const char *source,
 				    int32_t partition, int64_t high)
 {
@@ -176,10 +164,8 @@ static int rebalance_load(struct aggregator *ag, const int32_t *ids, size_t n,
 			logging_warn("MariaDB: %s; waiting for it to assign %zu partition%s",
 				     err, n, n == 1 ? "" : "s");
 		logged = true;
-		if (rebalance_interrupted(ag))
+		if (!aggregator_pause(ag, &backoff))
 			return -1;
-		usleep((useconds_t)backoff * 1000);
-		backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
 	}
 }
 
