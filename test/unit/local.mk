@@ -93,3 +93,28 @@ test_unit_test_store_CFLAGS = $(UNIT_CFLAGS) $(MARIADB_CFLAGS) \
 	-DTOP_SRCDIR='"$(abs_top_srcdir)"'
 test_unit_test_store_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=mysql_commit
 test_unit_test_store_LDADD = aggregator/libaggregator.a $(UNIT_LIBS) $(MARIADB_LIBS)
+
+# test_message, test_store and test_window split for the size budget; the
+# parts of test_store share store_fixture.c, those of test_window a header.
+check_PROGRAMS += test/unit/test_message_decode
+TESTS += test/unit/test_message_decode
+test_unit_test_message_decode_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_message_decode_LDADD = $(UNIT_LIBS)
+
+test_unit_test_store_SOURCES = test/unit/test_store.c \
+	test/unit/store_fixture.c test/unit/store_fixture.h
+check_PROGRAMS += test/unit/test_store_faults
+TESTS += test/unit/test_store_faults
+test_unit_test_store_faults_SOURCES = test/unit/test_store_faults.c \
+	test/unit/store_fixture.c test/unit/store_fixture.h
+test_unit_test_store_faults_CFLAGS = $(UNIT_CFLAGS) $(MARIADB_CFLAGS)
+test_unit_test_store_faults_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=mysql_commit
+test_unit_test_store_faults_LDADD = aggregator/libaggregator.a $(UNIT_LIBS) $(MARIADB_LIBS)
+
+test_unit_test_window_SOURCES = test/unit/test_window.c test/unit/window_test_util.h
+check_PROGRAMS += test/unit/test_window_rows
+TESTS += test/unit/test_window_rows
+test_unit_test_window_rows_SOURCES = test/unit/test_window_rows.c \
+	test/unit/window_test_util.h
+test_unit_test_window_rows_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_window_rows_LDADD = aggregator/libaggregator.a $(UNIT_LIBS)
