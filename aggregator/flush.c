@@ -60,8 +60,14 @@ static int flush_source_cmp(const void *a, const void *b)
 
 /* --- the job ----------------------------------------------------------- */
 
-static void flush_job_rows(struct aggregator *ag)
+/*
+ * Build the job's rows and its store_flush. Runs on the writer's thread
+ * (writer_start's prepare): the loop leaves the job alone meanwhile, the
+ * sizes and names never change, and the cap has a lock of its own.
+ */
+static void flush_job_rows(void *arg)
 {
+	struct aggregator *ag = arg;
 	struct flush_job *job = &ag->job;
 
 	window_rows_build(&job->rows, job->deltas, job->n, ag->sizes, ag->nsizes,
@@ -170,9 +176,8 @@ static void flush_start(struct aggregator *ag)
 		return;
 	}
 	flush_job_sources(ag);
-	flush_job_rows(ag);
 	job->started_ms = runtime_now_ms();
-	writer_start(ag->writer, &job->fl);
+	writer_start(ag->writer, &job->fl, flush_job_rows, ag);
 }
 
 /* --- outcomes ---------------------------------------------------------- */
@@ -317,8 +322,7 @@ static void flush_outcome(struct aggregator *ag, const struct writer_outcome *ou
 			flush_job_clear(ag);
 			return;
 		}
-		flush_job_rows(ag);
-		writer_start(ag->writer, &job->fl);
+		writer_start(ag->writer, &job->fl, flush_job_rows, ag);
 		return;
 	}
 	flush_failed(ag, out->rc, out->err);
@@ -375,8 +379,7 @@ static void flush_recover(struct aggregator *ag)
 		return;
 	}
 	if (ag->job.active && ag->job.n) {
-		flush_job_rows(ag);
-		writer_start(ag->writer, &ag->job.fl);
+		writer_start(ag->writer, &ag->job.fl, flush_job_rows, ag);
 	} else {
 		if (ag->job.active)
 			flush_job_clear(ag);

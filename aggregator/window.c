@@ -11,6 +11,7 @@
 #include "window.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -225,6 +226,7 @@ struct window_cap_set {
 };
 
 struct window_cap {
+	pthread_mutex_t lock;           /* the loop admits, the writer caps rollups */
 	uint64_t max_values;
 	/* (start_s, dim, the 8 bytes of size_s) -> hits = position in sets */
 	struct window_deltas *index;
@@ -236,6 +238,7 @@ struct window_cap *window_cap_new(uint64_t max_values)
 {
 	struct window_cap *cap = xcalloc(1, sizeof(*cap));
 
+	pthread_mutex_init(&cap->lock, NULL);
 	cap->max_values = max_values;
 	cap->index = window_deltas_new();
 	return cap;
@@ -249,6 +252,7 @@ void window_cap_free(struct window_cap *cap)
 		window_deltas_free(cap->sets[i].values);
 	free(cap->sets);
 	window_deltas_free(cap->index);
+	pthread_mutex_destroy(&cap->lock);
 	free(cap);
 }
 
@@ -282,15 +286,14 @@ static struct window_deltas *window_cap_set(struct window_cap *cap,
 	return cap->sets[cap->nsets++].values;
 }
 
-bool window_cap_admit(struct window_cap *cap, int64_t size_s, int64_t start_s,
-		      uint32_t dim, const char *value, size_t len)
+static bool window_cap_admit_locked(struct window_cap *cap, int64_t size_s,
+				    int64_t start_s, uint32_t dim,
+				    const char *value, size_t len)
 {
 	struct window_deltas *values;
 	struct window_slot *slot;
 	uint64_t hash;
 
-	if (len == WINDOW_OTHER_LEN && !memcmp(value, WINDOW_OTHER, len))
-		return true;
 	values = window_cap_set(cap, size_s, start_s, dim);
 	hash = window_hash(0, 0, value, len);
 	slot = window_deltas_find(values, hash, 0, 0, value, len);
@@ -302,7 +305,21 @@ bool window_cap_admit(struct window_cap *cap, int64_t size_s, int64_t start_s,
 	return true;
 }
 
-void window_cap_expire(struct window_cap *cap, int64_t size_s, int64_t start_s)
+bool window_cap_admit(struct window_cap *cap, int64_t size_s, int64_t start_s,
+		      uint32_t dim, const char *value, size_t len)
+{
+	bool admitted;
+
+	if (len == WINDOW_OTHER_LEN && !memcmp(value, WINDOW_OTHER, len))
+		return true;
+	pthread_mutex_lock(&cap->lock);
+	admitted = window_cap_admit_locked(cap, size_s, start_s, dim, value, len);
+	pthread_mutex_unlock(&cap->lock);
+	return admitted;
+}
+
+static void window_cap_expire_locked(struct window_cap *cap, int64_t size_s,
+				     int64_t start_s)
 {
 	size_t kept = 0;
 
@@ -320,6 +337,13 @@ void window_cap_expire(struct window_cap *cap, int64_t size_s, int64_t start_s)
 	window_deltas_clear(cap->index);
 	for (size_t i = 0; i < cap->nsets; i++)
 		window_cap_index_put(cap, i);
+}
+
+void window_cap_expire(struct window_cap *cap, int64_t size_s, int64_t start_s)
+{
+	pthread_mutex_lock(&cap->lock);
+	window_cap_expire_locked(cap, size_s, start_s);
+	pthread_mutex_unlock(&cap->lock);
 }
 
 /* --- rows for the store ------------------------------------------------ */

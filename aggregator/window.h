@@ -13,7 +13,9 @@
  *
  * Cardinality is bounded by struct window_cap: past max_values distinct
  * values of one dimension in one window of one size, further values count
- * as WINDOW_OTHER. Position in the pipeline: dimensions -> window -> store.
+ * as WINDOW_OTHER; the cap may be used from two threads (the loop counts,
+ * the writer builds rows). The deltas and rows serve one thread at a time.
+ * Position in the pipeline: dimensions -> window -> store.
  */
 #ifndef LOGTALLY_WINDOW_H
 #define LOGTALLY_WINDOW_H

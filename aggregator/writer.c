@@ -20,6 +20,8 @@ struct writer {
 	pthread_cond_t wake;            /* a job arrived, or stop */
 	pthread_cond_t finished;        /* the job is done */
 	const struct store_flush *job;  /* NULL: none */
+	void (*prepare)(void *arg);
+	void *arg;
 	bool busy;                      /* job set, outcome not collected */
 	bool done;
 	bool stop;
@@ -30,6 +32,8 @@ static void writer_run(struct writer *w, const struct store_flush *fl)
 {
 	struct writer_outcome out = {.lost = -1};
 
+	if (w->prepare)
+		w->prepare(w->arg);
 	out.rc = store_flush(w->store, fl, &out.lost, out.err, sizeof(out.err));
 	out.statements = store_last_statements(w->store);
 	pthread_mutex_lock(&w->lock);
@@ -94,10 +98,13 @@ void writer_free(struct writer *w)
 	free(w);
 }
 
-void writer_start(struct writer *w, const struct store_flush *fl)
+void writer_start(struct writer *w, const struct store_flush *fl,
+		  void (*prepare)(void *arg), void *arg)
 {
 	pthread_mutex_lock(&w->lock);
 	w->job = fl;
+	w->prepare = prepare;
+	w->arg = arg;
 	w->busy = true;
 	w->done = false;
 	pthread_cond_signal(&w->wake);

@@ -25,11 +25,14 @@ struct writer *writer_new(const struct aggregator_mariadb *cfg);
 void writer_free(struct writer *w);
 
 /*
- * Run store_flush(fl) on the writer's thread. fl and everything it points
- * to are borrowed until writer_poll() reports the job done. The writer
- * must be idle (no job, or its outcome collected).
+ * On the writer's thread, call prepare(arg) (when not NULL: work that can
+ * leave the loop's thread, such as building the rows of fl), then run
+ * store_flush(fl). fl, arg and everything they point to are borrowed until
+ * writer_poll() reports the job done. The writer must be idle (no job, or
+ * its outcome collected).
  */
-void writer_start(struct writer *w, const struct store_flush *fl);
+void writer_start(struct writer *w, const struct store_flush *fl,
+		  void (*prepare)(void *arg), void *arg);
 
 /* The outcome of a job: store_flush()'s return and out-parameters. */
 struct writer_outcome {
