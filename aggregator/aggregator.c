@@ -22,7 +22,7 @@
 #include "logging.h"
 #include "xalloc.h"
 
-#define AGG_BATCH 1024
+#define AGG_BATCH PREP_BATCH
 #define AGG_POLL_MS 100
 
 void aggregator_read_signals(struct aggregator *ag)
@@ -160,6 +160,9 @@ static int aggregator_parts(struct aggregator *ag, char *err, size_t errlen)
 		snprintf(err, errlen, "dimensions: %s", why);
 		return -1;
 	}
+	ag->prep = prep_new(cfg, err, errlen);
+	if (!ag->prep)
+		return -1;
 	ag->cap = window_cap_new((uint64_t)cfg->max_values);
 	ag->store = store_new(&cfg->mariadb);
 	ag->writer = writer_new(&cfg->mariadb);
@@ -215,7 +218,7 @@ void aggregator_free(struct aggregator *ag)
 	window_cap_free(ag->cap);
 	dimensions_free(ag->dims);
 	accesslog_free(ag->parser);
-	message_event_fini(&ag->ev);
+	prep_free(ag->prep);
 	free(ag->names);
 	free(ag->once_lo);
 	free(ag->once_end);
@@ -394,10 +397,9 @@ int aggregator_run(struct aggregator *ag)
 		size_t n = consumer_poll(ag->consumer, aggregator_poll_ms(ag), msgs,
 					 AGG_BATCH);
 
-		for (size_t i = 0; i < n; i++) {
-			count_message(ag, msgs[i]);
+		count_batch(ag, msgs, n);
+		for (size_t i = 0; i < n; i++)
 			rd_kafka_message_destroy(msgs[i]);
-		}
 		aggregator_tick(ag);
 		aggregator_read_signals(ag);
 		if (aggregator_done(ag) && !flush_sync(ag))

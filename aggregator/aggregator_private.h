@@ -31,6 +31,7 @@
 #include "message.h"
 #include "runtime.h"
 #include "metrics.h"
+#include "prep.h"
 #include "store.h"
 #include "window.h"
 #include "writer.h"
@@ -134,10 +135,7 @@ struct aggregator {
 	int64_t retry_ms, backoff_ms;
 	_Atomic int health;             /* enum agg_health */
 
-	/* per message, reused */
-	struct message_event ev;
-	struct agg_partition *cur;
-	int64_t cur_start;
+	struct prep *prep;              /* decode, parse, values on two threads */
 };
 
 /*
@@ -157,8 +155,9 @@ void rebalance_mark_dirty(struct aggregator *ag, struct agg_source *src);
 void rebalance_drop_sources(struct aggregator *ag, int32_t partition);
 void rebalance_free(struct aggregator *ag);
 
-/* count.c */
-void count_message(struct aggregator *ag, const rd_kafka_message_t *msg);
+/* count.c: the messages of a batch, prepared (prep.c) and counted in order */
+void count_batch(struct aggregator *ag, rd_kafka_message_t *const *msgs,
+		 size_t n);
 
 /* flush.c */
 void flush_tick(struct aggregator *ag);

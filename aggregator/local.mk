@@ -17,6 +17,6 @@ aggregator_libaggregator_a_SOURCES += aggregator/window.c aggregator/window.h
 aggregator_libaggregator_a_SOURCES += aggregator/aggregator.c aggregator/aggregator.h \
 	aggregator/aggregator_private.h aggregator/consumer.c aggregator/consumer.h \
 	aggregator/count.c aggregator/flush.c aggregator/rebalance.c \
-	aggregator/writer.c aggregator/writer.h
+	aggregator/writer.c aggregator/writer.h aggregator/prep.c aggregator/prep.h
 aggregator_libaggregator_a_SOURCES += aggregator/store.c aggregator/store.h \
 	aggregator/store_sql.c aggregator/store_sql.h

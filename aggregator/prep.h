@@ -1,0 +1,64 @@
+/*
+ * prep: the part of counting a message that needs nothing but the message:
+ * decode the value, parse the line, extract the dimension values. It runs
+ * for a batch on two threads at once (the loop's and a worker's, each with
+ * its own parser and dimensions), and leaves per-message results in slots;
+ * the loop then counts the slots in order (count.c), where partitions,
+ * de-duplication, windows and the cap are. Position in the pipeline:
+ * consumer -> prep (message_decode, accesslog, dimensions) -> count -> window.
+ */
+#ifndef LOGTALLY_PREP_H
+#define LOGTALLY_PREP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "aggregator_config.h"
+#include "message.h"
+
+/* One dimension value of a message: arena[off..off+len) of its slot. */
+struct prep_value {
+	uint32_t dim;
+	uint32_t len;
+	size_t off;
+};
+
+/* What prep found in one message. */
+struct prep_slot {
+	int decode_rc;          /* message_decode(): 0, or bad (why says) */
+	char why[160];
+	struct message_event ev;        /* when decoded */
+	bool parsed;            /* the line matched log_format */
+	int64_t time_ms;        /* the line's own time; -1 none */
+	struct prep_value *vals;
+	size_t nvals, vals_cap;
+	char *arena;
+	size_t arena_len, arena_cap;
+};
+
+struct prep;
+
+/*
+ * Two workers' parsers and dimensions for cfg (borrowed), and the worker
+ * thread. NULL with the reason in err (a pattern that does not compile).
+ */
+struct prep *prep_new(const struct aggregator_config *cfg, char *err,
+		      size_t errlen);
+
+/* Stops the worker thread; frees the slots. */
+void prep_free(struct prep *pp);
+
+/*
+ * Fill one slot per message of msgs[0..n) (n <= the batch size given to
+ * the consumer, PREP_BATCH at most) and return them, in order. Blocks until
+ * both threads are done. Borrowed until the next call.
+ */
+struct prep_slot *prep_batch(struct prep *pp, rd_kafka_message_t *const *msgs,
+			     size_t n);
+
+#define PREP_BATCH 1024
+
+#endif
