@@ -148,21 +148,11 @@ static int aggregator_http(struct aggregator *ag, char *err, size_t errlen)
 static int aggregator_parts(struct aggregator *ag, char *err, size_t errlen)
 {
 	const struct aggregator_config *cfg = ag->cfg;
-	char why[512];
 
-	ag->parser = accesslog_new(cfg->log_format, why, sizeof(why));
-	if (!ag->parser) {
-		snprintf(err, errlen, "log_format: %s", why);
-		return -1;
-	}
-	ag->dims = dimensions_new(&cfg->dimensions, ag->parser, why, sizeof(why));
-	if (!ag->dims) {
-		snprintf(err, errlen, "dimensions: %s", why);
-		return -1;
-	}
 	ag->prep = prep_new(cfg, err, errlen);
 	if (!ag->prep)
 		return -1;
+	ag->dims = prep_dimensions(ag->prep);
 	ag->cap = window_cap_new((uint64_t)cfg->max_values);
 	ag->store = store_new(&cfg->mariadb);
 	ag->writer = writer_new(&cfg->mariadb);
@@ -216,8 +206,6 @@ void aggregator_free(struct aggregator *ag)
 	rebalance_free(ag);
 	window_rows_fini(&ag->job.rows);
 	window_cap_free(ag->cap);
-	dimensions_free(ag->dims);
-	accesslog_free(ag->parser);
 	prep_free(ag->prep);
 	free(ag->names);
 	free(ag->once_lo);

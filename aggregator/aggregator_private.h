@@ -98,8 +98,7 @@ struct aggregator {
 	const struct aggregator_config *cfg;
 	struct aggregator_options opts;
 	struct consumer *consumer;
-	struct accesslog *parser;
-	struct dimensions *dims;
+	const struct dimensions *dims;  /* prep's: names and count only */
 	struct window_cap *cap;
 	struct store *store;            /* the loop's connection */
 	struct writer *writer;          /* the flushes' thread and connection */

@@ -374,8 +374,3 @@ int consumer_partition_count(struct consumer *c, int timeout_ms)
 	rd_kafka_topic_destroy(rkt);
 	return n;
 }
-
-const char *consumer_topic(const struct consumer *c)
-{
-	return c->cfg->topic;
-}

@@ -87,7 +87,4 @@ void consumer_commit(struct consumer *c, const int32_t *parts,
  */
 int consumer_partition_count(struct consumer *c, int timeout_ms);
 
-/* The topic's name. Borrowed. */
-const char *consumer_topic(const struct consumer *c);
-
 #endif

@@ -153,6 +153,11 @@ struct prep *prep_new(const struct aggregator_config *cfg, char *err,
 	return pp;
 }
 
+const struct dimensions *prep_dimensions(const struct prep *pp)
+{
+	return pp->mine.dims;
+}
+
 void prep_free(struct prep *pp)
 {
 	if (!pp)

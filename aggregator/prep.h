@@ -17,6 +17,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "aggregator_config.h"
+#include "dimensions.h"
 #include "message.h"
 
 /* One dimension value of a message: arena[off..off+len) of its slot. */
@@ -47,6 +48,12 @@ struct prep;
  */
 struct prep *prep_new(const struct aggregator_config *cfg, char *err,
 		      size_t errlen);
+
+/*
+ * The dimensions of the loop's thread, for their names and count (which
+ * never change). Borrowed from pp.
+ */
+const struct dimensions *prep_dimensions(const struct prep *pp);
 
 /* Stops the worker thread; frees the slots. */
 void prep_free(struct prep *pp);
