@@ -374,8 +374,16 @@ else
 	       "stored $(agg_stored "$DB_R" "$TOPIC_R"); $(head -n 10 "$TAP_TMP/diff")"
 fi
 rows=$(agg_sql "$DB_R" "SELECT COUNT(*) FROM counts")
-flushes=$(agg_metric "$port" logtally_aggregator_flushes_total)
-written=$(agg_metric "$port" logtally_aggregator_flush_rows_total)
+# One scrape for both figures (two could straddle a flush), taken once the
+# loop has counted the flush whose commit the stored offset shows: the
+# writer commits first, the loop updates the metrics when it sees the outcome.
+scrape_rows() {
+	curl -sf "http://127.0.0.1:$port/metrics" >"$TAP_TMP/rows.metrics" || return 1
+	flushes=$(awk '$1 == "logtally_aggregator_flushes_total" { print $2 }' "$TAP_TMP/rows.metrics")
+	written=$(awk '$1 == "logtally_aggregator_flush_rows_total" { print $2 }' "$TAP_TMP/rows.metrics")
+	[ "${written:-0}" -ge "$keys_r" ]
+}
+wait_until 10 scrape_rows
 if [ "$rows" = "$keys_r" ] && [ "${flushes:-0}" -ge 1 ] &&
    [ "${written:-0}" -ge "$keys_r" ] && [ "$written" -le $((flushes * keys_r)) ] &&
    [ $((written * 20)) -lt 20000 ]; then
