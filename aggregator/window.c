@@ -356,58 +356,54 @@ void window_rows_init(struct window_rows *rows)
 void window_rows_fini(struct window_rows *rows)
 {
 	free(rows->rows);
-	free(rows->arena);
+	for (size_t s = 0; s < rows->nsums; s++)
+		window_deltas_free(rows->sums[s]);
+	free(rows->sums);
 	window_rows_init(rows);
 }
 
-/*
- * Makes room for nrows rows and nbytes of values up front, so that the
- * arena never moves while rows point into it.
- */
-static void window_rows_reserve(struct window_rows *rows, size_t nrows,
-				size_t nbytes)
+/* Adds hits to a key whose hash is known (that of window_hash()). */
+static void window_deltas_add_hashed(struct window_deltas *deltas,
+				     uint64_t hash, int64_t start_s,
+				     uint32_t dim, const char *value,
+				     size_t len, uint64_t hits)
 {
-	if (nrows > rows->cap) {
-		rows->cap = nrows;
-		rows->rows = xreallocarray(rows->rows, nrows, sizeof(*rows->rows));
-	}
-	if (nbytes > rows->arena_cap || !rows->arena) {
-		rows->arena_cap = nbytes ? nbytes : 1;
-		free(rows->arena);
-		rows->arena = xmalloc(rows->arena_cap);
-	}
+	struct window_slot *slot;
+	struct window_entry *e;
+
+	slot = window_deltas_find(deltas, hash, start_s, dim, value, len);
+	if (slot->idx)
+		e = &deltas->entries[slot->idx - 1];
+	else
+		e = window_deltas_insert(deltas, slot, hash, start_s, dim, value, len);
+	e->hits += hits;
+	deltas->hits += hits;
 }
 
-static void window_rows_add_part(struct window_rows *rows,
-				 const struct window_deltas *deltas,
-				 uint32_t size_s)
+/* Makes rows->sums hold nsizes empty tables, keeping their memory. */
+static void window_rows_sums(struct window_rows *rows, size_t nsizes)
 {
-	char *copy = rows->arena + rows->arena_len;
+	if (nsizes > rows->nsums) {
+		rows->sums = xreallocarray(rows->sums, nsizes, sizeof(*rows->sums));
+		for (size_t s = rows->nsums; s < nsizes; s++)
+			rows->sums[s] = window_deltas_new();
+		rows->nsums = nsizes;
+	}
+	for (size_t s = 0; s < nsizes; s++)
+		window_deltas_clear(rows->sums[s]);
+}
 
-	if (deltas->arena_len)
-		memcpy(copy, deltas->arena, deltas->arena_len);
-	rows->arena_len += deltas->arena_len;
-	for (size_t i = 0; i < deltas->count; i++) {
-		const struct window_entry *e = &deltas->entries[i];
+/* Appends one row per key of sum, in the windows of size_s. */
+static void window_rows_add_sum(struct window_rows *rows,
+				const struct window_deltas *sum, uint32_t size_s)
+{
+	for (size_t i = 0; i < sum->count; i++) {
+		const struct window_entry *e = &sum->entries[i];
 
 		rows->rows[rows->n++] = (struct window_row){
 			.window_seconds = size_s, .dim = e->dim,
-			.start_s = e->start_s, .value = copy + e->off,
+			.start_s = e->start_s, .value = sum->arena + e->off,
 			.len = e->len, .hits = e->hits};
-	}
-}
-
-/* Appends a copy of rows[0..nbase) in the windows of size_s. */
-static void window_rows_add_rollup(struct window_rows *rows, size_t nbase,
-				   int64_t size_s)
-{
-	assert(size_s > 0 && size_s <= UINT32_MAX);
-	for (size_t i = 0; i < nbase; i++) {
-		struct window_row *row = &rows->rows[rows->n++];
-
-		*row = rows->rows[i];
-		row->window_seconds = (uint32_t)size_s;
-		row->start_s = window_floor_div(row->start_s, size_s) * size_s;
 	}
 }
 
@@ -523,24 +519,42 @@ void window_rows_build(struct window_rows *rows,
 		       const int64_t *sizes, size_t nsizes,
 		       const char *const *names, struct window_cap *cap)
 {
-	size_t nbase = 0, nbytes = 0;
+	struct window_deltas *base;
+	size_t nrows = 0;
 
-	assert(nsizes >= 1 && sizes[0] > 0 && sizes[0] <= UINT32_MAX);
-	rows->n = 0;
-	rows->arena_len = 0;
+	assert(nsizes >= 1);
+	for (size_t s = 0; s < nsizes; s++)
+		assert(sizes[s] > 0 && sizes[s] <= UINT32_MAX);
+	window_rows_sums(rows, nsizes);
+	base = rows->sums[0];
 	for (size_t p = 0; p < nparts; p++) {
-		if (!parts[p])
-			continue;
-		nbase += parts[p]->count;
-		nbytes += parts[p]->arena_len;
+		const struct window_deltas *part = parts[p];
+
+		for (size_t i = 0; part && i < part->count; i++) {
+			const struct window_entry *e = &part->entries[i];
+
+			window_deltas_add_hashed(base, e->hash, e->start_s, e->dim,
+						 part->arena + e->off, e->len,
+						 e->hits);
+		}
 	}
-	assert(nbase <= SIZE_MAX / nsizes);
-	window_rows_reserve(rows, nbase * nsizes, nbytes);
-	for (size_t p = 0; p < nparts; p++)
-		if (parts[p])
-			window_rows_add_part(rows, parts[p], (uint32_t)sizes[0]);
 	for (size_t s = 1; s < nsizes; s++)
-		window_rows_add_rollup(rows, nbase, sizes[s]);
+		for (size_t i = 0; i < base->count; i++) {
+			const struct window_entry *e = &base->entries[i];
+
+			window_deltas_add(rows->sums[s],
+					  window_floor_div(e->start_s, sizes[s]) * sizes[s],
+					  e->dim, base->arena + e->off, e->len, e->hits);
+		}
+	for (size_t s = 0; s < nsizes; s++)
+		nrows += rows->sums[s]->count;
+	if (nrows > rows->cap) {
+		rows->cap = nrows;
+		rows->rows = xreallocarray(rows->rows, nrows, sizeof(*rows->rows));
+	}
+	rows->n = 0;
+	for (size_t s = 0; s < nsizes; s++)
+		window_rows_add_sum(rows, rows->sums[s], (uint32_t)sizes[s]);
 	window_rows_sort_merge(rows, names);
 	if (cap && nsizes > 1 && window_rows_cap(rows, (uint32_t)sizes[0], cap))
 		window_rows_sort_merge(rows, names);

@@ -95,10 +95,10 @@ struct window_row {
 struct window_rows {
 	struct window_row *rows;
 	size_t n;
-	/* private: storage for values and rows */
+	/* private: storage for rows; values live in the per-size sums */
 	size_t cap;
-	char *arena;
-	size_t arena_len, arena_cap;
+	struct window_deltas **sums;
+	size_t nsums;
 };
 
 void window_rows_init(struct window_rows *rows);
@@ -115,7 +115,9 @@ void window_rows_fini(struct window_rows *rows);
  * into WINDOW_OTHER when refused. Rows come out sorted by window_seconds,
  * then dimension name (names[dim], compared as bytes), then start, then
  * value (bytes, a shorter prefix first): the counts table's key order.
- * Cost: O(k log k) for k distinct keys; independent of the hits.
+ * The partitions' keys are summed in one hash table per size first, so
+ * only distinct keys are sorted. Cost: O(n) for n keys in the parts plus
+ * O(k log k) for k distinct rows; independent of the hits.
  */
 void window_rows_build(struct window_rows *rows,
 		       struct window_deltas *const *parts, size_t nparts,
