@@ -374,6 +374,24 @@ static void aggregator_drain(struct aggregator *ag)
 			     flush_pending_keys(ag));
 }
 
+/*
+ * Where the CPU went, for benchmarks and capacity planning: the loop
+ * (consume, count, half of the decoding), the prep worker (the other half),
+ * the writer (rows and SQL) and the rest (librdkafka's threads: fetch,
+ * decompression).
+ */
+static void aggregator_log_cpu(const struct aggregator *ag)
+{
+	double loop = runtime_thread_cpu_s(pthread_self());
+	double prep = prep_cpu_s(ag->prep), writer = writer_cpu_s(ag->writer);
+	double all = runtime_process_cpu_s();
+	double rest = all - loop - prep - writer;
+
+	logging_debug("cpu: %.3f s: loop %.3f s, prep %.3f s, writer %.3f s, "
+		      "librdkafka and the rest %.3f s", all, loop, prep, writer,
+		      rest > 0 ? rest : 0);
+}
+
 int aggregator_run(struct aggregator *ag)
 {
 	rd_kafka_message_t *msgs[AGG_BATCH];
@@ -390,11 +408,18 @@ int aggregator_run(struct aggregator *ag)
 			rd_kafka_message_destroy(msgs[i]);
 		aggregator_tick(ag);
 		aggregator_read_signals(ag);
-		if (aggregator_done(ag) && !flush_sync(ag))
+		if (!aggregator_done(ag))
+			continue;
+		if (!ag->once_counted)
+			logging_debug("--once: every partition counted to its end, "
+				      "%zu keys to write", flush_pending_keys(ag));
+		ag->once_counted = true;
+		if (!flush_sync(ag))
 			break;
 	}
 	if (!ag->fatal)
 		aggregator_drain(ag);
+	aggregator_log_cpu(ag);
 	if (ag->fatal)
 		atomic_store(&ag->health, AGG_HEALTH_FATAL);
 	return ag->fatal || ag->db_down ? 1 : 0;

@@ -113,6 +113,7 @@ struct aggregator {
 	struct agg_partition *parts;    /* indexed by partition id */
 	size_t nparts;
 	bool assigned_once;
+	bool once_counted;      /* --once: logged that all was counted */
 	/* --once: each partition's bounds when the run started */
 	int64_t *once_lo, *once_end;
 	size_t once_n;

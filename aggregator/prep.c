@@ -15,6 +15,7 @@
 #include "dimensions.h"
 #include "logging.h"
 #include "prep.h"
+#include "runtime.h"
 #include "xalloc.h"
 
 /* Below this many messages the loop's thread does the batch alone. */
@@ -150,7 +151,13 @@ struct prep *prep_new(const struct aggregator_config *cfg, char *err,
 		logging_error("prep: pthread_create: %s", strerror(rc));
 		abort();
 	}
+	pthread_setname_np(pp->thread, "logtally:prep");
 	return pp;
+}
+
+double prep_cpu_s(const struct prep *pp)
+{
+	return runtime_thread_cpu_s(pp->thread);
 }
 
 const struct dimensions *prep_dimensions(const struct prep *pp)

@@ -58,6 +58,9 @@ const struct dimensions *prep_dimensions(const struct prep *pp);
 /* Stops the worker thread; frees the slots. */
 void prep_free(struct prep *pp);
 
+/* CPU seconds used so far by the worker thread. */
+double prep_cpu_s(const struct prep *pp);
+
 /*
  * Fill one slot per message of msgs[0..n) (n <= the batch size given to
  * the consumer, PREP_BATCH at most) and return them, in order. Blocks until

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "logging.h"
+#include "runtime.h"
 #include "writer.h"
 #include "xalloc.h"
 
@@ -79,7 +80,13 @@ struct writer *writer_new(const struct aggregator_mariadb *cfg)
 		logging_error("writer: pthread_create: %s", strerror(rc));
 		abort();
 	}
+	pthread_setname_np(w->thread, "logtally:writer");
 	return w;
+}
+
+double writer_cpu_s(const struct writer *w)
+{
+	return runtime_thread_cpu_s(w->thread);
 }
 
 void writer_free(struct writer *w)

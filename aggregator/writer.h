@@ -24,6 +24,9 @@ struct writer *writer_new(const struct aggregator_mariadb *cfg);
 /* Wait for a job in progress, stop the thread, close the connection. */
 void writer_free(struct writer *w);
 
+/* CPU seconds used so far by the writer's thread. */
+double writer_cpu_s(const struct writer *w);
+
 /*
  * On the writer's thread, call prepare(arg) (when not NULL: work that can
  * leave the loop's thread, such as building the rows of fl), then run

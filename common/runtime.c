@@ -27,6 +27,29 @@ int64_t runtime_wall_ms(void)
 	return runtime_ms(CLOCK_REALTIME);
 }
 
+static double runtime_cpu_s(clockid_t clock)
+{
+	struct timespec ts;
+
+	if (clock_gettime(clock, &ts))
+		return 0;
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+double runtime_thread_cpu_s(pthread_t thread)
+{
+	clockid_t clock;
+
+	if (pthread_getcpuclockid(thread, &clock))
+		return 0;
+	return runtime_cpu_s(clock);
+}
+
+double runtime_process_cpu_s(void)
+{
+	return runtime_cpu_s(CLOCK_PROCESS_CPUTIME_ID);
+}
+
 int runtime_signals(void)
 {
 	sigset_t set;

@@ -5,6 +5,7 @@
 #ifndef LOGTALLY_RUNTIME_H
 #define LOGTALLY_RUNTIME_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 /* CLOCK_MONOTONIC in milliseconds: for timeouts and intervals. */
@@ -12,6 +13,13 @@ int64_t runtime_now_ms(void);
 
 /* CLOCK_REALTIME in milliseconds since the epoch: for event times. */
 int64_t runtime_wall_ms(void);
+
+/*
+ * CPU seconds used so far by thread (0 when the clock cannot be read),
+ * and by the whole process.
+ */
+double runtime_thread_cpu_s(pthread_t thread);
+double runtime_process_cpu_s(void);
 
 /*
  * Ignore SIGPIPE, block SIGTERM and SIGINT in the calling thread (and so in
