@@ -82,10 +82,17 @@ static int64_t count_event_time(const struct prep_slot *slot,
 	return t;
 }
 
+/*
+ * A key the partition's deltas hold already was admitted by the cap when
+ * it entered them (or is (other) itself): only new keys ask the cap, which
+ * takes a lock and two more hash lookups.
+ */
 static void count_value(struct aggregator *ag, struct agg_partition *p,
 			int64_t start, uint32_t dim, const char *value,
 			size_t len)
 {
+	if (window_deltas_add_held(p->deltas, start, dim, value, len, 1))
+		return;
 	if (!window_cap_admit(ag->cap, ag->sizes[0], start, dim, value, len)) {
 		metrics_counter_add(ag->m.other[dim], 1);
 		value = WINDOW_OTHER;

@@ -198,6 +198,21 @@ void window_deltas_add(struct window_deltas *deltas, int64_t start_s,
 	deltas->hits += hits;
 }
 
+bool window_deltas_add_held(struct window_deltas *deltas, int64_t start_s,
+			    uint32_t dim, const char *value, size_t len,
+			    uint64_t hits)
+{
+	uint64_t hash = window_hash(start_s, dim, value, len);
+	struct window_slot *slot;
+
+	slot = window_deltas_find(deltas, hash, start_s, dim, value, len);
+	if (!slot->idx)
+		return false;
+	deltas->entries[slot->idx - 1].hits += hits;
+	deltas->hits += hits;
+	return true;
+}
+
 size_t window_deltas_count(const struct window_deltas *deltas)
 {
 	return deltas->count;

@@ -47,6 +47,15 @@ void window_deltas_add(struct window_deltas *deltas, int64_t start_s,
 		       uint32_t dim, const char *value, size_t len,
 		       uint64_t hits);
 
+/*
+ * Add hits to the key when the table holds it already, and say whether it
+ * did: one hash and one probe, so that a caller with a cap to consult for
+ * new keys only (count.c) pays for it once per key, not once per hit.
+ */
+bool window_deltas_add_held(struct window_deltas *deltas, int64_t start_s,
+			    uint32_t dim, const char *value, size_t len,
+			    uint64_t hits);
+
 /* Number of distinct keys held. */
 size_t window_deltas_count(const struct window_deltas *deltas);
 

@@ -173,6 +173,41 @@ static void test_deltas_oracle(void **state)
 	free(keys);
 }
 
+/*
+ * window_deltas_add_held adds to held keys only and says which it held,
+ * so add_held-else-add (count.c's order) counts like add alone.
+ */
+static void test_deltas_add_held(void **state)
+{
+	enum { N = 2000 };
+	unsigned seed = 11;
+	struct tkey *keys = tkeys_make(N, &seed);
+	struct window_deltas *deltas = window_deltas_new();
+	size_t misses = 0;
+
+	assert_false(window_deltas_add_held(deltas, 0, 0, "a", 1, 1));
+	assert_int_equal(window_deltas_count(deltas), 0);
+	assert_int_equal(window_deltas_hits(deltas), 0);
+	for (int a = 0; a < 30000; a++) {
+		struct tkey *k = &keys[rand_r(&seed) % N];
+		uint64_t hits = 1 + rand_r(&seed) % 5;
+		bool held = window_deltas_add_held(deltas, k->start, k->dim,
+						   k->val, k->len, hits);
+
+		assert_int_equal(held, k->hits > 0);
+		if (!held) {
+			window_deltas_add(deltas, k->start, k->dim, k->val,
+					  k->len, hits);
+			misses++;
+		}
+		k->hits += hits;
+	}
+	assert_int_equal(misses, window_deltas_count(deltas));
+	tkeys_check(deltas, keys, N);
+	window_deltas_free(deltas);
+	free(keys);
+}
+
 /* Equal bytes in other windows or dimensions, or prefixes, are other keys. */
 static void test_deltas_distinct(void **state)
 {
@@ -392,6 +427,7 @@ int main(void)
 		cmocka_unit_test(test_start_edges),
 		cmocka_unit_test(test_start_property),
 		cmocka_unit_test(test_deltas_oracle),
+		cmocka_unit_test(test_deltas_add_held),
 		cmocka_unit_test(test_deltas_distinct),
 		cmocka_unit_test(test_deltas_no_alloc),
 		cmocka_unit_test(test_cap),
