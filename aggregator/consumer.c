@@ -246,10 +246,31 @@ static void consumer_nudge(struct consumer *c)
 	rd_kafka_topic_partition_list_destroy(list);
 }
 
+/*
+ * rd_kafka_consume_batch_queue() returns early only with a whole batch:
+ * with fewer messages queued it waits out its timeout. So take what is
+ * queued without waiting, and only when nothing is, wait for one message
+ * and take what came with it: the last messages of a backlog no longer
+ * wait out the poll timeout.
+ */
+static ssize_t consumer_take(struct consumer *c, int timeout_ms,
+			     rd_kafka_message_t **msgs, size_t max)
+{
+	ssize_t got = rd_kafka_consume_batch_queue(c->queue, 0, msgs, max), more;
+
+	if (got || !timeout_ms || !max)
+		return got;
+	got = rd_kafka_consume_batch_queue(c->queue, timeout_ms, msgs, 1);
+	if (got != 1 || max == 1)
+		return got;
+	more = rd_kafka_consume_batch_queue(c->queue, 0, msgs + 1, max - 1);
+	return more > 0 ? got + more : got;
+}
+
 size_t consumer_poll(struct consumer *c, int timeout_ms,
 		     rd_kafka_message_t **msgs, size_t max)
 {
-	ssize_t got = rd_kafka_consume_batch_queue(c->queue, timeout_ms, msgs, max);
+	ssize_t got = consumer_take(c, timeout_ms, msgs, max);
 	size_t n = 0;
 
 	for (ssize_t i = 0; i < got; i++) {
