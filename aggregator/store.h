@@ -39,7 +39,7 @@
 #define STORE_OFFSET_NONE (-2)
 
 /* The schema version this program writes (logtally_schema.version). */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct store;
 

@@ -64,8 +64,20 @@ static const char *const store_sql_v1[] = {
 	NULL,
 };
 
+/*
+ * Version 2: no index by time alone. Every read (dashboards, the API,
+ * retention) names a dimension and takes a range of the primary key; the
+ * index cost each new row a second B-tree insert (bench-aggregator: 13%
+ * of MariaDB's CPU, 9% of the rate).
+ */
+static const char *const store_sql_v2[] = {
+	"ALTER TABLE counts DROP INDEX IF EXISTS by_time",
+	NULL,
+};
+
 const struct store_sql_step store_sql_steps[] = {
 	{1, store_sql_v1},
+	{2, store_sql_v2},
 	{0, NULL},
 };
 

@@ -18,8 +18,8 @@
 /*
  * The schema: store_sql_schema_table (logtally_schema, which records the
  * versions applied) first, then each step newer than the stored version,
- * in order. A step's DDL is idempotent (IF NOT EXISTS), since DDL commits
- * on its own. store_sql_steps ends with {0, NULL}.
+ * in order. A step's DDL is idempotent (IF NOT EXISTS, IF EXISTS), since
+ * DDL commits on its own. store_sql_steps ends with {0, NULL}.
  */
 struct store_sql_step {
 	unsigned int version;

@@ -1,4 +1,4 @@
--- logtally: the MariaDB schema, version 1.
+-- logtally: the MariaDB schema, version 2.
 --
 -- logtally-aggregator creates and migrates these tables itself (the same
 -- DDL is in aggregator/store.c, and test_store checks that both make the
@@ -16,15 +16,16 @@ CREATE TABLE IF NOT EXISTS logtally_schema (
 
 -- What dashboards read: hits per window, dimension and value. window_seconds
 -- is the base window (5) or a rollup (60, 3600). The primary key is the only
--- unique key; by_time serves time-range reads and retention.
+-- key: every read (dashboards, the API, retention) names a window size and
+-- a dimension and takes a range of it. (Version 1 had a second index,
+-- by_time (window_seconds, window_start); version 2 dropped it.)
 CREATE TABLE IF NOT EXISTS counts (
 	window_seconds INT UNSIGNED NOT NULL,
 	window_start DATETIME NOT NULL,
 	dimension VARCHAR(32) NOT NULL,
 	value VARCHAR(512) NOT NULL,
 	hits BIGINT UNSIGNED NOT NULL,
-	PRIMARY KEY (window_seconds, dimension, window_start, value),
-	KEY by_time (window_seconds, window_start)
+	PRIMARY KEY (window_seconds, dimension, window_start, value)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin ROW_FORMAT=DYNAMIC;
 
 -- The next Kafka offset to count, per partition (-2: none yet). Written in
@@ -49,4 +50,5 @@ CREATE TABLE IF NOT EXISTS logtally_sources (
 	KEY by_partition (topic, kafka_partition)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
 
-INSERT IGNORE INTO logtally_schema (version, applied_at) VALUES (1, UTC_TIMESTAMP());
+INSERT IGNORE INTO logtally_schema (version, applied_at)
+	VALUES (1, UTC_TIMESTAMP()), (2, UTC_TIMESTAMP());

@@ -40,8 +40,8 @@ static void test_open_is_idempotent(void **state)
 	assert_int_equal(store_open(again, err, sizeof(err)), 0);
 	store_free(again);
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM %s.logtally_schema",
-				 env.db), 1);
-	assert_int_equal(sql_int("SELECT version FROM %s.logtally_schema",
+				 env.db), STORE_SCHEMA_VERSION);
+	assert_int_equal(sql_int("SELECT MAX(version) FROM %s.logtally_schema",
 				 env.db), STORE_SCHEMA_VERSION);
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM information_schema.TABLES"
 				 " WHERE TABLE_SCHEMA = '%s'", env.db), 4);
@@ -162,6 +162,42 @@ static void test_newer_schema_is_fatal(void **state)
 				 env.db), 1);
 	load(st, 1, offsets);
 	store_free(st);
+}
+
+/*
+ * A database made by a version 1 aggregator (its DDL, by_time included,
+ * and rows) is migrated to version 2: the index goes, the rows stay.
+ */
+static void test_migrates_from_v1(void **state)
+{
+	struct store *st;
+	char err[512];
+
+	sql("DROP DATABASE %s", env.db);
+	sql("CREATE DATABASE %s", env.db);
+	sql("USE %s", env.db);
+	sql("%s", store_sql_schema_table);
+	assert_int_equal(store_sql_steps[0].version, 1);
+	for (const char *const *ddl = store_sql_steps[0].ddl; *ddl; ddl++)
+		sql("%s", *ddl);
+	sql("INSERT INTO logtally_schema VALUES (1, NOW())");
+	sql("INSERT INTO counts VALUES (5, FROM_UNIXTIME(%" PRId64 "), 'url', "
+	    "'/a', 3), (60, FROM_UNIXTIME(%" PRId64 "), 'url', '/a', 3)", T0, T0);
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM information_schema."
+				 "STATISTICS WHERE TABLE_SCHEMA = '%s' AND "
+				 "TABLE_NAME = 'counts' AND INDEX_NAME = "
+				 "'by_time'", env.db), 2);
+
+	st = store_new(&env.cfg);
+	assert_int_equal(store_open(st, err, sizeof(err)), 0);
+	store_free(st);
+	assert_int_equal(sql_int("SELECT MAX(version) FROM %s.logtally_schema",
+				 env.db), 2);
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM information_schema."
+				 "STATISTICS WHERE TABLE_SCHEMA = '%s' AND "
+				 "TABLE_NAME = 'counts' AND INDEX_NAME <> "
+				 "'PRIMARY'", env.db), 0);
+	assert_int_equal(sql_int("SELECT SUM(hits) FROM %s.counts", env.db), 6);
 }
 
 /* --- offsets, flush ------------------------------------------------------ */
@@ -481,14 +517,22 @@ static void test_expire_in_batches(void **state)
 		    "'status', '200', 1), (60, FROM_UNIXTIME(%" PRId64 "), "
 		    "'url', '/', 1)", env.db, T0 + 5 * i, T0 + 5 * i,
 		    T0 - 60 * i);
-	/* starts before T0 + 25: five windows of two rows */
+	/* a dimension that sorts first, two old rows and a new one */
+	sql("INSERT INTO %s.counts VALUES (5, FROM_UNIXTIME(%" PRId64 "), "
+	    "'hashtag', 'a', 1), (5, FROM_UNIXTIME(%" PRId64 "), 'hashtag', "
+	    "'b', 1), (5, FROM_UNIXTIME(%" PRId64 "), 'hashtag', 'a', 1)",
+	    env.db, T0, T0 + 20, T0 + 25);
+	/* starts before T0 + 25: five windows of two rows, and two; batches
+	 * run on from one dimension into the next */
 	assert_int_equal(store_expire(st, 5, T0 + 25, 3, err, sizeof(err)), 3);
 	assert_int_equal(store_expire(st, 5, T0 + 25, 3, err, sizeof(err)), 3);
 	assert_int_equal(store_expire(st, 5, T0 + 25, 3, err, sizeof(err)), 3);
-	assert_int_equal(store_expire(st, 5, T0 + 25, 3, err, sizeof(err)), 1);
+	assert_int_equal(store_expire(st, 5, T0 + 25, 5, err, sizeof(err)), 3);
 	assert_int_equal(store_expire(st, 5, T0 + 25, 3, err, sizeof(err)), 0);
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM %s.counts WHERE "
-				 "window_seconds = 5", env.db), 10);
+				 "window_seconds = 5", env.db), 11);
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM %s.counts WHERE "
+				 "dimension = 'hashtag'", env.db), 1);
 	assert_int_equal(sql_int("SELECT MIN(window_start) = FROM_UNIXTIME(%"
 				 PRId64 ") FROM %s.counts WHERE window_seconds"
 				 " = 5", T0 + 25, env.db), 1);
@@ -502,6 +546,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_is_idempotent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_sql_agrees, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_is_fatal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrates_from_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_offsets_creates_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_commits_and_adds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cas_miss_commits_nothing, setup, teardown),
