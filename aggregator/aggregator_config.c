@@ -155,6 +155,10 @@ static const struct config_key aggregator_keys[] = {
 	{"flush_interval", CONFIG_DURATION, KEY(aggregator_config, flush_interval), .def = "1s",
 	 .min = MS(10), .max = SECONDS(3600),
 	 .help = "how often accumulated counts are written in one transaction"},
+	{"max_pending", CONFIG_SIZE, KEY(aggregator_config, max_pending), .def = "64MiB",
+	 .min = 64 << 10, .max = (int64_t)16 << 30,
+	 .help = "memory of counts waiting to be written: past it they are written "
+		 "before flush_interval, and at 4 times it counting waits for the writer"},
 	{"lateness", CONFIG_DURATION, KEY(aggregator_config, lateness), .def = "1m",
 	 .min = MS(0), .max = DAYS(365),
 	 .help = "events older than this behind the newest are reported late (still counted)"},

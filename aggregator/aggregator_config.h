@@ -42,6 +42,7 @@ struct aggregator_config {
 	struct aggregator_mariadb mariadb;
 	int64_t window;
 	int64_t flush_interval;
+	uint64_t max_pending;             /* bytes of counts waiting for a flush */
 	int64_t lateness;
 	char *log_format;                 /* common, combined or a pattern */
 	struct config_list dimensions;    /* of struct aggregator_dimension */

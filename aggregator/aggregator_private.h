@@ -39,8 +39,6 @@
 /* p->next before the first message of a partition started at BEGINNING. */
 #define AGG_OFFSET_UNKNOWN (-1)
 
-/* Flush early when this many keys wait, whatever flush_interval says. */
-#define AGG_FLUSH_MAX_KEYS 200000
 
 struct agg_partition {
 	int32_t id;

@@ -51,6 +51,17 @@ size_t flush_pending_keys(const struct aggregator *ag)
 	return keys;
 }
 
+/* Memory of the counts waiting, as max_pending measures it. */
+static size_t flush_pending_bytes(const struct aggregator *ag)
+{
+	size_t bytes = 0;
+
+	for (size_t i = 0; i < ag->nparts; i++)
+		if (ag->parts[i].assigned && ag->parts[i].deltas)
+			bytes += window_deltas_bytes(ag->parts[i].deltas);
+	return bytes;
+}
+
 static int flush_source_cmp(const void *a, const void *b)
 {
 	const struct store_source *x = a, *y = b;
@@ -404,7 +415,8 @@ void flush_tick(struct aggregator *ag)
 	}
 	keys = flush_pending_keys(ag);
 	metrics_gauge_set(ag->m.pending, (double)keys);
-	if (now >= ag->next_flush_ms || keys >= AGG_FLUSH_MAX_KEYS) {
+	if (now >= ag->next_flush_ms ||
+	    flush_pending_bytes(ag) >= ag->cfg->max_pending) {
 		ag->next_flush_ms = now + ag->cfg->flush_interval;
 		flush_start(ag);
 	}
@@ -412,14 +424,14 @@ void flush_tick(struct aggregator *ag)
 
 /*
  * Counting outran the writer by far: wait for it, so that memory stays
- * bounded by AGG_FLUSH_MAX_KEYS a few times over.
+ * bounded by max_pending a few times over.
  */
 void flush_throttle(struct aggregator *ag)
 {
 	struct writer_outcome out;
 
 	if (writer_busy(ag->writer) &&
-	    flush_pending_keys(ag) >= 4 * (size_t)AGG_FLUSH_MAX_KEYS &&
+	    flush_pending_bytes(ag) / 4 >= ag->cfg->max_pending &&
 	    writer_poll(ag->writer, true, &out))
 		flush_outcome(ag, &out);
 }

@@ -218,6 +218,13 @@ size_t window_deltas_count(const struct window_deltas *deltas)
 	return deltas->count;
 }
 
+size_t window_deltas_bytes(const struct window_deltas *deltas)
+{
+	/* slots stay between 35% and 70% full: about two per entry */
+	return deltas->count * (sizeof(struct window_entry) +
+				2 * sizeof(struct window_slot)) + deltas->arena_len;
+}
+
 uint64_t window_deltas_hits(const struct window_deltas *deltas)
 {
 	return deltas->hits;

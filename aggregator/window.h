@@ -59,6 +59,12 @@ bool window_deltas_add_held(struct window_deltas *deltas, int64_t start_s,
 /* Number of distinct keys held. */
 size_t window_deltas_count(const struct window_deltas *deltas);
 
+/*
+ * Bytes the keys held take (entries, their share of the slots, values),
+ * whatever memory the table keeps for reuse: what a flush would free.
+ */
+size_t window_deltas_bytes(const struct window_deltas *deltas);
+
 /* Sum of the hits held (for tests and metrics). */
 uint64_t window_deltas_hits(const struct window_deltas *deltas);
 

@@ -16,7 +16,7 @@ set -u
 # shellcheck source=aggregator_lib.sh
 . "$(dirname "$0")/aggregator_lib.sh"
 
-plan 31
+plan 33
 agent_require
 agg_require
 
@@ -193,6 +193,31 @@ done
 bare=$(agg_sql "$DB" "SELECT SUM(hits) FROM counts WHERE dimension = 'status'
 	AND window_seconds = 5 AND window_start >= TIMESTAMPADD(SECOND, $((now - 10100)), '1970-01-01')")
 check "the 400 bare lines (no key, no envelope) are counted, in their own time range" test "$bare" = 400
+
+# --- 3b. max_pending: counts written before flush_interval ------------------
+
+# The same 8200 lines into a database of their own, with an hour between
+# timed flushes and the smallest max_pending: only its size trigger
+# flushes before the last (two flushes or more prove it), and the counts
+# stay exact.
+DB_P=$(agg_db pending)
+agg_config "$TAP_TMP/pending.yml" "$BROKERS" "$TOPIC" "$DB_P" "$KEEP" \
+	'flush_interval: 1h' 'max_pending: 64KiB' 'log_level: debug'
+sed -i 's/^flush_interval: 200ms$//' "$TAP_TMP/pending.yml"
+regroup "$TAP_TMP/pending.yml" pending
+agg_once pending "$TAP_TMP/pending.yml"
+early=$(grep -c 'DEBUG .*: flushed [1-9][0-9]* rows of' "$TAP_TMP/pending.err")
+if [ "$AGG_RC" = 0 ] && [ "$early" -ge 2 ] &&
+   [ "$(agg_total "$DB_P" url)" = 8200 ] && [ "$(agg_total "$DB_P" url 3600)" = 8200 ]; then
+	ok "max_pending 64KiB, flush_interval 1h: $early flushes, 8200 lines counted exactly"
+else
+	not_ok "max_pending 64KiB, flush_interval 1h: early flushes, 8200 lines counted exactly" \
+	       "status $AGG_RC, $early flushes, url $(agg_total "$DB_P" url): $(tail -n 5 "$TAP_TMP/pending.err")"
+fi
+agg_expect status "$LOGS"/*.log "$TAP_TMP"/bare*.log >"$TAP_TMP/want.pending"
+agg_counts "$DB_P" status >"$TAP_TMP/got.pending"
+same "max_pending: the hits of every status equal the oracle's" \
+     "$TAP_TMP/want.pending" "$TAP_TMP/got.pending"
 
 # --- 2. real logs -----------------------------------------------------------
 

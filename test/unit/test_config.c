@@ -155,6 +155,7 @@ static void test_aggregator_defaults(void **state)
 	assert_string_equal(cfg.mariadb.password, "");
 	assert_int_equal(cfg.window, 5000);
 	assert_int_equal(cfg.flush_interval, 1000);
+	assert_int_equal(cfg.max_pending, 64 << 20);
 	assert_int_equal(cfg.lateness, 60000);
 	assert_string_equal(cfg.log_format, "combined");
 	assert_int_equal(cfg.dimensions.n, 3);
