@@ -1,9 +1,11 @@
 /*
  * aggregator: set-up, the loop, and the way out. The loop takes batches of
- * messages (count.c), flushes every flush_interval or when too many keys
- * wait (flush.c), retries the database while it is away, and in --once
- * mode stops when every assigned partition reached the end offset it had
- * at assignment. Rebalances run inside consumer_poll() (rebalance.c).
+ * messages, has each prepared (prep.c) while it counts the one before
+ * (count.c), flushes every flush_interval or when max_pending is passed
+ * (flush.c), retries the database while it is away, and in --once mode
+ * stops when every partition reached the end offset it had at start.
+ * Rebalances run inside consumer_poll() (rebalance.c); a batch polled
+ * before partitions were positioned anew is dropped, not counted.
  * Signals arrive on a signalfd: the first stops the loop, which flushes
  * (retrying up to shutdown_timeout) and leaves the group; a second makes
  * it give up waiting.
@@ -392,20 +394,57 @@ static void aggregator_log_cpu(const struct aggregator *ag)
 		      rest > 0 ? rest : 0);
 }
 
+/* A batch polled and prepared, waiting to be counted. */
+struct agg_batch {
+	rd_kafka_message_t *msgs[AGG_BATCH];
+	const struct prep_slot *slots;
+	size_t n;
+	uint64_t generation;    /* ag->generation when it was polled */
+};
+
+static void aggregator_forget(struct agg_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		rd_kafka_message_destroy(b->msgs[i]);
+	b->n = 0;
+}
+
+/*
+ * Counts the batch, unless partitions were positioned anew since it was
+ * polled (its messages are then fetched again), and lets it go.
+ */
+static void aggregator_count(struct aggregator *ag, struct agg_batch *b)
+{
+	if (b->n && b->generation == ag->generation)
+		count_batch(ag, b->msgs, b->slots, b->n);
+	aggregator_forget(b);
+}
+
+/*
+ * The loop polls batch i+1 and hands most of its preparation to the prep
+ * worker before it counts batch i, so that decoding and parsing overlap
+ * counting; a batch waiting to be counted makes the next poll not wait.
+ */
 int aggregator_run(struct aggregator *ag)
 {
-	rd_kafka_message_t *msgs[AGG_BATCH];
+	struct agg_batch *batches = xcalloc(2, sizeof(*batches)), *b, *prev;
+	int next = 0;
 
-	if (aggregator_open_store(ag) || (ag->opts.once && aggregator_once_bounds(ag)))
+	if (aggregator_open_store(ag) || (ag->opts.once && aggregator_once_bounds(ag))) {
+		free(batches);
 		return ag->signals ? 0 : 1;
+	}
 	ag->next_flush_ms = runtime_now_ms() + ag->cfg->flush_interval;
 	while (!ag->signals && !ag->fatal) {
-		size_t n = consumer_poll(ag->consumer, aggregator_poll_ms(ag), msgs,
-					 AGG_BATCH);
-
-		count_batch(ag, msgs, n);
-		for (size_t i = 0; i < n; i++)
-			rd_kafka_message_destroy(msgs[i]);
+		b = &batches[next];
+		prev = &batches[!next];
+		b->n = consumer_poll(ag->consumer, prev->n ? 0 : aggregator_poll_ms(ag),
+				     b->msgs, AGG_BATCH);
+		b->generation = ag->generation;
+		prep_begin(ag->prep, b->msgs, b->n);
+		aggregator_count(ag, prev);
+		b->slots = prep_end(ag->prep);
+		next = !next;
 		aggregator_tick(ag);
 		aggregator_read_signals(ag);
 		if (!aggregator_done(ag))
@@ -417,6 +456,9 @@ int aggregator_run(struct aggregator *ag)
 		if (!flush_sync(ag))
 			break;
 	}
+	aggregator_forget(&batches[0]);
+	aggregator_forget(&batches[1]);
+	free(batches);
 	if (!ag->fatal)
 		aggregator_drain(ag);
 	aggregator_log_cpu(ag);

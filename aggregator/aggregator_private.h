@@ -110,6 +110,12 @@ struct aggregator {
 
 	struct agg_partition *parts;    /* indexed by partition id */
 	size_t nparts;
+	/*
+	 * Bumped whenever partitions are positioned anew (assignment,
+	 * revocation, a seek back after an outage): a batch polled before
+	 * is dropped uncounted, and fetched again from where counting is.
+	 */
+	uint64_t generation;
 	bool assigned_once;
 	bool once_counted;      /* --once: logged that all was counted */
 	/* --once: each partition's bounds when the run started */
@@ -153,9 +159,9 @@ void rebalance_mark_dirty(struct aggregator *ag, struct agg_source *src);
 void rebalance_drop_sources(struct aggregator *ag, int32_t partition);
 void rebalance_free(struct aggregator *ag);
 
-/* count.c: the messages of a batch, prepared (prep.c) and counted in order */
+/* count.c: the messages of a batch, prepared (prep.c), counted in order */
 void count_batch(struct aggregator *ag, rd_kafka_message_t *const *msgs,
-		 size_t n);
+		 const struct prep_slot *slots, size_t n);
 
 /* flush.c */
 void flush_tick(struct aggregator *ag);

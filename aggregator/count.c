@@ -144,10 +144,8 @@ static void count_message(struct aggregator *ag, const rd_kafka_message_t *msg,
 }
 
 void count_batch(struct aggregator *ag, rd_kafka_message_t *const *msgs,
-		 size_t n)
+		 const struct prep_slot *slots, size_t n)
 {
-	struct prep_slot *slots = prep_batch(ag->prep, msgs, n);
-
 	for (size_t i = 0; i < n; i++)
 		count_message(ag, msgs[i], &slots[i]);
 }

@@ -300,6 +300,7 @@ static void flush_resume(struct aggregator *ag)
 	logging_info("MariaDB is back after %.1f s; resuming consumption",
 		     (double)(runtime_now_ms() - ag->db_down_since_ms) / 1000.0);
 	ag->db_down = false;
+	ag->generation++;
 	for (size_t i = 0; i < ag->nparts; i++) {
 		struct agg_partition *p = &ag->parts[i];
 

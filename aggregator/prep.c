@@ -1,11 +1,16 @@
 /*
  * prep: a batch is cut in two; the worker thread prepares the first part
- * while the loop's thread prepares the rest, each with a parser and a
- * dimensions of its own (neither is thread-safe), into disjoint slots. The
+ * from prep_begin() on, while the loop's thread counts the batch before
+ * and then prepares the rest in prep_end(), each with a parser and a
+ * dimensions of its own (neither is thread-safe), into disjoint slots of
+ * one of two slot sets (the other holds the batch being counted). The
  * mutex and condition variables only hand the range over and back; the
- * slots are the worker's between the two. Values are copied into their
- * slot's arena: dimensions hands them out from its own scratch.
+ * slots are the worker's between the two. The worker's share moves by a
+ * sixteenth per batch toward the point where neither thread waits for the
+ * other. Values are copied into their slot's arena: dimensions hands them
+ * out from its own scratch.
  */
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +26,11 @@
 /* Below this many messages the loop's thread does the batch alone. */
 #define PREP_SPLIT_MIN 64
 
+/* The worker's share of a batch, in sixteenths: first, least, most. */
+#define PREP_SHARE_START 12
+#define PREP_SHARE_MIN 4
+#define PREP_SHARE_MAX 15
+
 struct prep_worker {
 	struct accesslog *parser;
 	struct dimensions *dims;
@@ -28,12 +38,14 @@ struct prep_worker {
 
 struct prep {
 	struct prep_worker mine, theirs;
-	struct prep_slot slots[PREP_BATCH];
+	struct prep_slot sets[2][PREP_BATCH];
+	int set;                        /* of the batch begun last */
+	unsigned share;                 /* the worker's, in sixteenths */
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake, done;
-	rd_kafka_message_t *const *msgs;        /* the worker's range */
-	size_t from, to;
+	rd_kafka_message_t *const *msgs;        /* the batch begun last */
+	size_t split, n;                /* worker [0, split), loop [split, n) */
 	bool busy, stop;
 };
 
@@ -78,11 +90,11 @@ static void prep_one(struct prep_worker *w, const rd_kafka_message_t *msg,
 	dimensions_extract(w->dims, &rec, prep_emit, slot);
 }
 
-static void prep_range(struct prep *pp, struct prep_worker *w,
+static void prep_range(struct prep_worker *w, struct prep_slot *slots,
 		       rd_kafka_message_t *const *msgs, size_t from, size_t to)
 {
 	for (size_t i = from; i < to; i++)
-		prep_one(w, msgs[i], &pp->slots[i]);
+		prep_one(w, msgs[i], &slots[i]);
 }
 
 static void *prep_main(void *arg)
@@ -96,7 +108,7 @@ static void *prep_main(void *arg)
 		if (pp->stop)
 			break;
 		pthread_mutex_unlock(&pp->lock);
-		prep_range(pp, &pp->theirs, pp->msgs, pp->from, pp->to);
+		prep_range(&pp->theirs, pp->sets[pp->set], pp->msgs, 0, pp->split);
 		pthread_mutex_lock(&pp->lock);
 		pp->busy = false;
 		pthread_cond_signal(&pp->done);
@@ -143,6 +155,7 @@ struct prep *prep_new(const struct aggregator_config *cfg, char *err,
 		free(pp);
 		return NULL;
 	}
+	pp->share = PREP_SHARE_START;
 	pthread_mutex_init(&pp->lock, NULL);
 	pthread_cond_init(&pp->wake, NULL);
 	pthread_cond_init(&pp->done, NULL);
@@ -174,11 +187,12 @@ void prep_free(struct prep *pp)
 	pthread_cond_signal(&pp->wake);
 	pthread_mutex_unlock(&pp->lock);
 	pthread_join(pp->thread, NULL);
-	for (size_t i = 0; i < PREP_BATCH; i++) {
-		message_event_fini(&pp->slots[i].ev);
-		free(pp->slots[i].vals);
-		free(pp->slots[i].arena);
-	}
+	for (int s = 0; s < 2; s++)
+		for (size_t i = 0; i < PREP_BATCH; i++) {
+			message_event_fini(&pp->sets[s][i].ev);
+			free(pp->sets[s][i].vals);
+			free(pp->sets[s][i].arena);
+		}
 	prep_worker_fini(&pp->mine);
 	prep_worker_fini(&pp->theirs);
 	pthread_cond_destroy(&pp->done);
@@ -187,26 +201,38 @@ void prep_free(struct prep *pp)
 	free(pp);
 }
 
-struct prep_slot *prep_batch(struct prep *pp, rd_kafka_message_t *const *msgs,
-			     size_t n)
+void prep_begin(struct prep *pp, rd_kafka_message_t *const *msgs, size_t n)
 {
-	size_t half = n >= PREP_SPLIT_MIN ? n / 2 : 0;
+	assert(!pp->busy && n <= PREP_BATCH);
+	pp->set = !pp->set;
+	pp->msgs = msgs;
+	pp->n = n;
+	pp->split = n >= PREP_SPLIT_MIN ? n * pp->share / 16 : 0;
+	if (!pp->split)
+		return;
+	pthread_mutex_lock(&pp->lock);
+	pp->busy = true;
+	pthread_cond_signal(&pp->wake);
+	pthread_mutex_unlock(&pp->lock);
+}
 
-	if (half) {
-		pthread_mutex_lock(&pp->lock);
-		pp->msgs = msgs;
-		pp->from = 0;
-		pp->to = half;
-		pp->busy = true;
-		pthread_cond_signal(&pp->wake);
-		pthread_mutex_unlock(&pp->lock);
-	}
-	prep_range(pp, &pp->mine, msgs, half, n);
-	if (half) {
-		pthread_mutex_lock(&pp->lock);
-		while (pp->busy)
-			pthread_cond_wait(&pp->done, &pp->lock);
-		pthread_mutex_unlock(&pp->lock);
-	}
-	return pp->slots;
+struct prep_slot *prep_end(struct prep *pp)
+{
+	struct prep_slot *slots = pp->sets[pp->set];
+	bool waited;
+
+	prep_range(&pp->mine, slots, pp->msgs, pp->split, pp->n);
+	if (!pp->split)
+		return slots;
+	pthread_mutex_lock(&pp->lock);
+	waited = pp->busy;
+	while (pp->busy)
+		pthread_cond_wait(&pp->done, &pp->lock);
+	pthread_mutex_unlock(&pp->lock);
+	/* the thread that finished first takes a sixteenth more next time */
+	if (waited && pp->share > PREP_SHARE_MIN)
+		pp->share--;
+	else if (!waited && pp->share < PREP_SHARE_MAX)
+		pp->share++;
+	return slots;
 }

@@ -2,8 +2,9 @@
  * prep: the part of counting a message that needs nothing but the message:
  * decode the value, parse the line, extract the dimension values. It runs
  * for a batch on two threads at once (the loop's and a worker's, each with
- * its own parser and dimensions), and leaves per-message results in slots;
- * the loop then counts the slots in order (count.c), where partitions,
+ * its own parser and dimensions), the worker's part while the loop counts
+ * the batch before, and leaves per-message results in slots; the loop
+ * then counts the slots in order (count.c), where partitions,
  * de-duplication, windows and the cap are. Position in the pipeline:
  * consumer -> prep (message_decode, accesslog, dimensions) -> count -> window.
  */
@@ -62,12 +63,18 @@ void prep_free(struct prep *pp);
 double prep_cpu_s(const struct prep *pp);
 
 /*
- * Fill one slot per message of msgs[0..n) (n <= the batch size given to
- * the consumer, PREP_BATCH at most) and return them, in order. Blocks until
- * both threads are done. Borrowed until the next call.
+ * Start filling one slot per message of msgs[0..n) (n <= PREP_BATCH): the
+ * worker takes its part at once. msgs must stay valid until prep_end().
+ * Calls alternate: prep_begin(), then prep_end().
  */
-struct prep_slot *prep_batch(struct prep *pp, rd_kafka_message_t *const *msgs,
-			     size_t n);
+void prep_begin(struct prep *pp, rd_kafka_message_t *const *msgs, size_t n);
+
+/*
+ * Prepare the rest of the batch begun on this thread, wait for the worker,
+ * and return the batch's slots, in order. Borrowed until the prep_end()
+ * after next: the batch before stays readable while the next one is begun.
+ */
+struct prep_slot *prep_end(struct prep *pp);
 
 #define PREP_BATCH 1024
 

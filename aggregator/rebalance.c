@@ -202,6 +202,8 @@ void rebalance_assign(void *arg, const int32_t *ids, size_t n, int64_t *start)
 	int64_t *stored = xcalloc(n + 1, sizeof(*stored));
 	bool ok = rebalance_load(ag, ids, n, stored) == 0;
 
+	ag->generation++;
+
 	metrics_counter_add(ag->m.rebalances, 1);
 	for (size_t i = 0; i < n; i++) {
 		struct agg_partition *p = rebalance_partition(ag, ids[i]);
@@ -232,6 +234,8 @@ void rebalance_assign(void *arg, const int32_t *ids, size_t n, int64_t *start)
 void rebalance_revoke(void *arg, const int32_t *ids, size_t n)
 {
 	struct aggregator *ag = arg;
+
+	ag->generation++;
 
 	metrics_counter_add(ag->m.rebalances, 1);
 	if (ag->db_down || flush_sync(ag)) {

@@ -118,3 +118,8 @@ test_unit_test_window_rows_SOURCES = test/unit/test_window_rows.c \
 	test/unit/window_test_util.h
 test_unit_test_window_rows_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_window_rows_LDADD = aggregator/libaggregator.a $(UNIT_LIBS)
+
+check_PROGRAMS += test/unit/test_prep
+TESTS += test/unit/test_prep
+test_unit_test_prep_CFLAGS = $(UNIT_CFLAGS)
+test_unit_test_prep_LDADD = aggregator/libaggregator.a $(UNIT_LIBS)
