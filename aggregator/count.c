@@ -15,9 +15,6 @@
 #include "aggregator_private.h"
 #include "logging.h"
 
-/* Source ids are short hashes; anything longer than the column is no id. */
-#define COUNT_KEY_MAX 255
-
 static void count_bad(struct aggregator *ag, const rd_kafka_message_t *msg,
 		      const char *why)
 {
@@ -47,22 +44,16 @@ static void count_unparsed(const rd_kafka_message_t *msg,
  * registry had not recorded yet, with the same key and log.offset.
  */
 static bool count_duplicate(struct aggregator *ag, struct agg_partition *p,
-			    const rd_kafka_message_t *msg,
-			    const struct message_event *ev)
+			    const struct prep_slot *slot)
 {
-	char key[COUNT_KEY_MAX + 1];
 	struct agg_source *src;
 
-	if (!ev->enveloped || ev->offset < 0 || !msg->key ||
-	    !msg->key_len || msg->key_len > COUNT_KEY_MAX ||
-	    memchr(msg->key, '\0', msg->key_len))
+	if (!slot->keyed)
 		return false;
-	memcpy(key, msg->key, msg->key_len);
-	key[msg->key_len] = '\0';
-	src = rebalance_source(ag, key, p->id);
-	if (ev->offset <= src->high)
+	src = rebalance_source(ag, slot->key, p->id);
+	if (slot->ev.offset <= src->high)
 		return true;
-	src->high = ev->offset;
+	src->high = slot->ev.offset;
 	rebalance_mark_dirty(ag, src);
 	return false;
 }
@@ -137,7 +128,7 @@ static void count_message(struct aggregator *ag, const rd_kafka_message_t *msg,
 	metrics_counter_add(ag->m.messages, 1);
 	if (slot->decode_rc)
 		count_bad(ag, msg, slot->why);
-	else if (count_duplicate(ag, p, msg, &slot->ev))
+	else if (count_duplicate(ag, p, slot))
 		metrics_counter_add(ag->m.duplicates, 1);
 	else
 		count_line(ag, p, msg, slot);

@@ -82,6 +82,14 @@ static void prep_one(struct prep_worker *w, const rd_kafka_message_t *msg,
 	slot->time_ms = -1;
 	slot->decode_rc = message_decode(msg->payload, msg->len, &slot->ev,
 					 slot->why, sizeof(slot->why));
+	slot->keyed = !slot->decode_rc && slot->ev.enveloped &&
+		      slot->ev.offset >= 0 && msg->key && msg->key_len &&
+		      msg->key_len <= PREP_KEY_MAX &&
+		      !memchr(msg->key, '\0', msg->key_len);
+	if (slot->keyed) {
+		memcpy(slot->key, msg->key, msg->key_len);
+		slot->key[msg->key_len] = '\0';
+	}
 	if (slot->decode_rc ||
 	    accesslog_parse(w->parser, slot->ev.line, slot->ev.len, &rec))
 		return;

@@ -28,11 +28,21 @@ struct prep_value {
 	size_t off;
 };
 
+/* Source ids are short hashes; a longer key (the column's size) is no id. */
+#define PREP_KEY_MAX 255
+
 /* What prep found in one message. */
 struct prep_slot {
 	int decode_rc;          /* message_decode(): 0, or bad (why says) */
 	char why[160];
 	struct message_event ev;        /* when decoded */
+	/*
+	 * An envelope with a log.offset and a key that can be a source id
+	 * (1 to PREP_KEY_MAX bytes, no NUL): the key, NUL-terminated, for
+	 * de-duplication. Otherwise false.
+	 */
+	bool keyed;
+	char key[PREP_KEY_MAX + 1];
 	bool parsed;            /* the line matched log_format */
 	int64_t time_ms;        /* the line's own time; -1 none */
 	struct prep_value *vals;

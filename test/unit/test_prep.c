@@ -6,7 +6,8 @@
  * next batch is prepared (the loop counts one while the worker prepares the
  * other), and until the prep_end() after next. Messages are agent
  * envelopes, bare lines, lines that do not parse and values that are not
- * JSON, in a seeded random order.
+ * JSON, with keys that are source ids and keys that cannot be (NUL inside,
+ * too long, none), in a seeded random order.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +32,7 @@
 /* What the oracle found in one message. */
 struct expect {
 	int decode_rc;
+	bool keyed;
 	bool parsed;
 	int64_t time_ms;
 	size_t nvals;
@@ -69,6 +71,9 @@ static void oracle(const rd_kafka_message_t *msg, struct expect *e)
 	e->decode_rc = message_decode(msg->payload, msg->len, &ev, why, sizeof(why));
 	if (e->decode_rc)
 		return;
+	/* a source id: an envelope's key of 1 to 255 bytes without NUL */
+	e->keyed = ev.enveloped && ev.offset >= 0 && msg->key_len >= 1 &&
+		   msg->key_len <= 255 && !memchr(msg->key, 0, msg->key_len);
 	if (!accesslog_parse(t.parser, ev.line, ev.len, &rec)) {
 		e->parsed = true;
 		e->time_ms = rec.time_ms;
@@ -103,7 +108,7 @@ static int group_setup(void **state)
 	struct config_errors errs = {0};
 	char err[512], ts[MESSAGE_TIMESTAMP_LEN + 1];
 	unsigned seed = 20261125;
-	size_t bad = 0, unparsed = 0, hashtags = 0;
+	size_t bad = 0, unparsed = 0, hashtags = 0, keyed = 0;
 	struct buf out;
 
 	assert_int_equal(aggregator_config_load(&t.cfg, path, &errs), 0);
@@ -134,14 +139,31 @@ static int group_setup(void **state)
 			m->len = strlen(m->payload);
 		}
 		m->offset = i;
+		switch (rand_r(&seed) % 10) {
+		case 0:
+			break;          /* no key */
+		case 1:                 /* a NUL inside */
+			m->key = xasprintf("src%cx", 0);
+			m->key_len = 5;
+			break;
+		case 2:                 /* too long for the column */
+			m->key = xcalloc(1, 257);
+			memset(m->key, 'k', 256);
+			m->key_len = 256;
+			break;
+		default:
+			m->key = xasprintf("source-%d", i % 17);
+			m->key_len = strlen(m->key);
+		}
 		free(line);
 		oracle(m, &t.want[i]);
 		bad += t.want[i].decode_rc != 0;
 		unparsed += !t.want[i].decode_rc && !t.want[i].parsed;
 		hashtags += t.want[i].nvals > 2;
+		keyed += t.want[i].keyed;
 	}
 	/* every kind of message is there */
-	assert_true(bad > 100 && unparsed > 100 && hashtags > 100);
+	assert_true(bad > 100 && unparsed > 100 && hashtags > 100 && keyed > 100);
 	buf_fini(&out);
 	message_encoder_free(enc);
 	return 0;
@@ -151,6 +173,7 @@ static int group_teardown(void **state)
 {
 	for (int i = 0; i < NMSGS; i++) {
 		free(t.msgs[i].payload);
+		free(t.msgs[i].key);
 		for (size_t v = 0; v < t.want[i].nvals; v++)
 			free(t.want[i].val[v]);
 	}
@@ -165,8 +188,10 @@ static void check_slot(const struct prep_slot *slot, const struct expect *e)
 	assert_int_equal(slot->decode_rc, e->decode_rc);
 	if (e->decode_rc) {
 		assert_true(slot->why[0] != '\0');
+		assert_false(slot->keyed);
 		return;
 	}
+	assert_int_equal(slot->keyed, e->keyed);
 	assert_int_equal(slot->parsed, e->parsed);
 	assert_int_equal(slot->time_ms, e->time_ms);
 	assert_int_equal(slot->nvals, e->nvals);
@@ -181,8 +206,14 @@ static void check_slot(const struct prep_slot *slot, const struct expect *e)
 static void check_batch(const struct prep_slot *slots,
 			rd_kafka_message_t *const *msgs, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		check_slot(&slots[i], &t.want[msgs[i]->offset]);
+		if (slots[i].keyed) {
+			assert_int_equal(strlen(slots[i].key), msgs[i]->key_len);
+			assert_memory_equal(slots[i].key, msgs[i]->key,
+					    msgs[i]->key_len);
+		}
+	}
 }
 
 /* Pointers to n messages from first on, wrapping around. */
