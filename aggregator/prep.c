@@ -80,8 +80,8 @@ static void prep_one(struct prep_worker *w, const rd_kafka_message_t *msg,
 	slot->nvals = slot->arena_len = 0;
 	slot->parsed = false;
 	slot->time_ms = -1;
-	slot->decode_rc = message_decode(msg->payload, msg->len, &slot->ev,
-					 slot->why, sizeof(slot->why));
+	slot->decode_rc = message_decode_line(msg->payload, msg->len, &slot->ev,
+					      slot->why, sizeof(slot->why));
 	slot->keyed = !slot->decode_rc && slot->ev.enveloped &&
 		      slot->ev.offset >= 0 && msg->key && msg->key_len &&
 		      msg->key_len <= PREP_KEY_MAX &&

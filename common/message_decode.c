@@ -285,6 +285,7 @@ struct message_decoder {
 	unsigned char role[MESSAGE_ROLES];	/* enum message_role by depth */
 	enum message_field field;	/* of the last key in a known object */
 	bool offset_bad;		/* log.offset is there, not an integer >= 0 */
+	bool names;			/* keep log.file.path and host.name */
 	size_t end;			/* offset just past the root's '}' */
 };
 
@@ -465,10 +466,12 @@ static int message_on_string(void *ctx, const unsigned char *str, size_t n)
 		ev->timestamp_ms = message_parse_time(s, n);
 		break;
 	case MESSAGE_F_PATH:
-		ev->path = xstrndup(s, n);
+		if (d->names)
+			ev->path = xstrndup(s, n);
 		break;
 	case MESSAGE_F_NAME:
-		ev->host = xstrndup(s, n);
+		if (d->names)
+			ev->host = xstrndup(s, n);
 		break;
 	default:
 		message_other_value(d);
@@ -673,13 +676,13 @@ static int message_decode_check(const struct message_decoder *d,
  * state across values, which the pipeline's exact counts do not need to
  * risk; with the arena a fresh handle costs no malloc.
  */
-static int message_parse(const char *value, size_t len,
+static int message_parse(const char *value, size_t len, bool names,
 			 struct message_event *ev, char *err, size_t errlen)
 {
 	struct message_arena arena;
 	yajl_alloc_funcs afs = {message_yajl_malloc, message_yajl_realloc,
 				message_yajl_free, &arena};
-	struct message_decoder d = {.ev = ev};
+	struct message_decoder d = {.ev = ev, .names = names};
 	yajl_handle h;
 	yajl_status st;
 	size_t at;
@@ -703,7 +706,7 @@ static int message_parse(const char *value, size_t len,
 }
 
 /* Fills ev from an envelope: value starts with '{' after blanks. */
-static int message_decode_json(const char *value, size_t len,
+static int message_decode_json(const char *value, size_t len, bool names,
 			       struct message_event *ev, char *err,
 			       size_t errlen)
 {
@@ -716,7 +719,7 @@ static int message_decode_json(const char *value, size_t len,
 	if ((why = message_strict_bytes(value, len, &at, &nul)))
 		return message_fail(err, errlen, "not JSON: %s at byte %zu", why, at);
 	copy = nul ? message_nul_blanks(value, len) : NULL;
-	rc = message_parse(copy ? copy : value, len, ev, err, errlen);
+	rc = message_parse(copy ? copy : value, len, names, ev, err, errlen);
 	free(copy);
 	return rc;
 }
@@ -756,8 +759,8 @@ static int message_decode_bare(const char *value, size_t len,
 	return 0;
 }
 
-int message_decode(const void *value, size_t len, struct message_event *ev,
-		   char *err, size_t errlen)
+static int message_decode_as(const void *value, size_t len, bool names,
+			     struct message_event *ev, char *err, size_t errlen)
 {
 	const char *s = value;
 	size_t i = 0;
@@ -768,10 +771,22 @@ int message_decode(const void *value, size_t len, struct message_event *ev,
 			   s[i] == '\n'))
 		i++;
 	if (i < len && s[i] == '{')
-		rc = message_decode_json(s, len, ev, err, errlen);
+		rc = message_decode_json(s, len, names, ev, err, errlen);
 	else
 		rc = message_decode_bare(s, len, ev, err, errlen);
 	if (rc)
 		message_event_fini(ev);
 	return rc;
+}
+
+int message_decode(const void *value, size_t len, struct message_event *ev,
+		   char *err, size_t errlen)
+{
+	return message_decode_as(value, len, true, ev, err, errlen);
+}
+
+int message_decode_line(const void *value, size_t len,
+			struct message_event *ev, char *err, size_t errlen)
+{
+	return message_decode_as(value, len, false, ev, err, errlen);
 }

@@ -140,6 +140,26 @@ static void fuzz_check_reference(const uint8_t *data, size_t size, int rc,
 	json_decref(root);
 }
 
+/* message_decode_line() says what message_decode() said, names aside. */
+static void fuzz_check_line_only(const uint8_t *data, size_t size, int rc,
+				 const char *err, const struct message_event *ev)
+{
+	struct message_event lean;
+	char why[256];
+
+	fuzz_check(message_decode_line(data, size, &lean, why, sizeof(why)) == rc);
+	if (rc) {
+		fuzz_check(!strcmp(why, err));
+	} else {
+		fuzz_check(lean.len == ev->len && !memcmp(lean.line, ev->line, ev->len));
+		fuzz_check(lean.enveloped == ev->enveloped);
+		fuzz_check(lean.offset == ev->offset && lean.flags == ev->flags);
+		fuzz_check(lean.timestamp_ms == ev->timestamp_ms);
+		fuzz_check(!lean.path && !lean.host);
+	}
+	message_event_fini(&lean);
+}
+
 static void fuzz_decode(const uint8_t *data, size_t size)
 {
 	struct message_event ev;
@@ -147,6 +167,7 @@ static void fuzz_decode(const uint8_t *data, size_t size)
 	char err[256];
 	int rc = message_decode(data, size, &ev, err, sizeof(err));
 
+	fuzz_check_line_only(data, size, rc, err, &ev);
 	if (rc == 0)
 		fuzz_check(ev.line && ev.line[ev.len] == '\0');
 	else

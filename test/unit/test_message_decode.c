@@ -37,6 +37,36 @@ static void test_decode_minimal_envelope(void **state)
 	message_event_fini(&ev);
 }
 
+/* message_decode_line: the same fields and verdicts, without the names. */
+static void test_decode_line_only(void **state)
+{
+	const char *v = "{\"message\":\"GET /\",\"@timestamp\":\"2026-11-25T03:20:00.5Z\","
+			"\"log\":{\"offset\":42,\"file\":{\"path\":\"/var/log/a.log\"},"
+			"\"flags\":[\"truncated\"]},\"host\":{\"name\":\"web-1\"}}";
+	struct message_event full, lean;
+	char err[128] = "", why[128] = "";
+
+	assert_int_equal(message_decode(v, strlen(v), &full, NULL, 0), 0);
+	assert_int_equal(message_decode_line(v, strlen(v), &lean, NULL, 0), 0);
+	assert_string_equal(full.path, "/var/log/a.log");
+	assert_string_equal(full.host, "web-1");
+	assert_null(lean.path);
+	assert_null(lean.host);
+	assert_string_equal(lean.line, full.line);
+	assert_int_equal(lean.offset, 42);
+	assert_int_equal(lean.timestamp_ms, full.timestamp_ms);
+	assert_int_equal(lean.flags, full.flags);
+	assert_true(lean.enveloped);
+	message_event_fini(&full);
+	message_event_fini(&lean);
+
+	v = "{\"message\":\"a\",\"host\":{\"name\":\"x\"},\"log\":{\"offset\":-1}}";
+	assert_int_equal(message_decode(v, strlen(v), &full, err, sizeof(err)), -EINVAL);
+	assert_int_equal(message_decode_line(v, strlen(v), &lean, why, sizeof(why)), -EINVAL);
+	assert_string_equal(why, err);
+	assert_null(lean.line);
+}
+
 /* Decodes v (NUL-terminated unless len is given) expecting a bare line. */
 static void check_bare(const char *v, size_t len, const char *line)
 {
@@ -601,6 +631,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decode_minimal_envelope),
+		cmocka_unit_test(test_decode_line_only),
 		cmocka_unit_test(test_decode_bare),
 		cmocka_unit_test(test_decode_bad),
 		cmocka_unit_test(test_decode_offsets),

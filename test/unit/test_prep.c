@@ -69,6 +69,8 @@ static void oracle(const rd_kafka_message_t *msg, struct expect *e)
 	memset(e, 0, sizeof(*e));
 	e->time_ms = -1;
 	e->decode_rc = message_decode(msg->payload, msg->len, &ev, why, sizeof(why));
+	/* every envelope here names its file; prep asks for no names */
+	assert_true(!ev.enveloped || ev.path);
 	if (e->decode_rc)
 		return;
 	/* a source id: an envelope's key of 1 to 255 bytes without NUL */
@@ -192,6 +194,7 @@ static void check_slot(const struct prep_slot *slot, const struct expect *e)
 		return;
 	}
 	assert_int_equal(slot->keyed, e->keyed);
+	assert_null(slot->ev.path);
 	assert_int_equal(slot->parsed, e->parsed);
 	assert_int_equal(slot->time_ms, e->time_ms);
 	assert_int_equal(slot->nvals, e->nvals);
