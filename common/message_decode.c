@@ -153,10 +153,12 @@ static size_t message_escape_len(const unsigned char *p, size_t n)
 /*
  * NULL when the value holds nothing that jansson refused and yajl
  * accepts; or the reason, with *at set to the offset of the culprit.
- * *nul tells whether the value holds a NUL byte.
+ * *nul tells whether the value holds a NUL byte, *escaped_nul whether it
+ * holds a \u0000 escape.
  */
 static const char *message_strict_bytes(const char *value, size_t len,
-					size_t *at, bool *nul)
+					size_t *at, bool *nul,
+					bool *escaped_nul)
 {
 	const unsigned char *s = (const unsigned char *)value, *p = s;
 	const unsigned char *end = s + len;
@@ -169,6 +171,8 @@ static const char *message_strict_bytes(const char *value, size_t len,
 			k = message_escape_len(p, (size_t)(end - p));
 			if (!k)
 				return "\\u escape of an unpaired UTF-16 surrogate";
+			*escaped_nul |= k == 6 &&
+					message_escape_unit(p, (size_t)(end - p)) == 0;
 		} else if (*p >= 0x80) {
 			k = utf8_seq(p, (size_t)(end - p), &bad);
 			if (bad)
@@ -286,6 +290,7 @@ struct message_decoder {
 	enum message_field field;	/* of the last key in a known object */
 	bool offset_bad;		/* log.offset is there, not an integer >= 0 */
 	bool names;			/* keep log.file.path and host.name */
+	bool nul;			/* a NUL may be in a key: raw or \u0000 */
 	size_t end;			/* offset just past the root's '}' */
 };
 
@@ -424,7 +429,7 @@ static int message_on_key(void *ctx, const unsigned char *key, size_t n)
 	enum message_role in = message_role_now(d);
 	const struct message_key *k;
 
-	if (memchr(key, '\0', n))
+	if (d->nul && memchr(key, '\0', n))
 		return message_stop(d, "NUL byte in an object key");
 	d->field = MESSAGE_F_OTHER;
 	if (in == MESSAGE_IN_OTHER)
@@ -676,13 +681,13 @@ static int message_decode_check(const struct message_decoder *d,
  * state across values, which the pipeline's exact counts do not need to
  * risk; with the arena a fresh handle costs no malloc.
  */
-static int message_parse(const char *value, size_t len, bool names,
+static int message_parse(const char *value, size_t len, bool names, bool nul,
 			 struct message_event *ev, char *err, size_t errlen)
 {
 	struct message_arena arena;
 	yajl_alloc_funcs afs = {message_yajl_malloc, message_yajl_realloc,
 				message_yajl_free, &arena};
-	struct message_decoder d = {.ev = ev, .names = names};
+	struct message_decoder d = {.ev = ev, .names = names, .nul = nul};
 	yajl_handle h;
 	yajl_status st;
 	size_t at;
@@ -711,15 +716,16 @@ static int message_decode_json(const char *value, size_t len, bool names,
 			       size_t errlen)
 {
 	const char *why;
-	bool nul = false;
+	bool nul = false, escaped_nul = false;
 	char *copy;
 	size_t at;
 	int rc;
 
-	if ((why = message_strict_bytes(value, len, &at, &nul)))
+	if ((why = message_strict_bytes(value, len, &at, &nul, &escaped_nul)))
 		return message_fail(err, errlen, "not JSON: %s at byte %zu", why, at);
 	copy = nul ? message_nul_blanks(value, len) : NULL;
-	rc = message_parse(copy ? copy : value, len, names, ev, err, errlen);
+	rc = message_parse(copy ? copy : value, len, names, nul || escaped_nul,
+			   ev, err, errlen);
 	free(copy);
 	return rc;
 }
