@@ -116,6 +116,7 @@ struct aggregator {
 	 * is dropped uncounted, and fetched again from where counting is.
 	 */
 	uint64_t generation;
+	double kafka_cpu_s;     /* the loop's, in consumer_poll() and freeing */
 	bool assigned_once;
 	bool once_counted;      /* --once: logged that all was counted */
 	/* --once: each partition's bounds when the run started */

@@ -92,9 +92,14 @@ static void count_value(struct aggregator *ag, struct agg_partition *p,
 	window_deltas_add(p->deltas, start, dim, value, len, 1);
 }
 
+/* What a batch adds to the busiest counters, added to them once. */
+struct count_tally {
+	uint64_t messages, events;
+};
+
 static void count_line(struct aggregator *ag, struct agg_partition *p,
 		       const rd_kafka_message_t *msg,
-		       const struct prep_slot *slot)
+		       const struct prep_slot *slot, struct count_tally *tally)
 {
 	int64_t t, start;
 
@@ -112,11 +117,11 @@ static void count_line(struct aggregator *ag, struct agg_partition *p,
 	for (size_t i = 0; i < slot->nvals; i++)
 		count_value(ag, p, start, slot->vals[i].dim,
 			    slot->arena + slot->vals[i].off, slot->vals[i].len);
-	metrics_counter_add(ag->m.events, 1);
+	tally->events++;
 }
 
 static void count_message(struct aggregator *ag, const rd_kafka_message_t *msg,
-			  const struct prep_slot *slot)
+			  const struct prep_slot *slot, struct count_tally *tally)
 {
 	struct agg_partition *p = rebalance_partition(ag, msg->partition);
 
@@ -125,18 +130,22 @@ static void count_message(struct aggregator *ag, const rd_kafka_message_t *msg,
 	if (p->next != AGG_OFFSET_UNKNOWN && msg->offset < p->next)
 		return;         /* seen before a seek */
 	p->next = msg->offset + 1;
-	metrics_counter_add(ag->m.messages, 1);
+	tally->messages++;
 	if (slot->decode_rc)
 		count_bad(ag, msg, slot->why);
 	else if (count_duplicate(ag, p, slot))
 		metrics_counter_add(ag->m.duplicates, 1);
 	else
-		count_line(ag, p, msg, slot);
+		count_line(ag, p, msg, slot, tally);
 }
 
 void count_batch(struct aggregator *ag, rd_kafka_message_t *const *msgs,
 		 const struct prep_slot *slots, size_t n)
 {
+	struct count_tally tally = {0, 0};
+
 	for (size_t i = 0; i < n; i++)
-		count_message(ag, msgs[i], &slots[i]);
+		count_message(ag, msgs[i], &slots[i], &tally);
+	metrics_counter_add(ag->m.messages, tally.messages);
+	metrics_counter_add(ag->m.events, tally.events);
 }

@@ -50,6 +50,11 @@ double runtime_process_cpu_s(void)
 	return runtime_cpu_s(CLOCK_PROCESS_CPUTIME_ID);
 }
 
+double runtime_self_cpu_s(void)
+{
+	return runtime_cpu_s(CLOCK_THREAD_CPUTIME_ID);
+}
+
 int runtime_signals(void)
 {
 	sigset_t set;

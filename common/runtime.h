@@ -21,6 +21,9 @@ int64_t runtime_wall_ms(void);
 double runtime_thread_cpu_s(pthread_t thread);
 double runtime_process_cpu_s(void);
 
+/* CPU seconds used so far by the calling thread. */
+double runtime_self_cpu_s(void);
+
 /*
  * Ignore SIGPIPE, block SIGTERM and SIGINT in the calling thread (and so in
  * every thread it starts after) and return a non-blocking signalfd that
