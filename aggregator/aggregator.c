@@ -442,11 +442,23 @@ int aggregator_run(struct aggregator *ag)
 	ag->next_flush_ms = runtime_now_ms() + ag->cfg->flush_interval;
 	while (!ag->signals && !ag->fatal) {
 		double cpu = runtime_self_cpu_s();
+		uint64_t generation = ag->generation;
 
 		b = &batches[next];
 		prev = &batches[!next];
 		b->n = consumer_poll(ag->consumer, prev->n ? 0 : aggregator_poll_ms(ag),
 				     b->msgs, AGG_BATCH);
+		if (ag->generation != generation && b->n) {
+			/*
+			 * A rebalance callback ran inside this poll: librdkafka
+			 * 2.0.2 may have put messages fetched before it ahead
+			 * of those after. Fetch them all again.
+			 */
+			logging_debug("a rebalance ran inside the poll: fetching "
+				      "its %zu messages again", b->n);
+			aggregator_forget(b);
+			rebalance_reposition(ag);
+		}
 		b->generation = ag->generation;
 		ag->kafka_cpu_s += runtime_self_cpu_s() - cpu;
 		prep_begin(ag->prep, b->msgs, b->n);

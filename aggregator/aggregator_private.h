@@ -159,6 +159,7 @@ struct agg_source *rebalance_source(struct aggregator *ag, const char *key,
 void rebalance_mark_dirty(struct aggregator *ag, struct agg_source *src);
 void rebalance_drop_sources(struct aggregator *ag, int32_t partition);
 void rebalance_free(struct aggregator *ag);
+void rebalance_reposition(struct aggregator *ag);
 
 /* count.c: the messages of a batch, prepared (prep.c), counted in order */
 void count_batch(struct aggregator *ag, rd_kafka_message_t *const *msgs,

@@ -294,25 +294,17 @@ static void flush_failed(struct aggregator *ag, int rc, const char *err)
 static void flush_resume(struct aggregator *ag)
 {
 	int32_t *ids = xcalloc(ag->nparts + 1, sizeof(*ids));
-	int64_t *next = xcalloc(ag->nparts + 1, sizeof(*next));
 	size_t n = 0;
 
 	logging_info("MariaDB is back after %.1f s; resuming consumption",
 		     (double)(runtime_now_ms() - ag->db_down_since_ms) / 1000.0);
 	ag->db_down = false;
-	ag->generation++;
-	for (size_t i = 0; i < ag->nparts; i++) {
-		struct agg_partition *p = &ag->parts[i];
-
-		if (!p->assigned || p->lost)
-			continue;
-		ids[n] = p->id;
-		next[n++] = p->next >= 0 ? p->next : RD_KAFKA_OFFSET_BEGINNING;
-	}
-	consumer_seek(ag->consumer, ids, next, n);
+	rebalance_reposition(ag);
+	for (size_t i = 0; i < ag->nparts; i++)
+		if (ag->parts[i].assigned && !ag->parts[i].lost)
+			ids[n++] = ag->parts[i].id;
 	consumer_pause(ag->consumer, ids, n, 0);
 	free(ids);
-	free(next);
 	metrics_gauge_set(ag->m.db_up, 1);
 	atomic_store(&ag->health, AGG_HEALTH_OK);
 }

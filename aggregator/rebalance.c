@@ -196,6 +196,31 @@ static int64_t rebalance_start(struct aggregator *ag, struct agg_partition *p)
 	return start >= 0 ? start : RD_KAFKA_OFFSET_BEGINNING;
 }
 
+/*
+ * Seek every partition held to the next offset to count, and drop what was
+ * fetched before (ag->generation): after an outage, or a poll that ran a
+ * rebalance callback between the messages it returned.
+ */
+void rebalance_reposition(struct aggregator *ag)
+{
+	int32_t *ids = xcalloc(ag->nparts + 1, sizeof(*ids));
+	int64_t *next = xcalloc(ag->nparts + 1, sizeof(*next));
+	size_t n = 0;
+
+	ag->generation++;
+	for (size_t i = 0; i < ag->nparts; i++) {
+		struct agg_partition *p = &ag->parts[i];
+
+		if (!p->assigned || p->lost)
+			continue;
+		ids[n] = p->id;
+		next[n++] = p->next >= 0 ? p->next : RD_KAFKA_OFFSET_BEGINNING;
+	}
+	consumer_seek(ag->consumer, ids, next, n);
+	free(ids);
+	free(next);
+}
+
 void rebalance_assign(void *arg, const int32_t *ids, size_t n, int64_t *start)
 {
 	struct aggregator *ag = arg;
