@@ -141,6 +141,7 @@ static int aggregator_http(struct aggregator *ag, char *err, size_t errlen)
 	ag->httpd = httpd_new(ag->cfg->http.listen, err, errlen);
 	if (!ag->httpd)
 		return -1;
+	httpd_require_token(ag->httpd, ag->cfg->http.token);
 	httpd_route_metrics(ag->httpd, ag->metrics);
 	httpd_route_health(ag->httpd, aggregator_health, ag);
 	logging_info("http: /metrics and /healthz on port %u", httpd_port(ag->httpd));

@@ -135,6 +135,8 @@ static const struct config_key aggregator_http_keys[] = {
 	{"listen", CONFIG_STRING, KEY(aggregator_http, listen), .def = "127.0.0.1:8080",
 	 .check = confcheck_listen,
 	 .help = "host:port of the dashboard, /api/, /metrics, /healthz (port 0: any); empty: off"},
+	{"token", CONFIG_STRING, KEY(aggregator_http, token), .def = "''",
+	 .help = "when set, every request but /healthz needs Authorization: Bearer <token>"},
 	{NULL},
 };
 

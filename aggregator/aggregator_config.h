@@ -35,6 +35,7 @@ struct aggregator_mariadb {
 
 struct aggregator_http {
 	char *listen;                     /* "" when off */
+	char *token;                      /* "" when none is required */
 };
 
 struct aggregator_config {

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -56,6 +57,7 @@ struct httpd {
 	struct httpd_route *routes;
 	size_t nroutes;
 	struct httpd_health *health;	/* ctx of the /healthz route */
+	char *token;			/* Bearer token required; NULL: none */
 };
 
 struct httpd_request {
@@ -345,6 +347,35 @@ static enum MHD_Result httpd_queue(struct MHD_Connection *conn,
 	return ret;
 }
 
+/* a and b equal, in a time that does not depend on where they differ. */
+static bool httpd_same_secret(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char diff = la != lb;
+
+	for (size_t i = 0; i < la; i++)
+		diff |= (unsigned char)a[i] ^ (unsigned char)b[i % (lb ? lb : 1)];
+	return !diff;
+}
+
+/* Whether the request may go on: no token set, /healthz, or the right one. */
+static bool httpd_authorized(struct httpd *httpd, const struct httpd_request *req)
+{
+	static const char bearer[] = "Bearer ";
+	const char *auth;
+	bool ok;
+
+	pthread_mutex_lock(&httpd->lock);
+	ok = !httpd->token || !strcmp(req->path, "/healthz");
+	if (!ok) {
+		auth = httpd_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+		ok = auth && !strncasecmp(auth, bearer, sizeof(bearer) - 1) &&
+		     httpd_same_secret(auth + sizeof(bearer) - 1, httpd->token);
+	}
+	pthread_mutex_unlock(&httpd->lock);
+	return ok;
+}
+
 static enum MHD_Result httpd_answer(struct httpd *httpd, struct MHD_Connection *conn,
 				    const char *method, const char *path)
 {
@@ -356,6 +387,12 @@ static enum MHD_Result httpd_answer(struct httpd *httpd, struct MHD_Connection *
 
 	httpd_response_init(&resp);
 	buf_init(&allow, HTTPD_ALLOW_MAX);
+	if (!httpd_authorized(httpd, &req)) {
+		httpd_reply(&resp, 401, "unauthorized: send Authorization: Bearer <http.token>\n");
+		httpd_set_header(&resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				 "Bearer realm=\"logtally\"");
+		goto queue;
+	}
 	switch (httpd_match(httpd, method, path, &route, &allow)) {
 	case 200:
 		httpd_call(&route, &req, &resp);
@@ -367,6 +404,7 @@ static enum MHD_Result httpd_answer(struct httpd *httpd, struct MHD_Connection *
 	default:
 		httpd_reply(&resp, 404, "not found\n");
 	}
+queue:
 	logging_debug("http: %s %s: %u", method, path, resp.status);
 	ret = httpd_queue(conn, &resp);
 	httpd_response_fini(&resp);
@@ -447,8 +485,17 @@ void httpd_free(struct httpd *httpd)
 	}
 	free(httpd->routes);
 	free(httpd->health);
+	free(httpd->token);
 	pthread_mutex_destroy(&httpd->lock);
 	free(httpd);
+}
+
+void httpd_require_token(struct httpd *httpd, const char *token)
+{
+	pthread_mutex_lock(&httpd->lock);
+	free(httpd->token);
+	httpd->token = token && *token ? xstrdup(token) : NULL;
+	pthread_mutex_unlock(&httpd->lock);
 }
 
 unsigned int httpd_port(const struct httpd *httpd)

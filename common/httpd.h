@@ -43,6 +43,15 @@ struct httpd *httpd_new(const char *listen, char *err, size_t errlen);
  */
 void httpd_free(struct httpd *httpd);
 
+/*
+ * Requires "Authorization: Bearer <token>" on every request but /healthz
+ * from now on; others get 401 with a WWW-Authenticate header, before any
+ * route is looked at. An empty or NULL token removes the requirement.
+ * token is copied; compared in a time that does not depend on where a
+ * wrong one differs.
+ */
+void httpd_require_token(struct httpd *httpd, const char *token);
+
 /* The TCP port the server listens on. */
 unsigned int httpd_port(const struct httpd *httpd);
 

@@ -171,6 +171,7 @@ static void test_aggregator_defaults(void **state)
 	assert_int_equal(cfg.retention.items[2].value, 400LL * 86400000);
 	assert_int_equal(cfg.max_values, 10000);
 	assert_string_equal(cfg.http.listen, "127.0.0.1:8080");
+	assert_string_equal(cfg.http.token, "");
 	aggregator_config_free(&cfg);
 	free(path);
 }

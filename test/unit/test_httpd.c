@@ -334,6 +334,47 @@ static void expect_listen_error(const char *listen, const char *message)
 		fail_msg("listen \"%s\": expected \"%s\" in \"%s\"", listen, message, err);
 }
 
+/* A token guards every path but /healthz, before routing. */
+static void test_token(void **state)
+{
+	static const char *const wrong[] = {
+		NULL, "Authorization: Bearer s3cret!", "Authorization: Bearer s3cre",
+		"Authorization: Basic s3cret", "Authorization: s3cret",
+		"Authorization: Bearer ",
+	};
+	struct reply reply;
+	char url[256];
+
+	httpd_route_health(server, check_health, "kafka");
+	healthy = true;
+	httpd_require_token(server, "s3cret");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/echo", httpd_port(server));
+	for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
+		fetch_url(url, "GET", NULL, wrong[i], &reply);
+		assert_int_equal(reply.status, 401);
+		assert_non_null(strstr(buf_str(&reply.headers), "WWW-Authenticate: Bearer"));
+		assert_null(strstr(buf_str(&reply.body), "exact"));
+		reply_fini(&reply);
+	}
+	/* an unknown path is no 404 to a stranger either */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/nowhere", httpd_port(server));
+	fetch_url(url, "GET", NULL, NULL, &reply);
+	assert_int_equal(reply.status, 401);
+	reply_fini(&reply);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/echo", httpd_port(server));
+	fetch_url(url, "GET", NULL, "Authorization: Bearer s3cret", &reply);
+	assert_int_equal(reply.status, 200);
+	reply_fini(&reply);
+	fetch_url(url, "GET", NULL, "authorization: bearer s3cret", &reply);
+	assert_int_equal(reply.status, 200);
+	reply_fini(&reply);
+	expect_get("/healthz", 200, "ok\n");
+	httpd_require_token(server, "");
+	fetch("GET", "/echo", NULL, &reply);
+	assert_int_equal(reply.status, 200);
+	reply_fini(&reply);
+}
+
 static void test_bad_listen(void **state)
 {
 	char listen[64], expected[128];
@@ -425,6 +466,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_handler_status_and_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_health, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_listen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_releases_port, setup, teardown),
 		cmocka_unit_test(test_ipv6_and_every_address),
