@@ -144,7 +144,11 @@ static int aggregator_http(struct aggregator *ag, char *err, size_t errlen)
 	httpd_require_token(ag->httpd, ag->cfg->http.token);
 	httpd_route_metrics(ag->httpd, ag->metrics);
 	httpd_route_health(ag->httpd, aggregator_health, ag);
-	logging_info("http: /metrics and /healthz on port %u", httpd_port(ag->httpd));
+	ag->api = api_new(ag->cfg, ag->names, dimensions_count(ag->dims),
+			  ag->sizes, ag->nsizes);
+	api_route(ag->api, ag->httpd);
+	logging_info("http: /api/, /metrics and /healthz on port %u%s",
+		     httpd_port(ag->httpd), *ag->cfg->http.token ? " (token required)" : "");
 	return 0;
 }
 
@@ -202,6 +206,7 @@ void aggregator_free(struct aggregator *ag)
 		return;
 	consumer_free(ag->consumer);    /* revokes: may still flush */
 	httpd_free(ag->httpd);
+	api_free(ag->api);
 	if (ag->writer)
 		flush_drop(ag);
 	writer_free(ag->writer);

@@ -27,6 +27,7 @@
 #include "aggregator.h"
 #include "consumer.h"
 #include "dimensions.h"
+#include "api.h"
 #include "hmap.h"
 #include "message.h"
 #include "runtime.h"
@@ -141,6 +142,7 @@ struct aggregator {
 	_Atomic int health;             /* enum agg_health */
 
 	struct prep *prep;              /* decode, parse, values on two threads */
+	struct api *api;                /* /api/..., on the HTTP thread */
 };
 
 /*

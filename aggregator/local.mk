@@ -20,3 +20,6 @@ aggregator_libaggregator_a_SOURCES += aggregator/aggregator.c aggregator/aggrega
 	aggregator/writer.c aggregator/writer.h aggregator/prep.c aggregator/prep.h
 aggregator_libaggregator_a_SOURCES += aggregator/store.c aggregator/store.h \
 	aggregator/store_sql.c aggregator/store_sql.h
+# The HTTP API (issue 5): /api/top, /api/series, /api/trending.
+aggregator_libaggregator_a_SOURCES += aggregator/api.c aggregator/api.h
+logtally_aggregator_LDADD += -lm

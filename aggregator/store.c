@@ -310,6 +310,17 @@ static int store_connect(struct store *st, char *err, size_t errlen)
 	return rc;
 }
 
+MYSQL *store_reader(struct store *st, char *err, size_t errlen)
+{
+	return store_connect(st, err, errlen) ? NULL : st->db;
+}
+
+void store_reader_done(struct store *st, bool failed)
+{
+	if (failed || !st->db || mysql_rollback(st->db))
+		store_disconnect(st);
+}
+
 /* --- schema ------------------------------------------------------------ */
 
 static int store_lock(struct store *st, char *err, size_t errlen)

@@ -25,6 +25,8 @@
 #ifndef LOGTALLY_STORE_H
 #define LOGTALLY_STORE_H
 
+#include <mysql.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -126,6 +128,17 @@ struct store_flush {
  */
 int store_flush(struct store *st, const struct store_flush *fl,
 		int32_t *lost, char *err, size_t errlen);
+
+/*
+ * The store's connection, for a reader of the counts table (the HTTP API):
+ * connected as for flushes (UTC, READ COMMITTED, autocommit off). NULL
+ * with the reason in err when MariaDB cannot be reached. Hand it back with
+ * store_reader_done() after each request: failed (an error on it) drops
+ * the connection, so that the next request connects anew; otherwise the
+ * read's transaction ends.
+ */
+MYSQL *store_reader(struct store *st, char *err, size_t errlen);
+void store_reader_done(struct store *st, bool failed);
 
 /*
  * Delete up to batch rows of counts with window_seconds = size_s that

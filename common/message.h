@@ -99,4 +99,11 @@ int message_decode_line(const void *value, size_t len,
 
 void message_event_fini(struct message_event *ev);
 
+/*
+ * Epoch ms of an RFC 3339 date-time ("2026-11-24T20:26:22.123Z",
+ * "…22+01:00", any number of fraction digits, 't' or ' ' for 'T'), or -1
+ * when it is not one or lies before 1970. p[0..len) need not end in NUL.
+ */
+int64_t message_parse_time(const char *p, size_t len);
+
 #endif
