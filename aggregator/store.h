@@ -25,7 +25,6 @@
 #ifndef LOGTALLY_STORE_H
 #define LOGTALLY_STORE_H
 
-#include <mysql.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -137,7 +136,8 @@ int store_flush(struct store *st, const struct store_flush *fl,
  * the connection, so that the next request connects anew; otherwise the
  * read's transaction ends.
  */
-MYSQL *store_reader(struct store *st, char *err, size_t errlen);
+struct st_mysql;         /* MYSQL of <mysql.h> */
+struct st_mysql *store_reader(struct store *st, char *err, size_t errlen);
 void store_reader_done(struct store *st, bool failed);
 
 /*

@@ -36,3 +36,7 @@ TESTS += test/integration/aggregator_input.sh
 dist_check_SCRIPTS += test/integration/aggregator_input.sh
 TESTS += test/integration/aggregator_offsets.sh
 dist_check_SCRIPTS += test/integration/aggregator_offsets.sh
+
+# The aggregator's HTTP API against rows the test writes (issue 5).
+TESTS += test/integration/aggregator_api.sh
+dist_check_SCRIPTS += test/integration/aggregator_api.sh

@@ -123,3 +123,8 @@ check_PROGRAMS += test/unit/test_prep
 TESTS += test/unit/test_prep
 test_unit_test_prep_CFLAGS = $(UNIT_CFLAGS)
 test_unit_test_prep_LDADD = aggregator/libaggregator.a $(UNIT_LIBS)
+
+check_PROGRAMS += test/unit/test_api
+TESTS += test/unit/test_api
+test_unit_test_api_CFLAGS = $(UNIT_CFLAGS) $(MARIADB_CFLAGS)
+test_unit_test_api_LDADD = aggregator/libaggregator.a $(UNIT_LIBS) $(MARIADB_LIBS) -lm
