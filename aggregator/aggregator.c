@@ -11,6 +11,7 @@
  * it give up waiting.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,70 @@ static int aggregator_health(void *ctx, char *reason, size_t len)
 		snprintf(reason, len, "starting: waiting for MariaDB and partitions");
 		return -1;
 	}
+}
+
+/*
+ * /api/status, on the HTTP thread, for the dashboard's own panels: what
+ * the loop publishes in metrics (lag, last flush, counters) and /healthz.
+ */
+static int aggregator_status(const struct httpd_request *req,
+			     struct httpd_response *resp, void *ctx)
+{
+	struct aggregator *ag = ctx;
+	const struct agg_metrics *m = &ag->m;
+	double last = metrics_gauge_get(m->last_flush);
+	double now = (double)runtime_wall_ms() / 1000;
+	char reason[256] = "ok";
+	json_t *obj = json_object();
+	char *text;
+	int rc;
+
+	(void)req;
+	aggregator_health(ag, reason, sizeof(reason));
+	json_object_set_new(obj, "health", json_string(reason));
+	json_object_set_new(obj, "db_up", json_boolean(metrics_gauge_get(m->db_up) > 0));
+	json_object_set_new(obj, "partitions", json_integer((json_int_t)metrics_gauge_get(m->assigned)));
+	json_object_set_new(obj, "lag", json_integer((json_int_t)metrics_gauge_get(m->lag)));
+	json_object_set_new(obj, "messages", json_integer((json_int_t)metrics_counter_get(m->messages)));
+	json_object_set_new(obj, "parse_errors", json_integer((json_int_t)metrics_counter_get(m->parse_errors)));
+	json_object_set_new(obj, "last_flush", last > 0 ? json_integer((json_int_t)last) : json_null());
+	json_object_set_new(obj, "last_flush_age_seconds",
+			    last > 0 ? json_real(now - last) : json_null());
+	json_object_set_new(obj, "now", json_integer((json_int_t)now));
+	text = json_dumps(obj, JSON_COMPACT);
+	json_decref(obj);
+	if (!text)
+		return -ENOMEM;
+	httpd_set_content_type(resp, "application/json; charset=utf-8");
+	httpd_set_header(resp, "Cache-Control", "no-store");
+	rc = buf_add(httpd_body(resp), text, strlen(text));
+	free(text);
+	return rc;
+}
+
+extern const unsigned char dashboard_html[];
+extern const size_t dashboard_html_len;
+
+/* /: the dashboard, one page that loads nothing from elsewhere. */
+static int aggregator_dashboard(const struct httpd_request *req,
+				struct httpd_response *resp, void *ctx)
+{
+	static const char *const headers[][2] = {
+		{"Content-Security-Policy", "default-src 'none'; script-src "
+		 "'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+		 "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"},
+		{"X-Content-Type-Options", "nosniff"},
+		{"Referrer-Policy", "no-referrer"},
+		{"Cache-Control", "no-cache"},
+	};
+
+	(void)req;
+	(void)ctx;
+	httpd_set_content_type(resp, "text/html; charset=utf-8");
+	for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++)
+		httpd_set_header(resp, headers[i][0], headers[i][1]);
+	return buf_add(httpd_body(resp), (const char *)dashboard_html,
+		       dashboard_html_len);
 }
 
 static void aggregator_counters(struct aggregator *ag)
@@ -113,6 +178,9 @@ static void aggregator_gauges(struct aggregator *ag)
 				   "Keys counted and not flushed yet.", NULL);
 	m->assigned = metrics_gauge(reg, "logtally_aggregator_partitions_assigned",
 				    "Partitions this member consumes.", NULL);
+	m->lag = metrics_gauge(reg, "logtally_aggregator_consumer_lag",
+			       "Messages of the partitions held not counted yet, "
+			       "by the high watermarks of the last fetches.", NULL);
 	m->last_flush = metrics_gauge(reg, "logtally_aggregator_last_flush_timestamp_seconds",
 				      "When the last flush committed (Unix time).", NULL);
 	m->flush_seconds = metrics_histogram(reg, "logtally_aggregator_flush_duration_seconds",
@@ -147,7 +215,9 @@ static int aggregator_http(struct aggregator *ag, char *err, size_t errlen)
 	ag->api = api_new(ag->cfg, ag->names, dimensions_count(ag->dims),
 			  ag->sizes, ag->nsizes);
 	api_route(ag->api, ag->httpd);
-	logging_info("http: /api/, /metrics and /healthz on port %u%s",
+	httpd_route(ag->httpd, "GET", "/api/status", aggregator_status, ag);
+	httpd_route(ag->httpd, "GET", "/", aggregator_dashboard, ag);
+	logging_info("http: the dashboard, /api/, /metrics and /healthz on port %u%s",
 		     httpd_port(ag->httpd), *ag->cfg->http.token ? " (token required)" : "");
 	return 0;
 }
@@ -342,8 +412,38 @@ static bool aggregator_done(struct aggregator *ag)
 	return done;
 }
 
+/*
+ * The lag of each partition held, once a second, from the high watermarks
+ * librdkafka has from its fetches (no request).
+ */
+static void aggregator_lags(struct aggregator *ag)
+{
+	int64_t now = runtime_now_ms();
+	double total = 0;
+
+	if (now < ag->lag_ms)
+		return;
+	ag->lag_ms = now + 1000;
+	for (size_t i = 0; i < ag->nparts; i++) {
+		struct agg_partition *p = &ag->parts[i];
+		int64_t hi, lag;
+
+		if (!p->assigned || p->lost || !p->lag)
+			continue;
+		hi = consumer_cached_high(ag->consumer, p->id);
+		if (hi < 0)
+			continue;
+		lag = p->next >= 0 ? hi - p->next : hi;
+		lag = lag < 0 ? 0 : lag;
+		metrics_gauge_set(p->lag, (double)lag);
+		total += (double)lag;
+	}
+	metrics_gauge_set(ag->m.lag, total);
+}
+
 static void aggregator_tick(struct aggregator *ag)
 {
+	aggregator_lags(ag);
 	flush_tick(ag);
 	flush_throttle(ag);
 	flush_expire_caps(ag);  /* often: a replay of old lines opens many windows */

@@ -50,6 +50,7 @@ struct agg_partition {
 	int64_t end;            /* --once: where to stop; -1 not known yet */
 	struct window_deltas *deltas;
 	struct window_deltas *spare;    /* an empty table to swap in at flush */
+	struct metrics_gauge *lag;      /* NULL until first assigned */
 };
 
 struct agg_source {
@@ -64,7 +65,7 @@ struct agg_metrics {
 	struct metrics_counter *late, *events, *flushes, *rows, *statements;
 	struct metrics_counter *conflicts, *aged_out, *rebalances, *expired;
 	struct metrics_counter *db_retry, *db_fatal, **other;
-	struct metrics_gauge *db_up, *pending, *assigned, *last_flush;
+	struct metrics_gauge *db_up, *pending, *assigned, *last_flush, *lag;
 	struct metrics_histogram *flush_seconds;
 };
 
@@ -118,6 +119,7 @@ struct aggregator {
 	 */
 	uint64_t generation;
 	double kafka_cpu_s;     /* the loop's, in consumer_poll() and freeing */
+	int64_t lag_ms;         /* when the lags are due again */
 	bool assigned_once;
 	bool once_counted;      /* --once: logged that all was counted */
 	/* --once: each partition's bounds when the run started */

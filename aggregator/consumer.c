@@ -342,6 +342,15 @@ int consumer_seek(struct consumer *c, const int32_t *parts,
 	return rc;
 }
 
+int64_t consumer_cached_high(struct consumer *c, int32_t part)
+{
+	int64_t lo = -1, hi = -1;
+
+	if (rd_kafka_get_watermark_offsets(c->rk, c->cfg->topic, part, &lo, &hi))
+		return -1;
+	return hi;
+}
+
 int consumer_watermarks(struct consumer *c, int32_t part, int64_t *lo,
 			int64_t *hi, int timeout_ms)
 {

@@ -63,6 +63,12 @@ void consumer_pause(struct consumer *c, const int32_t *parts, size_t n,
  * took it, at most a few seconds): messages fetched before are dropped by
  * librdkafka. Returns 0, or -1 with the reason logged.
  */
+/*
+ * The partition's high watermark as the last fetch response gave it (no
+ * request: cheap, a little stale); -1 when none came yet.
+ */
+int64_t consumer_cached_high(struct consumer *c, int32_t part);
+
 int consumer_seek(struct consumer *c, const int32_t *parts,
 		  const int64_t *next, size_t n);
 

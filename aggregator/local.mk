@@ -23,3 +23,11 @@ aggregator_libaggregator_a_SOURCES += aggregator/store.c aggregator/store.h \
 # The HTTP API (issue 5): /api/top, /api/series, /api/trending.
 aggregator_libaggregator_a_SOURCES += aggregator/api.c aggregator/api.h
 logtally_aggregator_LDADD += -lm
+# The dashboard (issue 5): aggregator/dashboard.html compiled in, served at /.
+nodist_aggregator_libaggregator_a_SOURCES = aggregator/dashboard_html.c
+aggregator/dashboard_html.c: $(srcdir)/aggregator/dashboard.html $(srcdir)/scripts/embed-file
+	$(AM_V_GEN)$(MKDIR_P) aggregator && \
+	$(SHELL) $(srcdir)/scripts/embed-file dashboard_html \
+		$(srcdir)/aggregator/dashboard.html >$@.tmp && mv $@.tmp $@
+CLEANFILES += aggregator/dashboard_html.c
+EXTRA_DIST += aggregator/dashboard.html scripts/embed-file

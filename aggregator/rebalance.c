@@ -9,6 +9,7 @@
  * away they are dropped, and the next owner recounts them from the stored
  * offsets. Both run inside consumer_poll(), on the loop's thread.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -251,6 +252,15 @@ void rebalance_assign(void *arg, const int32_t *ids, size_t n, int64_t *start)
 			logging_info("partition %d assigned, starting at its beginning",
 				     (int)p->id);
 		metrics_gauge_add(ag->m.assigned, 1);
+		if (!p->lag) {
+			char id[16];
+
+			snprintf(id, sizeof(id), "%d", (int)p->id);
+			p->lag = metrics_gauge(ag->metrics, "logtally_aggregator_partition_lag",
+					       "Messages of the partition not counted yet "
+					       "(NaN: not held by this member).",
+					       "partition", id, NULL);
+		}
 	}
 	ag->assigned_once = true;
 	free(stored);
@@ -279,6 +289,8 @@ void rebalance_revoke(void *arg, const int32_t *ids, size_t n)
 		window_deltas_clear(p->deltas);
 		rebalance_drop_sources(ag, p->id);
 		metrics_gauge_add(ag->m.assigned, -1);
+		if (p->lag)
+			metrics_gauge_set(p->lag, NAN);
 		logging_info("partition %d revoked", (int)p->id);
 	}
 }

@@ -14,7 +14,7 @@ set -u
 # shellcheck source=aggregator_lib.sh
 . "$(dirname "$0")/aggregator_lib.sh"
 
-plan 23
+plan 25
 agg_require
 command -v curl >/dev/null || bail_out "curl is not installed"
 perl -MJSON::PP -e 1 2>/dev/null || bail_out "Perl's JSON::PP is missing"
@@ -138,6 +138,14 @@ check "a trending window of 7 s: 400 on window" bad "/api/trending?window=7s" wi
 out=$(auth "/api/nowhere")
 check "an unknown endpoint: 404 in JSON" eval \
 	'[ "$(head -n 1 <<<"$out")" = 404 ] && say "\$j->{error}" <<<"$out" | grep -q "no such endpoint"'
+
+# --- the aggregator's own state ------------------------------------------------
+
+got=$(auth "/api/status" | say 'join(" ", map { exists $j->{$_} ? $_ : "-" } qw(health db_up partitions lag messages last_flush_age_seconds))')
+check "/api/status: health, db_up, partitions, lag, messages, last flush age ($got)" \
+	test "$got" = "health db_up partitions lag messages last_flush_age_seconds"
+check "/metrics has the consumer lag" eval \
+	'auth /metrics | grep -q "^logtally_aggregator_consumer_lag "'
 
 # --- the token ---------------------------------------------------------------
 

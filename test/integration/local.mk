@@ -40,3 +40,12 @@ dist_check_SCRIPTS += test/integration/aggregator_offsets.sh
 # The aggregator's HTTP API against rows the test writes (issue 5).
 TESTS += test/integration/aggregator_api.sh
 dist_check_SCRIPTS += test/integration/aggregator_api.sh
+
+# The dashboard in headless Chromium after a pipeline run (issue 5).
+TESTS += test/integration/aggregator_dashboard.sh
+dist_check_SCRIPTS += test/integration/aggregator_dashboard.sh
+# Screenshots the dashboard test keeps for people to look at.
+clean-local: clean-test-artifacts
+clean-test-artifacts:
+	-rm -rf test-artifacts
+.PHONY: clean-test-artifacts
