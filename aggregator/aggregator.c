@@ -161,6 +161,9 @@ static void aggregator_counters(struct aggregator *ag)
 				      "Database failures.", "class", "fatal", NULL);
 }
 
+/* Rows per flush: from one key to a backlog's worth. */
+static const double rows_bounds[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
+
 static void aggregator_gauges(struct aggregator *ag)
 {
 	struct agg_metrics *m = &ag->m;
@@ -185,8 +188,13 @@ static void aggregator_gauges(struct aggregator *ag)
 				      "When the last flush committed (Unix time).", NULL);
 	m->flush_seconds = metrics_histogram(reg, "logtally_aggregator_flush_duration_seconds",
 					     "Time of one flush transaction.", NULL, 0, NULL);
+	m->flush_rows = metrics_histogram(reg, "logtally_aggregator_flush_size_rows",
+					  "Rows upserted by one flush transaction.",
+					  rows_bounds, sizeof(rows_bounds) / sizeof(rows_bounds[0]),
+					  NULL);
 	metrics_gauge_set(m->db_up, 1);
 }
+
 
 /* Window sizes in seconds, base first; dimension names by index. */
 static void aggregator_layout(struct aggregator *ag)

@@ -229,6 +229,7 @@ static void flush_committed(struct aggregator *ag, size_t statements)
 	metrics_counter_add(ag->m.rows, job->rows.n);
 	metrics_counter_add(ag->m.statements, statements);
 	metrics_histogram_observe(ag->m.flush_seconds, seconds);
+	metrics_histogram_observe(ag->m.flush_rows, (double)job->rows.n);
 	metrics_gauge_set(ag->m.last_flush, (double)runtime_wall_ms() / 1000.0);
 	logging_debug("flushed %zu rows of %zu partitions in %.3f s",
 		      job->rows.n, job->n, seconds);

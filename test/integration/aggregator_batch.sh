@@ -16,7 +16,7 @@ set -u
 # shellcheck source=aggregator_lib.sh
 . "$(dirname "$0")/aggregator_lib.sh"
 
-plan 33
+plan 34
 agent_require
 agg_require
 
@@ -417,6 +417,10 @@ else
 	not_ok "rows follow distinct keys, not lines" \
 	       "table $rows rows, oracle $keys_r keys, $written rows upserted in $flushes flushes"
 fi
+size_sum=$(awk '$1 == "logtally_aggregator_flush_size_rows_sum" { print $2 }' "$TAP_TMP/rows.metrics")
+size_count=$(awk '$1 == "logtally_aggregator_flush_size_rows_count" { print $2 }' "$TAP_TMP/rows.metrics")
+check "the flush size histogram sums the rows of every flush ($size_count flushes, $size_sum rows)" \
+	test "$size_count/$size_sum" = "$flushes/$written"
 agg_stop "$AGG_PID"
 check "that aggregator stops on SIGTERM with status 0" test $? = 0
 
