@@ -724,7 +724,8 @@ static int api_trending(const struct httpd_request *req,
 		free(t.items);
 		return 0;
 	}
-	qsort(t.items, t.count, sizeof(*t.items), api_trend_cmp);
+	if (t.count > 1)         /* items is NULL when there are none */
+		qsort(t.items, t.count, sizeof(*t.items), api_trend_cmp);
 	items = json_array();
 	for (size_t i = 0; i < t.count; i++) {
 		const struct api_trend *one = &t.items[i];
