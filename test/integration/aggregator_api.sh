@@ -14,7 +14,7 @@ set -u
 # shellcheck source=aggregator_lib.sh
 . "$(dirname "$0")/aggregator_lib.sh"
 
-plan 25
+plan 26
 agg_require
 command -v curl >/dev/null || bail_out "curl is not installed"
 perl -MJSON::PP -e 1 2>/dev/null || bail_out "Perl's JSON::PP is missing"
@@ -138,6 +138,18 @@ check "a trending window of 7 s: 400 on window" bad "/api/trending?window=7s" wi
 out=$(auth "/api/nowhere")
 check "an unknown endpoint: 404 in JSON" eval \
 	'[ "$(head -n 1 <<<"$out")" = 404 ] && say "\$j->{error}" <<<"$out" | grep -q "no such endpoint"'
+
+# Only the built-in pages: no file, no listing, whatever the path.
+outside() {
+	local p s
+	for p in /../../etc/passwd /%2e%2e/%2e%2e/etc/passwd /index.html /static/ \
+		 /dashboard.html /api/../metrics/x //etc/passwd; do
+		s=$(curl -s --path-as-is -o /dev/null -w '%{http_code}' \
+			-H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT$p")
+		[ "$s" = 404 ] || { echo "$p: $s"; return 1; }
+	done
+}
+check "paths outside the built-in pages get 404" outside
 
 # --- the aggregator's own state ------------------------------------------------
 
