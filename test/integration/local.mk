@@ -49,3 +49,7 @@ clean-local: clean-test-artifacts
 clean-test-artifacts:
 	-rm -rf test-artifacts
 .PHONY: clean-test-artifacts
+
+# config/grafana/logtally.json: its queries against known rows of counts.
+TESTS += test/integration/grafana.sh
+dist_check_SCRIPTS += test/integration/grafana.sh
