@@ -242,24 +242,26 @@ sub cmd_data {
 	$add->($e, "url", "/edge", 1000);
 	$add->($e - 5 * 3600, "url", "/archive", 100);
 	$add->($e - 10 * 86400, "url", "/ancient", 500);
-	# Hashtags around the trending periods [E - 3900, E - 300) and
-	# [E - 300, E).
-	for (my $t = $e - 7200; $t < $e; $t += 5) {
-		my $recent = $t >= $e - 300;
-		my $r = ($t - $e + 300) / 5;	# 0.. in the recent period
+	# Hashtags around the trending periods at E, the windows that start
+	# in (E - 3900, E - 300] and in (E - 300, E]: the newest window, at
+	# E, counts whole, as /api/trending takes it.
+	for (my $t = $e - 7195; $t <= $e; $t += 5) {
+		my $recent = $t > $e - 300;
+		my $r = ($t - $e + 295) / 5;	# 0.. in the recent period
 		$add->($t, "hashtag", "flat", 12);
-		next if $t < $e - 3900;
-		$add->($t, "hashtag", "jump", $recent ? 2 : ($t - $e + 3900) % 10 == 0);
+		next if $t <= $e - 3900;
+		$add->($t, "hashtag", "jump", $recent ? 2 : ($t - $e + 3895) % 10 == 0);
 		$add->($t, "hashtag", "fading", $recent ? ($r < 10) : 5);
 		$add->($t, "hashtag", "mild", $recent && $r < 20 ? 2 : 1);
 		$add->($t, "hashtag", "slight", $recent && $r < 10 ? 6 : 5);
 	}
-	$add->($e - 3900, "hashtag", "edge", 1);
-	$add->($e - 300, "hashtag", "edge", 3);
+	$add->($e - 3900, "hashtag", "edge", 2);	# just before the hour at E
+	$add->($e - 3895, "hashtag", "edge", 1);
+	$add->($e - 295, "hashtag", "edge", 3);
 	$add->($e - 100, "hashtag", "new$_", $_) for 2 .. 7;
-	$add->($e - 5, "hashtag", "tiny", 1);
-	$add->($e - 4000, "hashtag", "old", 50);
-	$add->($e, "hashtag", "future", 50);
+	$add->($e, "hashtag", "tiny", 1);
+	$add->($e - 3995, "hashtag", "old", 50);
+	$add->($e + 5, "hashtag", "future", 50);
 
 	my %row;
 	for my $t (keys %v) {
@@ -440,7 +442,8 @@ explain_all() {
 check "EXPLAIN: every query reads counts by a range of its primary key (window size, dimension, time)" \
 	explain_all
 
-# Trending, n: hits in [TO - 300, TO); b: hits in [TO - 3900, TO - 300);
+# Trending, n: hits of the windows that start in (TO - 300, TO], the newest
+# whole, as /api/trending takes it; b: those in (TO - 3900, TO - 300];
 # e = b * 300 / 3600; score = (n - e) / sqrt(e + 1); columns: hashtag,
 # score, n / 300, b / 3600.
 trending() {   # DESCRIPTION TO HASHTAG SCORE CURRENT BASELINE...
@@ -454,12 +457,12 @@ trending() {   # DESCRIPTION TO HASHTAG SCORE CURRENT BASELINE...
 # At E:
 #   jump    n 120, b 360: e 30, 90 / sqrt(31) = 16.16
 #   newK    n K, b 0: K / sqrt(1) = K
-#   edge    n 3 (at E - 300), b 1 (at E - 3900): e 1/12, 2.9167 / sqrt(1.0833) = 2.80
+#   edge    n 3 (at E - 295), b 1 (at E - 3895; not the 2 at E - 3900): e 1/12, 2.9167 / sqrt(1.0833) = 2.80
 #   mild    n 80, b 720: e 60, 20 / sqrt(61) = 2.56
-#   tiny    n 1, b 0 (0 to 1 hit): 1 / sqrt(1) = 1.00
+#   tiny    n 1 (at E), b 0 (0 to 1 hit): 1 / sqrt(1) = 1.00
 #   slight  n 310, b 3600: e 300, 10 / sqrt(301) = 0.58, the 11th: left out
 #   flat    n 720, b 8640: e 720, score 0; fading: n 10, b 3600, below 0
-#   old (E - 4000) and future (E) are in neither period.
+#   old (E - 3995) and future (E + 5) are in neither period.
 trending "trending at E: the top 10 by (n - e) / sqrt(e + 1), scores to 2 decimals, current and baseline rates" \
 	"$E" \
 	jump 16.16 0.4 0.1 \
@@ -479,7 +482,7 @@ trending "trending at E: the top 10 by (n - e) / sqrt(e + 1), scores to 2 decima
 #   mild    n 60, b 606: e 50.5, 9.5 / sqrt(51.5) = 1.32
 #   jump    n 30, b 303: e 25.25, 4.75 / sqrt(26.25) = 0.93
 #   flat    n 720, b 8640: e 720, score 0: left out
-#   edge    n 0, b 1 and old n 0, b 50: below 0; the others come later.
+#   edge    n 0, b 3 and old n 0, b 50: below 0; the others come later.
 trending "trending at E - 570: only scores above 0 (not flat's 0), ties in name order" \
 	$((E - 570)) \
 	fading 2.98 1 0.84167 \
