@@ -1,14 +1,17 @@
 /*
  * aggregator_config: the table of every aggregator key with its type,
  * bounds, default and help, and the checks across keys (window sizes that
- * fit each other, dimensions that name real fields). config/aggregator.yml
- * documents the same keys; a unit test keeps the two in step.
+ * fit each other, dimensions that name real fields, alert rules on real
+ * dimensions). config/aggregator.yml documents the same keys; a unit test
+ * keeps the two in step.
  */
 #include "aggregator_config.h"
 
+#include <curl/curl.h>
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "confcheck.h"
@@ -144,6 +147,151 @@ static const struct config_section aggregator_http_section = {
 	aggregator_http_keys, sizeof(struct aggregator_http), NULL,
 };
 
+/* --- alerts -------------------------------------------------------------- */
+
+#define ALERT_NAME_MAX 64
+
+int aggregator_config_share(const char *text, double *share, char *err,
+			    size_t errlen)
+{
+	size_t digits = strspn(text, "0123456789.");
+	bool percent = text[digits] == '%' && !text[digits + 1];
+	char *end;
+	double v = strtod(text, &end);
+
+	if (!digits || end != text + digits || (text[digits] && !percent)) {
+		snprintf(err, errlen, "'%s' is not a share: write 5%% or 0.05", text);
+		return -1;
+	}
+	if (!percent && v >= 1) {
+		snprintf(err, errlen, "'%s' without %% is a fraction of 1: "
+			 "write %s%% or %g", text, text, v / 100);
+		return -1;
+	}
+	if (percent)
+		v /= 100;
+	if (v >= 1) {
+		snprintf(err, errlen, "'%s' can never be passed: a share is "
+			 "below 100%%", text);
+		return -1;
+	}
+	*share = v;
+	return 0;
+}
+
+static int aggregator_check_share(const char *key, const char *value,
+				  char *err, size_t errlen, size_t *at)
+{
+	double share;
+
+	return aggregator_config_share(value, &share, err, errlen);
+}
+
+/* An http:// or https:// URL with a host, as libcurl reads it. */
+static int aggregator_check_webhook(const char *key, const char *value,
+				    char *err, size_t errlen, size_t *at)
+{
+	CURLU *url = curl_url();
+	char *scheme = NULL, *host = NULL;
+	CURLUcode code;
+	int rc = -1;
+
+	code = curl_url_set(url, CURLUPART_URL, value, 0);
+	if (!code)
+		code = curl_url_get(url, CURLUPART_SCHEME, &scheme, 0);
+	if (!code)
+		code = curl_url_get(url, CURLUPART_HOST, &host, 0);
+	if (code)
+		snprintf(err, errlen, "'%s' is not a URL: %s", value,
+			 curl_url_strerror(code));
+	else if (strcmp(scheme, "http") && strcmp(scheme, "https"))
+		snprintf(err, errlen, "'%s' is not an http:// or https:// URL", value);
+	else
+		rc = 0;
+	if (rc && !code)
+		*at = 0;
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(url);
+	return rc;
+}
+
+/* A header name is an HTTP token; a value is one line. */
+static int aggregator_check_header(const char *key, const char *value,
+				   char *err, size_t errlen, size_t *at)
+{
+	static const char token[] = "!#$%&'*+-.^_`|~0123456789"
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	size_t len = strlen(key);
+
+	if (!len || strspn(key, token) != len) {
+		snprintf(err, errlen, "'%s' is not a header name", key);
+		return -1;
+	}
+	*at = strcspn(value, "\r\n");
+	if (!value[*at])
+		return 0;
+	snprintf(err, errlen, "a header value must be one line");
+	return -1;
+}
+
+static const struct config_key aggregator_alert_keys[] = {
+	{"name", CONFIG_STRING, KEY(aggregator_alert, name), .flags = CONFIG_REQUIRED,
+	 .help = "the rule's name in messages and metrics (a-z, 0-9, _ and -; at most 64)"},
+	{"dimension", CONFIG_STRING, KEY(aggregator_alert, dimension),
+	 .flags = CONFIG_REQUIRED, .help = "the dimension whose hits are watched"},
+	{"match", CONFIG_STRING, KEY(aggregator_alert, match), .def = "''",
+	 .check = confcheck_regex,
+	 .help = "pattern on the stored value; empty: every value"},
+	{"each", CONFIG_BOOL, KEY(aggregator_alert, each), .def = "false",
+	 .help = "one alert per matching value instead of one over their sum"},
+	{"over", CONFIG_DURATION, KEY(aggregator_alert, over), .def = "1m",
+	 .min = SECONDS(1), .max = DAYS(1),
+	 .help = "the span the hits are summed over (whole seconds, at least window)"},
+	{"above", CONFIG_INT, KEY(aggregator_alert, above), .min = 0, .max = INT64_MAX,
+	 .help = "fires while the matching hits in the span are above this number"},
+	{"share_above", CONFIG_STRING, KEY(aggregator_alert, share_above),
+	 .check = aggregator_check_share,
+	 .help = "fires while matching hits / all hits of the dimension are above this (5% or 0.05)"},
+	{"min_hits", CONFIG_INT, KEY(aggregator_alert, min_hits), .def = "1",
+	 .min = 1, .max = INT64_MAX,
+	 .help = "share_above: the dimension needs at least this many hits in the span"},
+	{"webhook", CONFIG_STRING, KEY(aggregator_alert, webhook), .flags = CONFIG_REQUIRED,
+	 .check = aggregator_check_webhook,
+	 .help = "http:// or https:// URL that gets a JSON POST when the rule fires or resolves"},
+	{"headers", CONFIG_MAP, KEY(aggregator_alert, headers), .def = "{}",
+	 .check = aggregator_check_header,
+	 .help = "extra request headers, such as Authorization: \"Bearer ${TOKEN}\""},
+	{NULL},
+};
+
+static void aggregator_alert_validate(void *obj, struct config_ctx *ctx)
+{
+	struct aggregator_alert *rule = obj;
+	size_t len = rule->name ? strlen(rule->name) : 0;
+	bool above = config_has(ctx, "above"), share = config_has(ctx, "share_above");
+
+	if (rule->name && (len == 0 || len > ALERT_NAME_MAX ||
+	    strspn(rule->name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != len))
+		config_report(ctx, "name", "'%s' must be 1 to %d lowercase letters, "
+			      "digits, '_' or '-'", rule->name, ALERT_NAME_MAX);
+	if (above && share && config_ok(ctx, "above") &&
+	    config_ok(ctx, "share_above"))
+		config_report(ctx, "share_above", "set above or share_above, not both");
+	else if (!above && !share)
+		config_report(ctx, NULL, "needs above (hits) or share_above "
+			      "(a share of all hits)");
+	if (above && config_has(ctx, "min_hits") && config_ok(ctx, "min_hits"))
+		config_report(ctx, "min_hits", "applies to share_above only");
+	if (config_ok(ctx, "over") && rule->over % 1000)
+		config_report(ctx, "over", "must be a whole number of seconds");
+}
+
+static const struct config_section aggregator_alert_section = {
+	aggregator_alert_keys, sizeof(struct aggregator_alert),
+	aggregator_alert_validate,
+};
+
 static void aggregator_validate(void *obj, struct config_ctx *ctx);
 
 static const struct config_key aggregator_keys[] = {
@@ -182,6 +330,11 @@ static const struct config_key aggregator_keys[] = {
 	 .help = "distinct values per dimension and window; further values count as (other)"},
 	{"http", CONFIG_SECTION, KEY(aggregator_config, http),
 	 .section = &aggregator_http_section, .help = "the dashboard and API endpoint"},
+	{"alerts", CONFIG_SECTIONS, KEY(aggregator_config, alerts), .def = "[]",
+	 .section = &aggregator_alert_section,
+	 .help = "rules that POST to a webhook when they start and stop holding"},
+	{"alerts_every", CONFIG_DURATION, KEY(aggregator_config, alerts_every), .def = "10s",
+	 .min = SECONDS(1), .max = SECONDS(3600), .help = "how often the alert rules are evaluated"},
 	{"shutdown_timeout", CONFIG_DURATION, KEY(aggregator_config, shutdown_timeout),
 	 .def = "10s", .min = MS(0), .max = SECONDS(3600),
 	 .help = "at exit, most time to wait for the last flush"},
@@ -285,6 +438,47 @@ static void aggregator_validate_dimensions(struct aggregator_config *cfg,
 		config_report(ctx, "dimensions", "needs at least one dimension");
 }
 
+static bool aggregator_has_dimension(const struct aggregator_config *cfg,
+				     const char *name)
+{
+	for (size_t i = 0; i < cfg->dimensions.n; i++) {
+		struct aggregator_dimension *dim =
+			CONFIG_ITEM(cfg->dimensions, struct aggregator_dimension, i);
+
+		if (dim->name && !strcmp(dim->name, name))
+			return true;
+	}
+	return false;
+}
+
+/* What a rule's own section cannot see: the dimensions, the window, the other rules. */
+static void aggregator_validate_alert(struct aggregator_config *cfg,
+				      struct config_ctx *ctx, size_t i)
+{
+	struct aggregator_alert *rule = CONFIG_ITEM(cfg->alerts, struct aggregator_alert, i);
+	char over[32], window[32];
+
+	if (rule->dimension && config_ok(ctx, "dimensions") &&
+	    !aggregator_has_dimension(cfg, rule->dimension))
+		config_report_item(ctx, "alerts", i, "dimension",
+				   "'%s' is not one of the dimensions", rule->dimension);
+	if (config_ok(ctx, "window") && rule->over % 1000 == 0 &&
+	    rule->over > 0 && rule->over < cfg->window) {
+		units_format_duration(rule->over, over, sizeof(over));
+		units_format_duration(cfg->window, window, sizeof(window));
+		config_report_item(ctx, "alerts", i, "over",
+				   "%s is shorter than window (%s)", over, window);
+	}
+	for (size_t j = 0; j < i && rule->name; j++) {
+		struct aggregator_alert *other =
+			CONFIG_ITEM(cfg->alerts, struct aggregator_alert, j);
+
+		if (other->name && !strcmp(other->name, rule->name))
+			config_report_item(ctx, "alerts", i, "name",
+					   "'%s' is used twice", rule->name);
+	}
+}
+
 static void aggregator_validate(void *obj, struct config_ctx *ctx)
 {
 	struct aggregator_config *cfg = obj;
@@ -292,6 +486,8 @@ static void aggregator_validate(void *obj, struct config_ctx *ctx)
 	if (config_ok(ctx, "window") && config_ok(ctx, "rollups"))
 		aggregator_validate_windows(cfg, ctx);
 	aggregator_validate_dimensions(cfg, ctx);
+	for (size_t i = 0; i < cfg->alerts.n; i++)
+		aggregator_validate_alert(cfg, ctx, i);
 }
 
 int aggregator_config_load(struct aggregator_config *cfg, const char *path,

@@ -33,6 +33,24 @@ struct aggregator_mariadb {
 	char *database;
 };
 
+/*
+ * An alert rule: a condition on the hits of one dimension over a span,
+ * evaluated every alerts_every (aggregator/alerts.c). Exactly one of above
+ * and share_above is set in the file (the other stays 0 or "").
+ */
+struct aggregator_alert {
+	char *name;
+	char *dimension;                  /* one of the configured dimensions */
+	char *match;                      /* "" for every value */
+	bool each;                        /* one alert per matching value */
+	int64_t over;                     /* the span, whole seconds in ms */
+	int64_t above;                    /* hits, when share_above is "" */
+	char *share_above;                /* "" or "5%" or "0.05" */
+	int64_t min_hits;                 /* share rules: all hits at least */
+	char *webhook;                    /* http:// or https:// URL */
+	struct config_map headers;        /* sent with every POST */
+};
+
 struct aggregator_http {
 	char *listen;                     /* "" when off */
 	char *token;                      /* "" when none is required */
@@ -51,6 +69,8 @@ struct aggregator_config {
 	struct config_duration_map retention;
 	int64_t max_values;
 	struct aggregator_http http;
+	struct config_list alerts;        /* of struct aggregator_alert */
+	int64_t alerts_every;
 	int64_t shutdown_timeout;
 	int log_level;                    /* enum logging_level */
 };
@@ -60,6 +80,13 @@ extern const struct config_section aggregator_config_section;
 
 /* Fields a dimension may take its value from with the built-in formats. */
 extern const char *const aggregator_config_fields[];
+
+/*
+ * The share of a share_above value: "5%" or "0.05" into *share (0 to
+ * below 1). Returns 0, or -1 with the reason in err.
+ */
+int aggregator_config_share(const char *text, double *share, char *err,
+			    size_t errlen);
 
 /*
  * Load path into cfg (zeroed by this function). Returns 0, or a negative

@@ -31,3 +31,4 @@ aggregator/dashboard_html.c: $(srcdir)/aggregator/dashboard.html $(srcdir)/scrip
 		$(srcdir)/aggregator/dashboard.html >$@.tmp && mv $@.tmp $@
 CLEANFILES += aggregator/dashboard_html.c
 EXTRA_DIST += aggregator/dashboard.html scripts/embed-file
+aggregator_libaggregator_a_CFLAGS += $(CURL_CFLAGS)
