@@ -32,3 +32,5 @@ aggregator/dashboard_html.c: $(srcdir)/aggregator/dashboard.html $(srcdir)/scrip
 CLEANFILES += aggregator/dashboard_html.c
 EXTRA_DIST += aggregator/dashboard.html scripts/embed-file
 aggregator_libaggregator_a_CFLAGS += $(CURL_CFLAGS)
+aggregator_libaggregator_a_SOURCES += aggregator/alert_rule.c aggregator/alert_rule.h \
+	aggregator/webhook.c aggregator/webhook.h

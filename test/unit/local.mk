@@ -128,3 +128,7 @@ check_PROGRAMS += test/unit/test_api
 TESTS += test/unit/test_api
 test_unit_test_api_CFLAGS = $(UNIT_CFLAGS) $(MARIADB_CFLAGS)
 test_unit_test_api_LDADD = aggregator/libaggregator.a $(UNIT_LIBS) $(MARIADB_LIBS) -lm
+check_PROGRAMS += test/unit/test_alerts
+TESTS += test/unit/test_alerts
+test_unit_test_alerts_CFLAGS = $(UNIT_CFLAGS) $(CURL_CFLAGS)
+test_unit_test_alerts_LDADD = aggregator/libaggregator.a $(UNIT_LIBS) -lm
