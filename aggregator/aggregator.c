@@ -272,6 +272,8 @@ struct aggregator *aggregator_new(const struct aggregator_config *cfg,
 	ag->consumer = consumer_new(&cfg->kafka, &events, ag, err, errlen);
 	if (!ag->consumer)
 		goto fail;
+	if (!opts->once && !(ag->alerts = alerts_start(cfg, ag->metrics, err, errlen)))
+		goto fail;
 	return ag;
 fail:
 	aggregator_free(ag);
@@ -282,6 +284,7 @@ void aggregator_free(struct aggregator *ag)
 {
 	if (!ag)
 		return;
+	alerts_stop(ag->alerts);
 	consumer_free(ag->consumer);    /* revokes: may still flush */
 	httpd_free(ag->httpd);
 	api_free(ag->api);

@@ -25,6 +25,7 @@
 
 #include "accesslog.h"
 #include "aggregator.h"
+#include "alerts.h"
 #include "consumer.h"
 #include "dimensions.h"
 #include "api.h"
@@ -106,6 +107,7 @@ struct aggregator {
 	struct metrics *metrics;
 	struct agg_metrics m;
 	struct httpd *httpd;
+	struct alerts *alerts;          /* its own threads; NULL with --once */
 	int sigfd;
 	int signals;            /* SIGTERM/SIGINT received */
 	bool fatal;             /* stop with status 1 */

@@ -34,3 +34,4 @@ EXTRA_DIST += aggregator/dashboard.html scripts/embed-file
 aggregator_libaggregator_a_CFLAGS += $(CURL_CFLAGS)
 aggregator_libaggregator_a_SOURCES += aggregator/alert_rule.c aggregator/alert_rule.h \
 	aggregator/webhook.c aggregator/webhook.h
+aggregator_libaggregator_a_SOURCES += aggregator/alerts.c aggregator/alerts.h
