@@ -47,6 +47,7 @@ struct alerts {
 	struct alerts_rule *rules;
 	size_t n;
 	struct webhook *webhook;
+	struct metrics_counter *rounds;  /* rounds that evaluated every rule */
 	MYSQL *db;                      /* NULL while disconnected */
 	MYSQL_STMT *stmt;               /* alerts_sql, prepared on db */
 	bool leader;                    /* db holds the lock: we evaluate */
@@ -141,14 +142,15 @@ static int alerts_lead(struct alerts *al, char *err, size_t errlen)
 	got = row && row[0] && !strcmp(row[0], "1");
 	mysql_free_result(res);
 	if (got) {
-		logging_info("alerts: this member evaluates the %zu rule%s",
+		logging_info("alerts: this aggregator evaluates the %zu rule%s",
 			     al->n, al->n == 1 ? "" : "s");
 		al->leader = true;
 		al->follower = false;
 		return 0;
 	}
 	if (!al->follower)
-		logging_info("alerts: another member evaluates the rules");
+		logging_info("alerts: another aggregator on this database "
+			     "evaluates the rules");
 	al->follower = true;
 	for (size_t i = 0; i < al->n; i++) {
 		alert_rule_reset(al->rules[i].rule);
@@ -312,6 +314,8 @@ static void alerts_round(struct alerts *al)
 			     "until the counts can be read again", err);
 	else if (!rc && al->failed)
 		logging_info("alerts: MariaDB can be read again");
+	if (!rc && al->leader)
+		metrics_counter_add(al->rounds, 1);
 	al->failed = rc != 0;
 }
 
@@ -407,6 +411,8 @@ struct alerts *alerts_start(const struct aggregator_config *cfg,
 	if (!cfg->alerts.n)
 		return al;
 	al->rules = xcalloc(cfg->alerts.n, sizeof(*al->rules));
+	al->rounds = metrics_counter(reg, "logtally_aggregator_alert_rounds_total",
+				     "Rounds in which this member evaluated every alert rule.", NULL);
 	for (; al->n < cfg->alerts.n; al->n++)
 		if (alerts_rule_init(&al->rules[al->n], CONFIG_ITEM(cfg->alerts,
 				     struct aggregator_alert, al->n), reg, err, errlen))

@@ -13,9 +13,9 @@
  * MariaDB named lock, held by its alerts connection); another takes over,
  * with fresh states, when that connection ends.
  *
- * Metrics: logtally_aggregator_alerts_firing{rule} and
- * logtally_aggregator_alert_notifications_total{rule,status}, plus the
- * webhook's.
+ * Metrics: logtally_aggregator_alerts_firing{rule},
+ * logtally_aggregator_alert_notifications_total{rule,status} and
+ * logtally_aggregator_alert_rounds_total, plus the webhook's.
  */
 #ifndef LOGTALLY_ALERTS_H
 #define LOGTALLY_ALERTS_H

@@ -53,3 +53,7 @@ clean-test-artifacts:
 # config/grafana/logtally.json: its queries against known rows of counts.
 TESTS += test/integration/grafana.sh
 dist_check_SCRIPTS += test/integration/grafana.sh
+# Alert rules end to end: a receiver of the test's own that fails the first
+# attempts, one firing and one resolved message, the counts unaffected.
+TESTS += test/integration/aggregator_alerts.sh
+dist_check_SCRIPTS += test/integration/aggregator_alerts.sh
