@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,6 +185,10 @@ static void aggregator_gauges(struct aggregator *ag)
 	m->lag = metrics_gauge(reg, "logtally_aggregator_consumer_lag",
 			       "Messages of the partitions held not counted yet, "
 			       "by the high watermarks of the last fetches.", NULL);
+	m->flush_age = metrics_gauge(reg, "logtally_aggregator_last_flush_age_seconds",
+				     "Seconds since the last flush committed, to the "
+				     "second (NaN before the first).", NULL);
+	metrics_gauge_set(m->flush_age, NAN);
 	m->last_flush = metrics_gauge(reg, "logtally_aggregator_last_flush_timestamp_seconds",
 				      "When the last flush committed (Unix time).", NULL);
 	m->flush_seconds = metrics_histogram(reg, "logtally_aggregator_flush_duration_seconds",
@@ -425,16 +430,20 @@ static bool aggregator_done(struct aggregator *ag)
 
 /*
  * The lag of each partition held, once a second, from the high watermarks
- * librdkafka has from its fetches (no request).
+ * librdkafka has from its fetches (no request); and the last flush's age.
  */
 static void aggregator_lags(struct aggregator *ag)
 {
 	int64_t now = runtime_now_ms();
-	double total = 0;
+	double total = 0, last;
 
 	if (now < ag->lag_ms)
 		return;
 	ag->lag_ms = now + 1000;
+	last = metrics_gauge_get(ag->m.last_flush);
+	if (last > 0)
+		metrics_gauge_set(ag->m.flush_age,
+				  (double)runtime_wall_ms() / 1000.0 - last);
 	for (size_t i = 0; i < ag->nparts; i++) {
 		struct agg_partition *p = &ag->parts[i];
 		int64_t hi, lag;

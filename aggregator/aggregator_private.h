@@ -67,6 +67,7 @@ struct agg_metrics {
 	struct metrics_counter *conflicts, *aged_out, *rebalances, *expired;
 	struct metrics_counter *db_retry, *db_fatal, **other;
 	struct metrics_gauge *db_up, *pending, *assigned, *last_flush, *lag;
+	struct metrics_gauge *flush_age;
 	struct metrics_histogram *flush_seconds, *flush_rows;
 };
 

@@ -156,8 +156,9 @@ check "paths outside the built-in pages get 404" outside
 got=$(auth "/api/status" | say 'join(" ", map { exists $j->{$_} ? $_ : "-" } qw(health db_up partitions lag messages last_flush_age_seconds))')
 check "/api/status: health, db_up, partitions, lag, messages, last flush age ($got)" \
 	test "$got" = "health db_up partitions lag messages last_flush_age_seconds"
-check "/metrics has the consumer lag" eval \
-	'auth /metrics | grep -q "^logtally_aggregator_consumer_lag "'
+check "/metrics has the consumer lag and the last flush's age" eval \
+	'auth /metrics >"$TAP_TMP/metrics" && grep -q "^logtally_aggregator_consumer_lag " "$TAP_TMP/metrics" &&
+	 grep -q "^logtally_aggregator_last_flush_age_seconds " "$TAP_TMP/metrics"'
 
 # --- the token ---------------------------------------------------------------
 
