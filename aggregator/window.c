@@ -181,11 +181,12 @@ static struct window_entry *window_deltas_insert(struct window_deltas *deltas,
 	return e;
 }
 
-void window_deltas_add(struct window_deltas *deltas, int64_t start_s,
-		       uint32_t dim, const char *value, size_t len,
-		       uint64_t hits)
+/* Adds hits to a key whose hash is known (that of window_hash()). */
+static void window_deltas_add_hashed(struct window_deltas *deltas,
+				     uint64_t hash, int64_t start_s,
+				     uint32_t dim, const char *value,
+				     size_t len, uint64_t hits)
 {
-	uint64_t hash = window_hash(start_s, dim, value, len);
 	struct window_slot *slot;
 	struct window_entry *e;
 
@@ -196,6 +197,14 @@ void window_deltas_add(struct window_deltas *deltas, int64_t start_s,
 		e = window_deltas_insert(deltas, slot, hash, start_s, dim, value, len);
 	e->hits += hits;
 	deltas->hits += hits;
+}
+
+void window_deltas_add(struct window_deltas *deltas, int64_t start_s,
+		       uint32_t dim, const char *value, size_t len,
+		       uint64_t hits)
+{
+	window_deltas_add_hashed(deltas, window_hash(start_s, dim, value, len),
+				 start_s, dim, value, len, hits);
 }
 
 bool window_deltas_add_held(struct window_deltas *deltas, int64_t start_s,
@@ -382,24 +391,6 @@ void window_rows_fini(struct window_rows *rows)
 		window_deltas_free(rows->sums[s]);
 	free(rows->sums);
 	window_rows_init(rows);
-}
-
-/* Adds hits to a key whose hash is known (that of window_hash()). */
-static void window_deltas_add_hashed(struct window_deltas *deltas,
-				     uint64_t hash, int64_t start_s,
-				     uint32_t dim, const char *value,
-				     size_t len, uint64_t hits)
-{
-	struct window_slot *slot;
-	struct window_entry *e;
-
-	slot = window_deltas_find(deltas, hash, start_s, dim, value, len);
-	if (slot->idx)
-		e = &deltas->entries[slot->idx - 1];
-	else
-		e = window_deltas_insert(deltas, slot, hash, start_s, dim, value, len);
-	e->hits += hits;
-	deltas->hits += hits;
 }
 
 /* Makes rows->sums hold nsizes empty tables, keeping their memory. */
