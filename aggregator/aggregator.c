@@ -10,6 +10,7 @@
  * (retrying up to shutdown_timeout) and leaves the group; a second makes
  * it give up waiting.
  */
+#include <assert.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -207,8 +208,9 @@ static void aggregator_layout(struct aggregator *ag)
 	const struct aggregator_config *cfg = ag->cfg;
 	size_t n = dimensions_count(ag->dims);
 
+	assert(cfg->rollups.n <= AGGREGATOR_ROLLUPS_MAX);
 	ag->sizes[ag->nsizes++] = cfg->window / 1000;
-	for (size_t i = 0; i < cfg->rollups.n && ag->nsizes < 16; i++)
+	for (size_t i = 0; i < cfg->rollups.n; i++)
 		ag->sizes[ag->nsizes++] = cfg->rollups.items[i] / 1000;
 	ag->names = xcalloc(n + 1, sizeof(*ag->names));
 	for (size_t i = 0; i < n; i++)

@@ -321,7 +321,7 @@ static const struct config_key aggregator_keys[] = {
 	 .section = &aggregator_dimension_section, .help = "what is counted"},
 	{"rollups", CONFIG_DURATIONS, KEY(aggregator_config, rollups), .def = "[1m, 1h]",
 	 .min = SECONDS(1), .max = DAYS(366),
-	 .help = "coarser windows updated in the same transaction (multiples of window)"},
+	 .help = "coarser windows updated in the same transaction (multiples of window; at most 15)"},
 	{"retention", CONFIG_DURATION_MAP, KEY(aggregator_config, retention),
 	 .def = "{5s: 2d, 1m: 30d, 1h: 400d}", .min = SECONDS(1), .max = DAYS(36600),
 	 .help = "window size: how long its rows are kept; sizes not listed are kept forever"},
@@ -355,6 +355,10 @@ static void aggregator_validate_windows(struct aggregator_config *cfg,
 
 	if (cfg->window % 1000)
 		config_report(ctx, "window", "must be a whole number of seconds");
+	if (cfg->rollups.n > AGGREGATOR_ROLLUPS_MAX)
+		config_report_item(ctx, "rollups", AGGREGATOR_ROLLUPS_MAX, NULL,
+				   "at most %d rollups (%zu given)",
+				   AGGREGATOR_ROLLUPS_MAX, cfg->rollups.n);
 	for (size_t i = 0; i < cfg->rollups.n; i++) {
 		int64_t r = cfg->rollups.items[i];
 

@@ -10,6 +10,12 @@
 
 #include "config.h"
 
+/*
+ * Most rollups: the aggregator sums each flush into the base window and
+ * these, all in one transaction. More are refused by the configuration.
+ */
+#define AGGREGATOR_ROLLUPS_MAX 15
+
 struct aggregator_dimension {
 	char *name;             /* the counts table's dimension column */
 	char *from;             /* a field of the parsed line */
@@ -65,7 +71,7 @@ struct aggregator_config {
 	int64_t lateness;
 	char *log_format;                 /* common, combined or a pattern */
 	struct config_list dimensions;    /* of struct aggregator_dimension */
-	struct config_durations rollups;
+	struct config_durations rollups;  /* at most AGGREGATOR_ROLLUPS_MAX */
 	struct config_duration_map retention;
 	int64_t max_values;
 	struct aggregator_http http;

@@ -134,7 +134,8 @@ struct aggregator {
 	struct agg_source **dirty;      /* sources whose high is not written */
 	size_t ndirty, dirty_cap;
 
-	int64_t sizes[16];              /* window seconds: base, then rollups */
+	/* window seconds: base, then rollups (the configuration bounds them) */
+	int64_t sizes[1 + AGGREGATOR_ROLLUPS_MAX];
 	size_t nsizes;
 	const char **names;             /* dimension names by index */
 	int64_t newest_ms;              /* newest event time seen */
