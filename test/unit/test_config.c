@@ -7,6 +7,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <yaml.h>
 
 #include "agent/agent_config.h"
 #include "aggregator/aggregator_config.h"
@@ -301,17 +303,173 @@ static void test_help_lists_every_key(void **state)
 	}
 }
 
-/* The files under config/ must load and mention every key of the table as "key:". */
-static void test_sample_key(const char *name, const struct config_key *key, void *arg)
-{
-	const char *leaf = strrchr(name, '.');
-	char *needle = xasprintf("%s:", leaf ? leaf + 1 : name);
+/*
+ * --- the sample files document every key --------------------------------
+ *
+ * A key of the table is documented when the sample has it as a key at its
+ * place: "alerts[].name" is a key "name" of a mapping in the list under the
+ * top-level key "alerts", never the "name" of a dimension. Optional keys may
+ * be documented in a commented-out example: a run of comment lines whose
+ * text is indented by two spaces or more after the '#' (such as
+ * "#   alerts:"), parsed with the '#' taken away as a YAML document of its
+ * own, from the top level.
+ */
+struct test_keys {
+	char **paths;           /* owned */
+	size_t n, cap;
+};
 
-	if (!strstr(arg, needle))
-		fail_msg("the sample configuration does not mention %s", name);
-	free(needle);
+static void test_keys_add(struct test_keys *keys, const char *path)
+{
+	if (keys->n == keys->cap) {
+		keys->cap = keys->cap ? 2 * keys->cap : 64;
+		keys->paths = xrealloc(keys->paths, keys->cap * sizeof(*keys->paths));
+	}
+	keys->paths[keys->n++] = xstrdup(path);
 }
 
+static bool test_keys_has(const struct test_keys *keys, const char *path)
+{
+	for (size_t i = 0; i < keys->n; i++)
+		if (!strcmp(keys->paths[i], path))
+			return true;
+	return false;
+}
+
+static void test_keys_fini(struct test_keys *keys)
+{
+	for (size_t i = 0; i < keys->n; i++)
+		free(keys->paths[i]);
+	free(keys->paths);
+}
+
+/* The key paths under node, named the way config_each_key() names keys. */
+static void test_keys_walk(yaml_document_t *doc, yaml_node_t *node,
+			   const char *prefix, struct test_keys *keys)
+{
+	if (node && node->type == YAML_SEQUENCE_NODE) {
+		char *list = xasprintf("%s[]", prefix);
+
+		for (yaml_node_item_t *item = node->data.sequence.items.start;
+		     item < node->data.sequence.items.top; item++)
+			test_keys_walk(doc, yaml_document_get_node(doc, *item), list, keys);
+		free(list);
+		return;
+	}
+	if (!node || node->type != YAML_MAPPING_NODE)
+		return;
+	for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
+	     pair < node->data.mapping.pairs.top; pair++) {
+		yaml_node_t *key = yaml_document_get_node(doc, pair->key);
+		char *path;
+
+		if (!key || key->type != YAML_SCALAR_NODE)
+			continue;
+		path = xasprintf("%s%s%.*s", prefix, *prefix ? "." : "",
+				 (int)key->data.scalar.length,
+				 (const char *)key->data.scalar.value);
+		test_keys_add(keys, path);
+		test_keys_walk(doc, yaml_document_get_node(doc, pair->value), path, keys);
+		free(path);
+	}
+}
+
+/* Add the key paths of the YAML document text. Returns 0, or -1 when it is not YAML. */
+static int test_keys_parse(const char *text, struct test_keys *keys)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	int rc = -1;
+
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
+	if (yaml_parser_load(&parser, &doc)) {
+		test_keys_walk(&doc, yaml_document_get_root_node(&doc), "", keys);
+		yaml_document_delete(&doc);
+		rc = 0;
+	}
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
+/* A line of a commented-out example: '#' at the start, then two spaces. */
+static bool test_example_line(const char *line, size_t len)
+{
+	return len >= 3 && !strncmp(line, "#  ", 3);
+}
+
+/*
+ * Add the key paths of the commented-out examples of text. Returns 0, or
+ * -1 when one of them is not YAML.
+ */
+static int test_keys_examples(const char *text, struct test_keys *keys)
+{
+	char *example = xcalloc(1, strlen(text) + 1);
+	size_t used = 0;
+	int rc = 0;
+
+	for (const char *line = text; *line && !rc; ) {
+		size_t len = strcspn(line, "\n");
+		bool in = test_example_line(line, len);
+
+		if (in) {
+			example[used++] = ' ';  /* the '#' */
+			memcpy(example + used, line + 1, len - 1);
+			used += len - 1;
+			example[used++] = '\n';
+		}
+		line += len + (line[len] == '\n');
+		if (used && (!in || !*line)) {
+			example[used] = '\0';
+			rc = test_keys_parse(example, keys);
+			used = 0;
+		}
+	}
+	free(example);
+	return rc;
+}
+
+struct test_missing {
+	const struct test_keys *keys;
+	struct test_keys missing;
+};
+
+static void test_missing_key(const char *name, const struct config_key *key, void *arg)
+{
+	struct test_missing *m = arg;
+
+	(void)key;
+	if (!test_keys_has(m->keys, name))
+		test_keys_add(&m->missing, name);
+}
+
+/*
+ * The keys of table that text does not document, one per line ("" when
+ * none), or NULL when text or one of its examples is not YAML. Caller
+ * frees the result.
+ */
+static char *test_undocumented(const struct config_section *table, const char *text)
+{
+	struct test_keys keys = {0};
+	struct test_missing m = {&keys, {0}};
+	char *out = NULL;
+
+	if (!test_keys_parse(text, &keys) && !test_keys_examples(text, &keys)) {
+		config_each_key(table, test_missing_key, &m);
+		out = xstrdup("");
+		for (size_t i = 0; i < m.missing.n; i++) {
+			char *next = xasprintf("%s%s\n", out, m.missing.paths[i]);
+
+			free(out);
+			out = next;
+		}
+	}
+	test_keys_fini(&m.missing);
+	test_keys_fini(&keys);
+	return out;
+}
+
+/* The files under config/ load and document every key of their table. */
 static void test_sample_files(void **state)
 {
 	static const char *const files[] = {"config/agent.yml", "config/aggregator.yml"};
@@ -319,7 +477,7 @@ static void test_sample_files(void **state)
 						 &aggregator_config_section};
 
 	for (size_t i = 0; i < 2; i++) {
-		char *path = test_path(files[i]), *text = test_read(path);
+		char *path = test_path(files[i]), *text = test_read(path), *missing;
 		struct config_errors errs = {0};
 		void *obj = xcalloc(1, tables[i]->size);
 
@@ -327,12 +485,51 @@ static void test_sample_files(void **state)
 			config_errors_print(&errs, stderr);
 			fail_msg("%s does not load", files[i]);
 		}
-		config_each_key(tables[i], test_sample_key, text);
+		missing = test_undocumented(tables[i], text);
+		if (!missing)
+			fail_msg("%s: a commented-out example is not YAML", files[i]);
+		if (*missing)
+			fail_msg("%s does not document these keys:\n%s", files[i], missing);
+		free(missing);
 		config_free(tables[i], obj);
 		free(obj);
 		free(text);
 		free(path);
 	}
+}
+
+/*
+ * A key counts only at its own place: alerts[].name is not documented by
+ * the name of a dimension, nor by a "name:" in prose or in an example
+ * that belongs to another section.
+ */
+static void test_sample_keys_in_place(void **state)
+{
+	static const char text[] =
+		"dimensions:\n"
+		"  - {name: url, from: path}   # the alert's name: below\n"
+		"# An example (name: is required):\n"
+		"#\n"
+		"#   alerts:\n"
+		"#     - dimension: status\n"
+		"#   kafka:\n"
+		"#     over: 1m\n";
+	char *missing = test_undocumented(&aggregator_config_section, text);
+	char *lines;
+
+	assert_non_null(missing);
+	lines = xasprintf("\n%s", missing);
+	assert_non_null(strstr(lines, "\nalerts[].name\n"));
+	assert_non_null(strstr(lines, "\nalerts[].over\n"));
+	assert_null(strstr(lines, "\nalerts[].dimension\n"));
+	assert_null(strstr(lines, "\ndimensions[].name\n"));
+	assert_null(strstr(lines, "\ndimensions[].from\n"));
+	assert_null(strstr(lines, "\nkafka\n"));
+	free(lines);
+	free(missing);
+	missing = test_undocumented(&aggregator_config_section,
+				    "window: 5s\n#   alerts: [unclosed\n");
+	assert_null(missing);
 }
 
 static void test_error_cap(void **state)
@@ -379,6 +576,7 @@ int main(void)
 		cmocka_unit_test(test_env_expansion),
 		cmocka_unit_test(test_help_lists_every_key),
 		cmocka_unit_test(test_sample_files),
+		cmocka_unit_test(test_sample_keys_in_place),
 		cmocka_unit_test(test_error_cap),
 		cmocka_unit_test(test_missing_file),
 	};
