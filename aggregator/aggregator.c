@@ -470,7 +470,8 @@ static void aggregator_tick(struct aggregator *ag)
 	flush_throttle(ag);
 	flush_expire_caps(ag);  /* often: a replay of old lines opens many windows */
 	if (ag->db_down)
-		return;
+		return;         /* its recovery seeks every partition anyway */
+	rebalance_retry_seek(ag);
 	flush_expire(ag);
 	if (ag->assigned_once)
 		atomic_store(&ag->health, AGG_HEALTH_OK);

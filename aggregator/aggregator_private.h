@@ -12,7 +12,10 @@
  * mark in memory covers the pending messages; its row in MariaDB, the
  * committed ones. While the database is away (db_down) nothing more is
  * counted: the partitions are paused, late arrivals are dropped, and on
- * recovery each partition is sought back to p->next.
+ * recovery each partition is sought back to p->next. A partition whose
+ * seek failed (p->seek_due) has a fetch position nobody knows, maybe past
+ * messages not counted: nothing of it is counted, so p->next stays where
+ * counting is, until a seek to p->next succeeds.
  */
 #ifndef LOGTALLY_AGGREGATOR_PRIVATE_H
 #define LOGTALLY_AGGREGATOR_PRIVATE_H
@@ -49,6 +52,7 @@ struct agg_partition {
 	int64_t stored;         /* next_offset in MariaDB, or STORE_OFFSET_NONE */
 	int64_t next;           /* offset of the next message to count */
 	int64_t end;            /* --once: where to stop; -1 not known yet */
+	bool seek_due;          /* the last seek to next failed: count nothing */
 	struct window_deltas *deltas;
 	struct window_deltas *spare;    /* an empty table to swap in at flush */
 	struct metrics_gauge *lag;      /* NULL until first assigned */
@@ -121,6 +125,7 @@ struct aggregator {
 	 * is dropped uncounted, and fetched again from where counting is.
 	 */
 	uint64_t generation;
+	int64_t seek_retry_ms, seek_backoff_ms; /* while a partition is seek_due */
 	double kafka_cpu_s;     /* the loop's, in consumer_poll() and freeing */
 	int64_t lag_ms;         /* when the lags are due again */
 	bool assigned_once;
@@ -168,6 +173,7 @@ void rebalance_mark_dirty(struct aggregator *ag, struct agg_source *src);
 void rebalance_drop_sources(struct aggregator *ag, int32_t partition);
 void rebalance_free(struct aggregator *ag);
 void rebalance_reposition(struct aggregator *ag);
+void rebalance_retry_seek(struct aggregator *ag);
 
 /* count.c: the messages of a batch, prepared (prep.c), counted in order */
 void count_batch(struct aggregator *ag, rd_kafka_message_t *const *msgs,

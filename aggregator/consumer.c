@@ -314,8 +314,9 @@ void consumer_pause(struct consumer *c, const int32_t *parts, size_t n,
 }
 
 int consumer_seek(struct consumer *c, const int32_t *parts,
-		  const int64_t *next, size_t n)
+		  const int64_t *next, size_t n, bool *failed)
 {
+	static struct logging_limit limit;
 	rd_kafka_topic_partition_list_t *list;
 	rd_kafka_error_t *error;
 	int rc = 0;
@@ -326,18 +327,24 @@ int consumer_seek(struct consumer *c, const int32_t *parts,
 	for (size_t i = 0; i < n; i++)
 		list->elems[i].offset = next[i];
 	error = rd_kafka_seek_partitions(c->rk, list, 5000);
-	if (error) {
-		logging_warn("Kafka: seek: %s", rd_kafka_error_string(error));
-		rd_kafka_error_destroy(error);
-		rc = -1;
-	}
-	for (int i = 0; !rc && i < list->cnt; i++)
-		if (list->elems[i].err) {
-			logging_warn("Kafka: seek of %s [%d]: %s", c->cfg->topic,
-				     (int)list->elems[i].partition,
-				     rd_kafka_err2str(list->elems[i].err));
+	if (error)
+		logging_limited(&limit, LOGGING_WARN, "Kafka: seek of %zu partition%s "
+				"of %s: %s", n, n == 1 ? "" : "s", c->cfg->topic,
+				rd_kafka_error_string(error));
+	for (int i = 0; i < list->cnt; i++) {
+		const rd_kafka_topic_partition_t *elem = &list->elems[i];
+
+		if (!error && elem->err)
+			logging_limited(&limit, LOGGING_WARN, "Kafka: seek of %s [%d] "
+					"to %lld: %s", c->cfg->topic, (int)elem->partition,
+					(long long)next[i], rd_kafka_err2str(elem->err));
+		if (failed)
+			failed[i] = error || elem->err;
+		if (error || elem->err)
 			rc = -1;
-		}
+	}
+	if (error)
+		rd_kafka_error_destroy(error);
 	rd_kafka_topic_partition_list_destroy(list);
 	return rc;
 }

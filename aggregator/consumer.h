@@ -10,6 +10,7 @@
 #ifndef LOGTALLY_CONSUMER_H
 #define LOGTALLY_CONSUMER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,16 +62,19 @@ void consumer_pause(struct consumer *c, const int32_t *parts, size_t n,
 /*
  * Move the fetch position of parts[i] to next[i] (blocks until librdkafka
  * took it, at most a few seconds): messages fetched before are dropped by
- * librdkafka. Returns 0, or -1 with the reason logged.
+ * librdkafka. failed (n entries, may be NULL) gets, for each partition,
+ * whether its seek failed: its fetch position is then unknown (a seek that
+ * timed out may still take effect later). Returns 0, or -1 when any seek
+ * failed, with the reason logged (rate-limited).
  */
+int consumer_seek(struct consumer *c, const int32_t *parts,
+		  const int64_t *next, size_t n, bool *failed);
+
 /*
  * The partition's high watermark as the last fetch response gave it (no
  * request: cheap, a little stale); -1 when none came yet.
  */
 int64_t consumer_cached_high(struct consumer *c, int32_t part);
-
-int consumer_seek(struct consumer *c, const int32_t *parts,
-		  const int64_t *next, size_t n);
 
 /*
  * The partition's low and high watermarks asked of the broker (blocks up

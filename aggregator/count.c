@@ -7,7 +7,9 @@
  * event-time window, and each of its values is added to its partition's
  * deltas, or to (other) past max_values. Whatever happens to the line, the
  * partition's next offset moves past it: a bad message is counted in a
- * metric, logged with rate limiting, and never stops the rest.
+ * metric, logged with rate limiting, and never stops the rest. A message
+ * is refused, uncounted, when its partition's fetch position is not known
+ * to follow what was counted (a seek failed): it is fetched again.
  */
 #include <stdio.h>
 #include <string.h>
@@ -125,7 +127,7 @@ static void count_message(struct aggregator *ag, const rd_kafka_message_t *msg,
 {
 	struct agg_partition *p = rebalance_partition(ag, msg->partition);
 
-	if (!p || !p->assigned || p->lost || ag->db_down)
+	if (!p || !p->assigned || p->lost || p->seek_due || ag->db_down)
 		return;         /* fetched again from p->next when it matters */
 	if (p->next != AGG_OFFSET_UNKNOWN && msg->offset < p->next)
 		return;         /* seen before a seek */

@@ -7,7 +7,10 @@
  * Kafka before they were counted: that is logged loudly and counted. On
  * revocation the pending counts are flushed first; when the database is
  * away they are dropped, and the next owner recounts them from the stored
- * offsets. Both run inside consumer_poll(), on the loop's thread.
+ * offsets. Both run inside consumer_poll(), on the loop's thread. When the
+ * partitions held must be fetched again from where counting is, each is
+ * sought to its next offset; one whose seek fails counts nothing (count.c)
+ * until a seek, tried again with backoff, succeeds.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -18,6 +21,8 @@
 #include "xalloc.h"
 
 #define REBALANCE_WATERMARK_MS 10000
+#define REBALANCE_SEEK_MIN_MS 100
+#define REBALANCE_SEEK_MAX_MS 5000
 
 struct agg_partition *rebalance_partition(struct aggregator *ag, int32_t id)
 {
@@ -197,16 +202,54 @@ static int64_t rebalance_start(struct aggregator *ag, struct agg_partition *p)
 	return start >= 0 ? start : RD_KAFKA_OFFSET_BEGINNING;
 }
 
+/* Whether a partition held waits for a seek that failed. */
+static bool rebalance_seek_pending(const struct aggregator *ag)
+{
+	for (size_t i = 0; i < ag->nparts; i++) {
+		const struct agg_partition *p = &ag->parts[i];
+
+		if (p->assigned && !p->lost && p->seek_due)
+			return true;
+	}
+	return false;
+}
+
+/* After a reposition: schedule the next attempt while a seek is due. */
+static void rebalance_seek_backoff(struct aggregator *ag, size_t nfailed)
+{
+	static struct logging_limit limit;
+
+	if (!nfailed) {
+		if (ag->seek_backoff_ms)
+			logging_info("seek succeeded: counting again from the next "
+				     "offsets to count");
+		ag->seek_backoff_ms = 0;
+		return;
+	}
+	ag->seek_backoff_ms = !ag->seek_backoff_ms ? REBALANCE_SEEK_MIN_MS :
+			      ag->seek_backoff_ms * 2 > REBALANCE_SEEK_MAX_MS ?
+			      REBALANCE_SEEK_MAX_MS : ag->seek_backoff_ms * 2;
+	ag->seek_retry_ms = runtime_now_ms() + ag->seek_backoff_ms;
+	logging_limited(&limit, LOGGING_WARN, "%zu partition%s could not be sought "
+			"back to the next offset to count: nothing of %s is counted "
+			"until a seek succeeds; trying again in %lld ms", nfailed,
+			nfailed == 1 ? "" : "s", nfailed == 1 ? "it" : "them",
+			(long long)ag->seek_backoff_ms);
+}
+
 /*
  * Seek every partition held to the next offset to count, and drop what was
- * fetched before (ag->generation): after an outage, or a poll that ran a
- * rebalance callback between the messages it returned.
+ * fetched before (ag->generation): after an outage, after a poll that ran a
+ * rebalance callback between the messages it returned, and again while a
+ * seek failed. A partition whose seek failed is marked seek_due: count.c
+ * refuses its messages until rebalance_retry_seek() repositions it.
  */
 void rebalance_reposition(struct aggregator *ag)
 {
 	int32_t *ids = xcalloc(ag->nparts + 1, sizeof(*ids));
 	int64_t *next = xcalloc(ag->nparts + 1, sizeof(*next));
-	size_t n = 0;
+	bool *failed = xcalloc(ag->nparts + 1, sizeof(*failed));
+	size_t n = 0, nfailed = 0;
 
 	ag->generation++;
 	for (size_t i = 0; i < ag->nparts; i++) {
@@ -217,9 +260,30 @@ void rebalance_reposition(struct aggregator *ag)
 		ids[n] = p->id;
 		next[n++] = p->next >= 0 ? p->next : RD_KAFKA_OFFSET_BEGINNING;
 	}
-	consumer_seek(ag->consumer, ids, next, n);
+	consumer_seek(ag->consumer, ids, next, n, failed);
+	for (size_t i = 0; i < n; i++) {
+		ag->parts[ids[i]].seek_due = failed[i];
+		nfailed += failed[i];
+	}
+	rebalance_seek_backoff(ag, nfailed);
 	free(ids);
 	free(next);
+	free(failed);
+}
+
+/*
+ * From the loop: seek again when a partition waits for it and its backoff
+ * is over. Every partition held is sought (the batches polled before are
+ * dropped, and each must be fetched again from where counting is).
+ */
+void rebalance_retry_seek(struct aggregator *ag)
+{
+	if (!rebalance_seek_pending(ag)) {
+		ag->seek_backoff_ms = 0;
+		return;
+	}
+	if (runtime_now_ms() >= ag->seek_retry_ms)
+		rebalance_reposition(ag);
 }
 
 void rebalance_assign(void *arg, const int32_t *ids, size_t n, int64_t *start)
@@ -239,6 +303,7 @@ void rebalance_assign(void *arg, const int32_t *ids, size_t n, int64_t *start)
 			continue;       /* stopping: nothing will be counted */
 		p->assigned = true;
 		p->lost = false;
+		p->seek_due = false;    /* rd_kafka_assign() positions it */
 		p->stored = stored[i];
 		if (!p->deltas)
 			p->deltas = window_deltas_new();
@@ -286,6 +351,7 @@ void rebalance_revoke(void *arg, const int32_t *ids, size_t n)
 			continue;
 		p->assigned = false;
 		p->lost = false;
+		p->seek_due = false;
 		window_deltas_clear(p->deltas);
 		rebalance_drop_sources(ag, p->id);
 		metrics_gauge_add(ag->m.assigned, -1);
