@@ -57,3 +57,7 @@ dist_check_SCRIPTS += test/integration/grafana.sh
 # attempts, one firing and one resolved message, the counts unaffected.
 TESTS += test/integration/aggregator_alerts.sh
 dist_check_SCRIPTS += test/integration/aggregator_alerts.sh
+# copytruncate under load (issue 10): a private nginx served by ab, rotated by
+# logrotate -f while it writes; counts in MariaDB against what nginx logged.
+TESTS += test/integration/agent_copytruncate.sh
+dist_check_SCRIPTS += test/integration/agent_copytruncate.sh
