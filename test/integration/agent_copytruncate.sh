@@ -106,10 +106,13 @@ done
 	bail_out "nginx did not start: $(cat "$NGX/nginx.out" "$NGX/error.log" 2>/dev/null)"
 cleanup_add "kill_wait $NGINX_PID"
 
-# Every file the master holds is in $NGX (sockets, pipes and /dev aside).
+# The master holds no file of the system's nginx (/var/log/nginx,
+# /var/lib/nginx, /run): its files are in $NGX. (It also holds what it
+# inherited from the test harness, such as the test's log.)
 outside=$(find "/proc/$NGINX_PID/fd" -type l -printf '%l\n' 2>/dev/null |
-	  grep '^/' | grep -v -e "^$NGX/" -e '^/dev/' || true)
-if [ -z "$outside" ] && [ -s "$NGX/nginx.pid" ]; then
+	  grep -e '^/var/' -e '^/run/' || true)
+if [ -z "$outside" ] && [ "$(cat "$NGX/nginx.pid" 2>/dev/null)" = "$NGINX_PID" ] &&
+   [ -f "$LOGS/access.log" ]; then
 	ok "nginx serves 127.0.0.1:$PORT from its own folder (pid file, error log, temp paths)"
 else
 	not_ok "nginx serves 127.0.0.1:$PORT from its own folder (pid file, error log, temp paths)" \
