@@ -247,7 +247,8 @@ static void agent_timers(struct agent *a, int64_t now)
 		metrics_gauge_set(a->sources_known, (double)registry_count(a->registry));
 	}
 	if (now >= a->next_clean) {
-		size_t n = registry_clean(a->registry, time(NULL), a->cfg->clean_removed / 1000);
+		size_t n = registry_clean(a->registry, time(NULL), a->cfg->clean_removed / 1000,
+					  sources_holds, a->sources);
 
 		if (n)
 			logging_info("registry: forgot %zu sources gone for over %llds", n,

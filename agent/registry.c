@@ -193,14 +193,17 @@ static void registry_shrink(struct registry *reg)
 	registry_rehash(reg, nbuckets);
 }
 
-size_t registry_clean(struct registry *reg, int64_t now, int64_t max_age)
+size_t registry_clean(struct registry *reg, int64_t now, int64_t max_age,
+		      registry_held_fn held, void *arg)
 {
 	size_t kept = 0, removed;
 
 	if (max_age < 0 || now < INT64_MIN + max_age)
 		return 0;
 	for (size_t i = 0; i < reg->count; i++) {
-		if (reg->nodes[i]->entry.seen < now - max_age)
+		struct registry_entry *e = &reg->nodes[i]->entry;
+
+		if (e->seen < now - max_age && !(held && held(e, arg)))
 			registry_node_free(reg->nodes[i]);
 		else
 			reg->nodes[kept++] = reg->nodes[i];

@@ -92,10 +92,19 @@ bool registry_dirty(const struct registry *reg);
  */
 int registry_save(struct registry *reg);
 
-/* Remove entries with seen < now - max_age (epoch seconds; a negative
- * max_age removes nothing), marking the registry dirty if any; returns how
- * many. Pointers to the removed entries become invalid. */
-size_t registry_clean(struct registry *reg, int64_t now, int64_t max_age);
+/* Whether something still points to entry (arg: the caller's). */
+typedef bool (*registry_held_fn)(const struct registry_entry *entry, void *arg);
+
+/*
+ * Remove entries with seen < now - max_age (epoch seconds; a negative
+ * max_age removes nothing) unless held(entry, arg) says that something
+ * still points to them (held may be NULL: nothing is); marks the registry
+ * dirty if any went; returns how many. Pointers to the removed entries
+ * become invalid: the agent's sources hold every entry a file, a copy or
+ * a line in flight refers to, so those are never removed.
+ */
+size_t registry_clean(struct registry *reg, int64_t now, int64_t max_age,
+		      registry_held_fn held, void *arg);
 
 /* Number of entries, and entry i (0 <= i < count) for iteration. */
 size_t registry_count(const struct registry *reg);

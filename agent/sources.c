@@ -1,13 +1,19 @@
 /*
  * sources: which inode is which source. Tails are keyed by inode and found
  * by path through a hash map; a path that leads to another inode means a
- * rotation, an inode found under another path a rename. A file is attached
+ * rotation, an inode found under another path a rename (unless the inode
+ * was closed, and now holds other content: then it was reused). New files
+ * are identified at the end of the scan that found them, so that the file
+ * an entry last read is attached before any copy of it. A file is attached
  * to a registry entry by its fingerprint: the entry of (fingerprint,
  * generation) if one exists, unless another live tail reads it (then this
  * file is a copy, e.g. copytruncate's access.log.1, and is only watched in
- * case its original goes away), else a new entry. Files that no path leads
- * to any more (renamed out of the globs, deleted) are read to their end,
- * then dropped after a short grace so that a late write is not lost.
+ * case its original goes away). A copy takes its entry over once nothing
+ * else reads it, and only when it holds bytes past the entry's offset: a
+ * copy at or below that offset was read whole from its original, so none
+ * of it is read again. Files that no path leads to any more (renamed out of
+ * the globs, deleted) are read to their end, then dropped after a short
+ * grace so that a late write is not lost.
  */
 #include "sources.h"
 
@@ -19,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fingerprint.h"
 #include "hmap.h"
 #include "logging.h"
 #include "xalloc.h"
@@ -35,9 +42,10 @@
 	} while (0)
 
 enum slot_state {
-	SLOT_WAITING,           /* no fingerprint yet (no complete first line) */
+	SLOT_WAITING,           /* not identified yet, or no complete first line */
 	SLOT_ACTIVE,            /* attached to a registry entry */
-	SLOT_COPY,              /* same content as a file another slot reads */
+	SLOT_COPY,              /* a copy of copy_of's content: another slot reads
+				 * it, or it was read past this file's end */
 };
 
 struct slot {
@@ -49,6 +57,9 @@ struct slot {
 	bool ready;             /* may have lines to read */
 	bool gone;              /* no path leads here any more */
 	bool no_fd;             /* waiting for an fd under max_open_files */
+	bool identifying;       /* in slot_identify(): not to be deferred to */
+	bool stale;             /* deleted while closed, its inode reused: never
+				 * to be opened again */
 };
 
 struct sources {
@@ -155,6 +166,8 @@ static int slot_open(struct sources *s, struct slot *slot, int64_t now_ms)
 
 /* --- identity ---------------------------------------------------------- */
 
+static void slot_identify(struct sources *s, struct slot *slot, int64_t now_ms);
+
 /* The slot other than self that reads entry, or whose acks still move it. */
 static struct slot *sources_owner(struct sources *s, struct registry_entry *entry,
 				  const struct slot *self)
@@ -169,27 +182,18 @@ static struct slot *sources_owner(struct sources *s, struct registry_entry *entr
 	return NULL;
 }
 
-/* The offset just past the last "\n" before size: read_from: end. */
-static int64_t sources_line_end(struct tail *t, int64_t size)
+bool sources_holds(const struct registry_entry *entry, void *arg)
 {
-	char chunk[4096];
-	int64_t end = size;
+	struct sources *s = arg;
 
-	while (end > 0) {
-		int64_t start = end > (int64_t)sizeof(chunk) ? end - (int64_t)sizeof(chunk) : 0;
-		int fd = open(tail_path(t), O_RDONLY | O_CLOEXEC);
-		ssize_t n = fd < 0 ? -1 : pread(fd, chunk, (size_t)(end - start), start);
+	for (size_t i = 0; i < s->n; i++) {
+		const struct slot *c = s->slots[i];
 
-		if (fd >= 0)
-			close(fd);
-		if (n <= 0)
-			return 0;
-		for (ssize_t i = n - 1; i >= 0; i--)
-			if (chunk[i] == '\n')
-				return start + i + 1;
-		end = start;
+		if (c->copy_of == entry || tail_entry(c->tail) == entry ||
+		    tail_references(c->tail, entry))
+			return true;
 	}
-	return 0;
+	return false;
 }
 
 static void slot_attach(struct sources *s, struct slot *slot,
@@ -205,6 +209,7 @@ static void slot_attach(struct sources *s, struct slot *slot,
 	if (s->frozen)
 		tail_set_limit(slot->tail, size);
 	slot->state = SLOT_ACTIVE;
+	slot->copy_of = NULL;
 	slot->ready = true;
 }
 
@@ -218,7 +223,7 @@ static void slot_new_source(struct sources *s, struct slot *slot, uint64_t fp,
 	struct registry_entry *entry;
 
 	if (slot->initial && input->read_from == AGENT_READ_END)
-		offset = sources_line_end(slot->tail, size);
+		offset = tail_line_end(slot->tail, size);
 	entry = registry_add(s->env->registry, s->env->host, fp, gen, offset,
 			     tail_path(slot->tail));
 	SOURCES_LOG("%s: new file (source %s), reading from offset %lld",
@@ -226,16 +231,90 @@ static void slot_new_source(struct sources *s, struct slot *slot, uint64_t fp,
 	slot_attach(s, slot, entry, offset, size);
 }
 
+/* The file holds entry's content but is not to be read: owner reads it, or
+ * (owner NULL) every byte of it was read already. */
+static void slot_copy(struct sources *s, struct slot *slot, struct registry_entry *entry,
+		      const struct slot *owner, int64_t size)
+{
+	if (slot->state != SLOT_COPY || slot->copy_of != entry) {
+		if (owner)
+			SOURCES_LOG("%s: same content as %s (a copy): not read again",
+				     tail_path(slot->tail), tail_path(owner->tail));
+		else
+			SOURCES_LOG("%s: a copy of source %s, which was read past this file's end (size %lld, offset %lld): not read again",
+				     tail_path(slot->tail), entry->id, (long long)size,
+				     (long long)entry->offset);
+	}
+	slot->state = SLOT_COPY;
+	slot->copy_of = entry;
+	slot_close(s, slot);    /* slot_copy_tick() reopens it if need be */
+}
+
+/* Another slot, not yet identified, whose inode is the one entry last read:
+ * that file is the entry's own and is identified first. */
+static struct slot *sources_waiting_original(struct sources *s,
+					     const struct registry_entry *entry,
+					     const struct slot *self)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		struct slot *c = s->slots[i];
+
+		if (c != self && c->state == SLOT_WAITING && !c->identifying &&
+		    tail_dev(c->tail) == entry->dev && tail_ino(c->tail) == entry->ino)
+			return c;
+	}
+	return NULL;
+}
+
+/*
+ * Attach the file to the entry of its fingerprint and generation, or make
+ * it a copy of that entry, or a new source. An entry with no reader and an
+ * offset past this file's end is an earlier generation of this very file
+ * (same inode: it was truncated while nobody looked, so the next generation
+ * is tried), or else the original of this copy, read past the copy's end.
+ */
+static void slot_place(struct sources *s, struct slot *slot, uint64_t fp,
+		       int64_t size, int64_t now_ms)
+{
+	struct registry *reg = s->env->registry;
+	uint32_t gen = tail_generation(slot->tail, fp);
+	bool deferred = false;
+	struct registry_entry *entry;
+	struct slot *owner, *original;
+
+	while ((entry = registry_find_fingerprint(reg, fp, gen))) {
+		owner = sources_owner(s, entry, slot);
+		original = owner || deferred ? NULL : sources_waiting_original(s, entry, slot);
+		if (original) {
+			deferred = true;
+			slot_identify(s, original, now_ms);
+			continue;
+		}
+		if (owner) {
+			slot_copy(s, slot, entry, owner, size);
+			return;
+		}
+		if (size >= entry->offset) {
+			SOURCES_LOG("%s: known file (source %s), resuming at offset %lld",
+				     tail_path(slot->tail), entry->id, (long long)entry->offset);
+			slot_attach(s, slot, entry, entry->offset, size);
+			return;
+		}
+		if (tail_dev(slot->tail) != entry->dev || tail_ino(slot->tail) != entry->ino) {
+			slot_copy(s, slot, entry, NULL, size);
+			return;
+		}
+		gen++;
+	}
+	slot_new_source(s, slot, fp, gen, size);
+}
+
 /* Find which source the slot's file is, once it has a fingerprint. */
 static void slot_identify(struct sources *s, struct slot *slot, int64_t now_ms)
 {
-	struct registry *reg = s->env->registry;
-	struct registry_entry *entry;
-	struct slot *owner;
 	nlink_t links;
 	int64_t size;
 	uint64_t fp;
-	uint32_t gen;
 	int rc = slot_open(s, slot, now_ms);
 
 	slot->no_fd = rc == -EMFILE;
@@ -245,30 +324,9 @@ static void slot_identify(struct sources *s, struct slot *slot, int64_t now_ms)
 		slot_close(s, slot);    /* no complete line yet: no fd until the next try */
 		return;
 	}
-	gen = tail_generation(slot->tail, fp);
-	/* An entry past this file's end was a truncated earlier generation,
-	 * unless another file still reads it: then this is a copy still being
-	 * written (copytruncate's cp of a big file). */
-	while ((entry = registry_find_fingerprint(reg, fp, gen)) && size < entry->offset &&
-	       !sources_owner(s, entry, slot))
-		gen++;
-	if (!entry) {
-		slot_new_source(s, slot, fp, gen, size);
-		return;
-	}
-	owner = sources_owner(s, entry, slot);
-	if (owner) {
-		if (slot->state != SLOT_COPY)
-			SOURCES_LOG("%s: same content as %s (a copy): not read again",
-				     tail_path(slot->tail), tail_path(owner->tail));
-		slot->state = SLOT_COPY;
-		slot->copy_of = entry;
-		slot_close(s, slot);    /* slot_take_over() reopens it if need be */
-		return;
-	}
-	SOURCES_LOG("%s: known file (source %s), resuming at offset %lld",
-		     tail_path(slot->tail), entry->id, (long long)entry->offset);
-	slot_attach(s, slot, entry, entry->offset, size);
+	slot->identifying = true;
+	slot_place(s, slot, fp, size, now_ms);
+	slot->identifying = false;
 }
 
 /* --- scans ---------------------------------------------------------- */
@@ -279,14 +337,19 @@ void sources_scan_begin(struct sources *s)
 		s->slots[i]->in_scan = false;
 }
 
+/* The slot reading this inode; never a stale one (its inode is reused). */
 static struct slot *sources_by_inode(struct sources *s, dev_t dev, ino_t ino)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (tail_dev(s->slots[i]->tail) == dev && tail_ino(s->slots[i]->tail) == ino)
-			return s->slots[i];
+	for (size_t i = 0; i < s->n; i++) {
+		struct slot *c = s->slots[i];
+
+		if (!c->stale && tail_dev(c->tail) == dev && tail_ino(c->tail) == ino)
+			return c;
+	}
 	return NULL;
 }
 
+/* A new slot, identified at the end of the scan. */
 static void sources_add(struct sources *s, const char *path, const struct stat *st,
 			size_t input, bool initial, int64_t now_ms)
 {
@@ -303,7 +366,43 @@ static void sources_add(struct sources *s, const char *path, const struct stat *
 	}
 	s->slots[s->n++] = slot;
 	hmap_put(s->by_path, path, slot);
-	slot_identify(s, slot, now_ms);
+}
+
+/*
+ * Whether the file at path, whose inode is the slot's, is still the slot's
+ * file. An open slot holds its inode, so it cannot have been reused; a
+ * closed one may have been deleted and its inode given to a new file, which
+ * then has another first line.
+ */
+static bool slot_same_file(const struct slot *slot, const char *path)
+{
+	const struct registry_entry *entry = slot->copy_of ? slot->copy_of : tail_entry(slot->tail);
+	uint64_t fp;
+	int fd, rc;
+
+	if (tail_is_open(slot->tail) || !entry)
+		return true;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return true;    /* gone again: the scan after next tells */
+	rc = fingerprint_read(fd, &fp);
+	close(fd);
+	if (rc < 0 && rc != -EAGAIN)
+		return true;    /* cannot tell */
+	return rc == 0 && fp == entry->fingerprint;
+}
+
+/* The slot's file was deleted while closed and its inode now holds another
+ * file: what was left unread of it is gone with it. */
+static void slot_stale(struct sources *s, struct slot *slot, const char *path, int64_t now_ms)
+{
+	SOURCES_LOG("%s: deleted while closed; its inode now holds %s, a new file",
+		     tail_path(slot->tail), path);
+	slot->stale = slot->gone = true;
+	slot->ready = false;
+	tail_touch(slot->tail, now_ms);
+	if (hmap_get(s->by_path, tail_path(slot->tail)) == slot)
+		hmap_remove(s->by_path, tail_path(slot->tail));
 }
 
 void sources_found(struct sources *s, const char *path, size_t input, bool initial,
@@ -323,6 +422,10 @@ void sources_found(struct sources *s, const char *path, size_t input, bool initi
 	if (slot)
 		hmap_remove(s->by_path, path);  /* rotated: the old inode moved on */
 	slot = sources_by_inode(s, st.st_dev, st.st_ino);
+	if (slot && !slot_same_file(slot, path)) {
+		slot_stale(s, slot, path, now_ms);
+		slot = NULL;
+	}
 	if (!slot) {
 		sources_add(s, path, &st, input, initial, now_ms);
 		return;
@@ -350,6 +453,12 @@ void sources_scan_end(struct sources *s, int64_t now_ms)
 			hmap_remove(s->by_path, tail_path(slot->tail));
 		SOURCES_LOG("%s: renamed away or deleted; reading it to its end",
 			     tail_path(slot->tail));
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		struct slot *slot = s->slots[i];
+
+		if (slot->in_scan && slot->state == SLOT_WAITING && !slot->stale)
+			slot_identify(s, slot, now_ms);
 	}
 	sources_gauges(s);
 }
@@ -395,19 +504,35 @@ static void slot_check(struct sources *s, struct slot *slot, int64_t now_ms)
 	}
 }
 
-/* A copy whose original is gone and drained takes over its entry. */
-static void slot_take_over(struct sources *s, struct slot *slot, int64_t now_ms)
+/*
+ * A copy takes its entry over once no other file reads it, and only when it
+ * holds bytes past the entry's offset: those were never read from the
+ * original. A copy whose first line changed is a file of its own now.
+ */
+static void slot_copy_tick(struct sources *s, struct slot *slot, int64_t now_ms)
 {
+	struct registry_entry *entry = slot->copy_of;
 	nlink_t links;
 	int64_t size;
+	uint64_t fp;
 
-	if (sources_owner(s, slot->copy_of, slot) || slot_open(s, slot, now_ms) < 0 ||
-	    tail_stat(slot->tail, &size, &links) < 0)
+	if (sources_owner(s, entry, slot) || slot_open(s, slot, now_ms) < 0)
 		return;
+	if (tail_fingerprint(slot->tail, &fp) < 0 || fp != entry->fingerprint) {
+		SOURCES_LOG("%s: no longer a copy of source %s: looking at it again",
+			     tail_path(slot->tail), entry->id);
+		slot->state = SLOT_WAITING;
+		slot->copy_of = NULL;
+		slot_identify(s, slot, now_ms);
+		return;
+	}
+	if (tail_stat(slot->tail, &size, &links) < 0 || size <= entry->offset) {
+		slot_close(s, slot);    /* all of it was read from the original */
+		return;
+	}
 	SOURCES_LOG("%s: the original of this copy is gone; reading on from offset %lld",
-		     tail_path(slot->tail), (long long)slot->copy_of->offset);
-	slot_attach(s, slot, slot->copy_of, slot->copy_of->offset, size);
-	slot->copy_of = NULL;
+		     tail_path(slot->tail), (long long)entry->offset);
+	slot_attach(s, slot, entry, entry->offset, size);
 }
 
 /* Returns true when the slot was dropped. */
@@ -418,14 +543,17 @@ static bool slot_tick(struct sources *s, size_t i, int64_t now_ms)
 	struct registry_entry *entry = tail_entry(slot->tail);
 	int64_t idle_ms = tail_idle_ms(slot->tail, now_ms);
 
-	if (slot->gone && idle && (slot->state != SLOT_ACTIVE || idle_ms >= SOURCES_GONE_GRACE_MS)) {
+	if (slot->gone && idle && (slot->state != SLOT_ACTIVE || slot->stale ||
+				   idle_ms >= SOURCES_GONE_GRACE_MS)) {
 		slot_drop(s, i);
 		return true;
 	}
+	if (slot->stale)
+		return false;   /* waits for its acks, never opened again */
 	if (slot->state == SLOT_WAITING)
 		slot_identify(s, slot, now_ms);
 	else if (slot->state == SLOT_COPY)
-		slot_take_over(s, slot, now_ms);
+		slot_copy_tick(s, slot, now_ms);
 	else if (tail_is_open(slot->tail))
 		slot_check(s, slot, now_ms);
 	if (slot->state == SLOT_ACTIVE && tail_is_open(slot->tail) && idle && !slot->gone &&
@@ -477,9 +605,15 @@ static bool slot_reopen(struct sources *s, struct slot *slot, int64_t now_ms)
 static bool slot_read(struct sources *s, struct slot *slot, int64_t now_ms,
 		      int64_t wall_ms, bool *more)
 {
+	int64_t before = tail_offset(slot->tail);
+	enum tail_status status;
+
 	if (!tail_is_open(slot->tail) && !slot_reopen(s, slot, now_ms))
 		return true;
-	switch (tail_read(slot->tail, s->env, SOURCES_READ_SHARE, wall_ms)) {
+	status = tail_read(slot->tail, s->env, SOURCES_READ_SHARE, wall_ms);
+	if (tail_offset(slot->tail) != before)
+		tail_touch(slot->tail, now_ms);
+	switch (status) {
 	case TAIL_EOF:
 		slot->ready = false;
 		return true;
@@ -510,7 +644,7 @@ static void sources_retry_waiting(struct sources *s, int64_t now_ms)
 	for (size_t i = 0; i < s->n; i++) {
 		struct slot *slot = s->slots[i];
 
-		if (slot->state != SLOT_WAITING || !slot->no_fd)
+		if (slot->state != SLOT_WAITING || !slot->no_fd || slot->stale)
 			continue;
 		slot_identify(s, slot, now_ms);
 		if (slot->no_fd)
@@ -534,7 +668,7 @@ bool sources_read(struct sources *s, int64_t now_ms)
 	for (size_t k = 0; k < n && k < s->n; k++) {
 		struct slot *slot = s->slots[(s->next + k) % s->n];
 
-		if (slot->state != SLOT_ACTIVE || !slot->ready)
+		if (slot->state != SLOT_ACTIVE || !slot->ready || slot->stale)
 			continue;
 		if (!slot_read(s, slot, now_ms, wall_ms, &more))
 			full = true;

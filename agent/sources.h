@@ -52,6 +52,13 @@ void sources_tick(struct sources *s, int64_t now_ms);
  */
 bool sources_read(struct sources *s, int64_t now_ms);
 
+/*
+ * registry_held_fn for registry_clean() (arg: the sources): whether a file
+ * followed, a copy or a line in flight refers to entry. Such an entry is
+ * in use whatever its "seen" says and must not be removed.
+ */
+bool sources_holds(const struct registry_entry *entry, void *arg);
+
 /* The producer's ack callback (arg: the sources). */
 void sources_ack(void *opaque, int err, const char *msg, void *arg);
 

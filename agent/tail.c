@@ -42,7 +42,7 @@ struct tail {
 	int64_t offset;                 /* next byte to read and send */
 	int64_t long_start;             /* start of a line past the limit, or -1 */
 	int64_t limit;                  /* batch mode: end of reading */
-	int64_t active_ms;              /* last read that consumed bytes (CLOCK_MONOTONIC) */
+	int64_t active_ms;              /* last tail_touch(), on the caller's clock */
 	uint64_t last_fp;               /* source before the last truncation */
 	uint32_t last_gen;
 	bool has_last;
@@ -340,13 +340,17 @@ static int tail_lines(struct tail *t, struct tail_env *env, const char *ts,
 }
 
 /* Whether the first line is still the one seen at attach (or the first one
- * seen since, when the file had none yet). */
+ * seen since, when the file had none yet). A first line that is gone means
+ * the file was truncated, even when nothing had been read of it yet. */
 static bool tail_same_first_line(struct tail *t)
 {
 	uint64_t fp;
+	int rc = fingerprint_read(t->fd, &fp);
 
-	if (fingerprint_read(t->fd, &fp) < 0)
-		return true;    /* none yet: nothing to compare */
+	if (rc == -EAGAIN)
+		return !t->has_fp;
+	if (rc < 0)
+		return true;    /* cannot tell: the read itself will say */
 	if (!t->has_fp) {
 		t->fp = fp;
 		t->has_fp = true;
@@ -391,16 +395,6 @@ static bool tail_rewound(struct tail *t)
 	return true;
 }
 
-/* The idle clock: CLOCK_MONOTONIC like the callers of tail_touch() and
- * tail_idle_ms(), never tail_read()'s now_ms, which is wall time for stamps. */
-static int64_t tail_monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Read the next chunk at t->offset, up to the batch limit. */
 static ssize_t tail_pread(struct tail *t, struct tail_env *env)
 {
@@ -439,8 +433,6 @@ enum tail_status tail_read(struct tail *t, struct tail_env *env,
 			return TAIL_ERROR;
 		}
 		rc = n ? tail_lines(t, env, ts, env->rbuf, (size_t)n) : 0;
-		if (t->offset > before)
-			t->active_ms = tail_monotonic_ms();
 		if (rc < 0)
 			return TAIL_PAUSED;
 		if (t->offset == before)
@@ -448,6 +440,28 @@ enum tail_status tail_read(struct tail *t, struct tail_env *env,
 		done += (size_t)(t->offset - before);
 	}
 	return t->offset < t->limit ? TAIL_MORE : TAIL_EOF;
+}
+
+int64_t tail_line_end(struct tail *t, int64_t size)
+{
+	char chunk[4096];
+	int64_t end = size;
+
+	while (end > 0 && t->fd >= 0) {
+		int64_t start = end > (int64_t)sizeof(chunk) ? end - (int64_t)sizeof(chunk) : 0;
+		ssize_t n;
+
+		do
+			n = pread(t->fd, chunk, (size_t)(end - start), start);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0)
+			return 0;
+		for (ssize_t i = n - 1; i >= 0; i--)
+			if (chunk[i] == '\n')
+				return start + i + 1;
+		end = start;
+	}
+	return 0;
 }
 
 /* --- state ------------------------------------------------------------ */

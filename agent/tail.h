@@ -65,6 +65,13 @@ bool tail_is_open(const struct tail *t);
 /* The file's fingerprint (see fingerprint.h): 0, -EAGAIN, or -errno. */
 int tail_fingerprint(struct tail *t, uint64_t *fp);
 
+/*
+ * The offset just past the last "\n" before size, read through the open
+ * file (never by path: a rotation may have put another inode there), for
+ * read_from: end. 0 when there is none, the tail is closed or a read fails.
+ */
+int64_t tail_line_end(struct tail *t, int64_t size);
+
 /* Attach to entry, reading from offset (the entry's acknowledged offset,
  * or the file's end for read_from: end). Messages in flight keep their
  * own entry. */
@@ -105,7 +112,9 @@ int64_t tail_offset(const struct tail *t);
 /* fstat the open file: size, link count (0: deleted). Returns 0 or -errno. */
 int tail_stat(struct tail *t, int64_t *size, nlink_t *links);
 
-/* Milliseconds since the tail last read bytes (or tail_touch()), at now_ms. */
+/* Milliseconds since the last tail_touch(), at now_ms: the caller touches
+ * the tail when it is found and whenever a read consumed bytes, on its own
+ * monotonic clock. */
 int64_t tail_idle_ms(const struct tail *t, int64_t now_ms);
 void tail_touch(struct tail *t, int64_t now_ms);
 

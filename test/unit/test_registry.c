@@ -608,8 +608,8 @@ static void test_clean_by_age(void **state)
 			keep[kept++] = e;
 	}
 	assert_int_equal(registry_save(reg), 0);
-	assert_int_equal(registry_clean(reg, 1200, -1), 0);
-	assert_int_equal(registry_clean(reg, 1200, 100), 100);  /* seen < 1100 */
+	assert_int_equal(registry_clean(reg, 1200, -1, NULL, NULL), 0);
+	assert_int_equal(registry_clean(reg, 1200, 100, NULL, NULL), 100);  /* seen < 1100 */
 	assert_true(registry_dirty(reg));
 	assert_int_equal(registry_count(reg), 100);
 	for (size_t i = 0; i < 100; i++) {
@@ -617,10 +617,48 @@ static void test_clean_by_age(void **state)
 		assert_ptr_equal(registry_find_fingerprint(reg, 100 + i, 0), keep[i]);
 		assert_ptr_equal(registry_find(reg, keep[i]->id), keep[i]);
 	}
-	assert_int_equal(registry_clean(reg, 1200, 100), 0);
-	assert_int_equal(registry_clean(reg, INT64_MIN, INT64_MAX), 0);
-	assert_int_equal(registry_clean(reg, 2000, 0), 100);
+	assert_int_equal(registry_clean(reg, 1200, 100, NULL, NULL), 0);
+	assert_int_equal(registry_clean(reg, INT64_MIN, INT64_MAX, NULL, NULL), 0);
+	assert_int_equal(registry_clean(reg, 2000, 0, NULL, NULL), 100);
 	assert_int_equal(registry_count(reg), 0);
+	registry_free(reg);
+}
+
+/* Held: what the sources still point to (a tail, a copy, a line in flight). */
+static bool held_if_odd(const struct registry_entry *e, void *arg)
+{
+	size_t *asked = arg;
+
+	(*asked)++;
+	return e->fingerprint % 2 == 1;
+}
+
+static void test_clean_keeps_held(void **state)
+{
+	struct fixture *fx = *state;
+	struct registry *reg = open_ok(fx);
+	struct registry_entry *odd[50];
+	size_t asked = 0;
+
+	for (size_t i = 0; i < 100; i++) {
+		struct registry_entry *e = registry_add(reg, "web-01", i, 0, 0, "/a");
+
+		e->seen = 1000;
+		if (i % 2)
+			odd[i / 2] = e;
+	}
+	assert_int_equal(registry_save(reg), 0);
+	assert_int_equal(registry_clean(reg, 5000, 10, held_if_odd, &asked), 50);
+	assert_int_equal(asked, 100);
+	assert_int_equal(registry_count(reg), 50);
+	for (size_t i = 0; i < 50; i++) {
+		assert_ptr_equal(registry_find_fingerprint(reg, 2 * i + 1, 0), odd[i]);
+		assert_int_equal(odd[i]->fingerprint, 2 * i + 1);     /* still valid */
+		assert_null(registry_find_fingerprint(reg, 2 * i, 0));
+	}
+	asked = 0;
+	assert_int_equal(registry_clean(reg, 1005, 10, held_if_odd, &asked), 0);
+	assert_int_equal(asked, 0);     /* not asked about entries seen lately */
 	registry_free(reg);
 }
 
@@ -653,7 +691,7 @@ static void test_pointers_stable(void **state)
 		visited[k] = true;
 	}
 	/* Half go; the other half keep their addresses. */
-	assert_int_equal(registry_clean(reg, (int64_t)n, (int64_t)n / 2), n / 2);
+	assert_int_equal(registry_clean(reg, (int64_t)n, (int64_t)n / 2, NULL, NULL), n / 2);
 	for (size_t i = n / 2; i < n; i++)
 		assert_ptr_equal(registry_find(reg, held[i]->id), held[i]);
 	free(visited);
@@ -698,6 +736,7 @@ int main(void)
 		T(test_lock_refuses_second),
 		T(test_folder_errors),
 		T(test_clean_by_age),
+		T(test_clean_keeps_held),
 		T(test_pointers_stable),
 		T(test_find_by_fingerprint),
 #undef T
