@@ -1,0 +1,152 @@
+/*
+ * The model-based rotation test (issue 10): a seeded random sequence of
+ * what web servers, logrotate and operators do to log files (appends,
+ * rename and copytruncate rotations, deletions, compression, tiny files)
+ * interleaved with what the agent does (scan, tick, read, acknowledgements,
+ * registry writes, kill -9, broker outages). The agent is the real one,
+ * composed from its modules as agent.c composes them, in this process, on a
+ * virtual clock, against librdkafka's mock cluster (the dev broker's
+ * engine); the oracle then reads the topic and checks that every line is
+ * counted at most once, and exactly once when it stayed in a followed file
+ * until the agent had caught up.
+ *
+ * model_files.c: the files, in memory and mirrored on disk.
+ * model_agent.c: the agent's modules, started, crashed and stepped.
+ * model_oracle.c: the topic read back and judged.
+ * model_rotation.c: the sequences, the seeds and the report.
+ */
+#ifndef LOGTALLY_MODEL_H
+#define LOGTALLY_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#define MODEL_MAX_LINE 1024             /* the agent's max_line_bytes */
+#define MODEL_SEQ_DIGITS 8              /* "L00000001:" opens every line */
+#define MODEL_ROTATED_MAX 3             /* numbered and dated copies kept */
+
+/* --- the random source --------------------------------------------------- */
+
+struct model_rng {
+	uint64_t state;
+};
+
+uint64_t model_rng_next(struct model_rng *rng);
+/* Uniform in [0, n); n > 0. */
+uint64_t model_rng_below(struct model_rng *rng, uint64_t n);
+/* True with probability percent/100. */
+bool model_rng_chance(struct model_rng *rng, unsigned percent);
+
+/* --- lines and files ------------------------------------------------------ */
+
+/* One line ever written, by its sequence number (its index). */
+struct model_line {
+	int64_t offset;         /* in the file it was written to, kept by copies */
+	uint32_t len;           /* without the newline */
+	bool complete;          /* its newline was written */
+	bool must;              /* sat whole in a followed file when the agent
+				 * had caught up: it must be counted */
+	uint32_t counted;       /* times the oracle counted it */
+};
+
+/* One inode. */
+struct model_file {
+	char name[64];          /* under the logs folder; "" once deleted */
+	char *data;             /* its bytes */
+	size_t len, cap;
+};
+
+struct model_files {
+	char dir[256];          /* the logs folder */
+	struct model_file *files;
+	size_t nfiles;
+	struct model_line *lines;       /* [0] unused: sequences start at 1 */
+	size_t nlines, cap;
+	int live;               /* the file named access.log, or -1 */
+	int writer;             /* file the web server writes to, or -1 */
+	int partial;            /* line written without its newline, or 0 */
+	int rotated[MODEL_ROTATED_MAX];  /* access.log.1 .. .N: file or -1 */
+	int dated[MODEL_ROTATED_MAX];    /* dateext copies, oldest first, or -1 */
+	unsigned dated_next;
+	unsigned tiny_next;
+	int copying;            /* copytruncate's copy being written, or -1 */
+	int copy_of;            /* the file it copies */
+	bool copied;            /* the copy is whole; the truncation is next */
+	char last[160];         /* the last operation, for the trace */
+};
+
+void model_files_init(struct model_files *m, const char *dir);
+void model_files_fini(struct model_files *m);
+
+/* The bytes of line seq (len bytes, no newline) into out. */
+void model_line_text(uint64_t seq, uint32_t len, char *out);
+
+/* The operations; each keeps disk and memory equal and sets m->last. */
+void model_append(struct model_files *m, struct model_rng *rng);
+void model_rotate_rename(struct model_files *m);
+void model_reopen(struct model_files *m);
+void model_copy_begin(struct model_files *m, bool dated);
+void model_copy_some(struct model_files *m, struct model_rng *rng);
+void model_copy_end(struct model_files *m);
+void model_copy_truncate(struct model_files *m);
+void model_truncate_live(struct model_files *m);
+void model_delete_old(struct model_files *m, struct model_rng *rng);
+void model_delete_live(struct model_files *m);
+void model_compress(struct model_files *m, struct model_rng *rng);
+void model_tiny(struct model_files *m, struct model_rng *rng);
+
+/* Mark every complete line of every followed file as one that must be
+ * counted (called when the agent has caught up with everything). */
+void model_mark_must(struct model_files *m);
+
+/* --- the agent ---------------------------------------------------------- */
+
+struct model_agent;
+
+/* Write the agent's configuration for logs_dir and data_dir, pointing at
+ * brokers and topic, and start nothing yet. NULL on error (printed). */
+struct model_agent *model_agent_new(const char *work_dir, const char *logs_dir,
+				    const char *brokers, const char *topic);
+void model_agent_free(struct model_agent *a);
+
+/* Start (open the registry, the producer, the watch); 0 or -1 (printed). */
+int model_agent_start(struct model_agent *a);
+bool model_agent_running(const struct model_agent *a);
+/* kill -9: free everything, saving nothing; in-flight lines are purged
+ * (those the broker already has stay in the topic). */
+void model_agent_crash(struct model_agent *a);
+/* SIGTERM: wait up to wait_ms for acknowledgements, save, free. */
+void model_agent_stop(struct model_agent *a, int wait_ms);
+
+void model_agent_advance(struct model_agent *a, int64_t ms);
+void model_agent_scan(struct model_agent *a);
+void model_agent_tick(struct model_agent *a);
+void model_agent_read(struct model_agent *a);
+/* Serve delivery reports; wait up to wait_ms for all of them. */
+void model_agent_acks(struct model_agent *a, int wait_ms);
+void model_agent_save(struct model_agent *a);
+/* Forget every source not seen for a second, as clean_removed would after
+ * a day (the agent has just caught up: only gone files are unheld). */
+void model_agent_clean(struct model_agent *a);
+/* Scan, tick, read and wait for acks until nothing moves; the broker must
+ * be up. Returns true when the agent caught up. */
+bool model_agent_settle(struct model_agent *a);
+
+/* --- the oracle --------------------------------------------------------- */
+
+/*
+ * Read topic (of partitions partitions) from the start to its end through brokers, count each message
+ * as the aggregator would (a source's line counts only past the highest
+ * log.offset counted of that source), and check it against m: the
+ * content, the offset, at most one count per line, exactly one for lines
+ * marked must. Returns the number of problems, each printed to stdout as
+ * a TAP comment ("# ...").
+ */
+size_t model_oracle_check(struct model_files *m, const char *brokers,
+			  const char *topic, int32_t partitions, size_t *messages);
+
+#endif
