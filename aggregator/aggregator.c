@@ -6,14 +6,16 @@
  * stops when every partition reached the end offset it had at start.
  * Rebalances run inside consumer_poll() (rebalance.c); a batch polled
  * before partitions were positioned anew is dropped, not counted.
- * Signals arrive on a signalfd: the first stops the loop, which flushes
- * (retrying up to shutdown_timeout) and leaves the group; a second makes
- * it give up waiting.
+ * Signals arrive on a signalfd, which every wait of the loop's thread
+ * watches: the first stops the loop, which flushes (retrying up to
+ * shutdown_timeout) and leaves the group; a second makes it give up
+ * waiting at once, also for a flush the writer still holds.
  */
 #include <assert.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +31,7 @@
 
 #define AGG_BATCH PREP_BATCH
 #define AGG_POLL_MS 100
+#define AGG_DRAIN_WAIT_MS 10    /* how often the last flush is looked at */
 
 void aggregator_read_signals(struct aggregator *ag)
 {
@@ -315,14 +318,23 @@ void aggregator_free(struct aggregator *ag)
 
 /* --- the loop ------------------------------------------------------------ */
 
+/* A signal ends the wait at once (as may EINTR: callers wait in loops). */
+void aggregator_wait(struct aggregator *ag, int64_t ms)
+{
+	struct pollfd pfd = {.fd = ag->sigfd, .events = POLLIN};
+
+	poll(&pfd, 1, ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms);
+	aggregator_read_signals(ag);
+}
+
 bool aggregator_pause(struct aggregator *ag, int64_t *backoff)
 {
 	aggregator_read_signals(ag);
 	if (ag->signals || ag->fatal)
 		return false;
-	usleep((useconds_t)*backoff * 1000);
+	aggregator_wait(ag, *backoff);
 	*backoff = *backoff * 2 > 5000 ? 5000 : *backoff * 2;
-	return true;
+	return !ag->signals && !ag->fatal;
 }
 
 /* Connect and set up the schema before anything is consumed. */
@@ -486,17 +498,37 @@ static int aggregator_poll_ms(const struct aggregator *ag)
 	return wait < 0 ? 0 : wait > AGG_POLL_MS ? AGG_POLL_MS : (int)wait;
 }
 
-/* The last flush, retried while the database is away, up to the timeout. */
+/*
+ * A second signal while the writer still holds a flush, in a database call
+ * that may last up to the client's timeouts: end the process now. MariaDB
+ * commits that transaction whole or not at all; the stored offsets say
+ * which at the next start, and what is not written is counted again.
+ */
+static _Noreturn void aggregator_abandon(void)
+{
+	logging_warn("stopping now, without waiting for the flush in progress: "
+		     "MariaDB commits it whole or not at all, and what is not "
+		     "written is counted again at the next start");
+	_exit(1);
+}
+
+/*
+ * The last flush, retried while the database is away, up to the timeout
+ * (a flush the writer holds is waited for, as the timeout only bounds the
+ * retries). It never blocks on the writer: a second signal ends it at once.
+ */
 static void aggregator_drain(struct aggregator *ag)
 {
 	int64_t deadline = runtime_now_ms() + ag->cfg->shutdown_timeout;
 
-	while (flush_sync(ag) && !ag->fatal && ag->signals < 2 &&
-	       runtime_now_ms() < deadline) {
-		usleep(50 * 1000);
-		aggregator_read_signals(ag);
-		flush_tick(ag);         /* retries when the backoff is over */
+	while (ag->signals < 2 && flush_step(ag) && !ag->fatal &&
+	       (writer_busy(ag->writer) || runtime_now_ms() < deadline)) {
+		aggregator_wait(ag, AGG_DRAIN_WAIT_MS);
+		if (ag->signals < 2)
+			flush_tick(ag);         /* retries when the backoff is over */
 	}
+	if (ag->signals >= 2 && writer_busy(ag->writer))
+		aggregator_abandon();
 	if (!ag->db_down)
 		flush_commit_stored(ag);
 	if (ag->db_down)

@@ -157,10 +157,12 @@ struct aggregator {
 };
 
 /*
- * aggregator.c: read pending stop signals; sleep *backoff ms and double it
- * (up to 5 s), or return false at once when stopping.
+ * aggregator.c: read pending stop signals; wait up to ms on the signal fd
+ * (a signal ends the wait, and is read); pause *backoff ms that way and
+ * double it (up to 5 s): false, at once, when stopping.
  */
 void aggregator_read_signals(struct aggregator *ag);
+void aggregator_wait(struct aggregator *ag, int64_t ms);
 bool aggregator_pause(struct aggregator *ag, int64_t *backoff);
 
 /* rebalance.c */
@@ -182,6 +184,7 @@ void count_batch(struct aggregator *ag, rd_kafka_message_t *const *msgs,
 /* flush.c */
 void flush_tick(struct aggregator *ag);
 void flush_throttle(struct aggregator *ag);
+int flush_step(struct aggregator *ag);
 int flush_sync(struct aggregator *ag);
 void flush_drop(struct aggregator *ag);
 void flush_expire(struct aggregator *ag);

@@ -430,21 +430,38 @@ void flush_throttle(struct aggregator *ag)
 		flush_outcome(ag, &out);
 }
 
+/*
+ * One step towards writing everything counted, without blocking: act on
+ * the writer's outcome, start the next flush when the writer is free.
+ * Returns 0 when nothing is left to write, -1 while something is (the
+ * writer is busy, or the database is away, or stopping on a fatal error).
+ */
+int flush_step(struct aggregator *ag)
+{
+	struct writer_outcome out;
+
+	if (writer_poll(ag->writer, false, &out))
+		flush_outcome(ag, &out);
+	if (writer_busy(ag->writer) || ag->db_down || ag->fatal || ag->job.active)
+		return -1;
+	if (!flush_has_pending(ag))
+		return 0;
+	flush_start(ag);
+	return -1;
+}
+
+/* Write everything counted, waiting for the writer; 0, or -1 as flush_step(). */
 int flush_sync(struct aggregator *ag)
 {
 	struct writer_outcome out;
 
-	for (;;) {
-		if (writer_poll(ag->writer, true, &out)) {
+	while (flush_step(ag)) {
+		if (!writer_busy(ag->writer))
+			return -1;      /* the database is away, or fatal */
+		if (writer_poll(ag->writer, true, &out))
 			flush_outcome(ag, &out);
-			continue;
-		}
-		if (ag->db_down || ag->fatal || ag->job.active)
-			return -1;
-		if (!flush_has_pending(ag))
-			return 0;
-		flush_start(ag);
 	}
+	return 0;
 }
 
 void flush_drop(struct aggregator *ag)

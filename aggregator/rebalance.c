@@ -338,7 +338,8 @@ void rebalance_revoke(void *arg, const int32_t *ids, size_t n)
 	ag->generation++;
 
 	metrics_counter_add(ag->m.rebalances, 1);
-	if (ag->db_down || flush_sync(ag)) {
+	/* after a second signal, nothing more is written: leaving must not wait */
+	if (ag->db_down || ag->signals >= 2 || flush_sync(ag)) {
 		flush_drop(ag);
 		logging_warn("dropping the pending counts of %zu revoked partition%s: "
 			     "their next owner counts them again from the stored "

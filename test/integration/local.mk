@@ -61,3 +61,4 @@ dist_check_SCRIPTS += test/integration/aggregator_alerts.sh
 # logrotate -f while it writes; counts in MariaDB against what nginx logged.
 TESTS += test/integration/agent_copytruncate.sh
 dist_check_SCRIPTS += test/integration/agent_copytruncate.sh
+TESTS += test/integration/aggregator_signals.sh
