@@ -235,7 +235,8 @@ static int tail_encode(struct tail *t, struct tail_env *env, const char *ts,
 	return message_encode(t->enc, ts, line, lo, offset, *flags, &env->scratch);
 }
 
-/* Send one line; next is the offset after its newline. 0, -ENOBUFS, -EIO. */
+/* Send one line; next is the offset after its newline. 0, or -ENOBUFS (the
+ * producer is full) or -EAGAIN (it refused the line): pause and retry. */
 static int tail_send(struct tail *t, struct tail_env *env, const char *ts,
 		     const char *line, size_t len, int64_t offset, int64_t next,
 		     unsigned flags)
@@ -250,7 +251,7 @@ static int tail_send(struct tail *t, struct tail_env *env, const char *ts,
 		flags |= MESSAGE_FLAG_TRUNCATED;
 	}
 	if (tail_encode(t, env, ts, line, len, offset, &flags) < 0)
-		return -EIO;    /* not even an empty line fits: a broken limit */
+		return -EAGAIN; /* not even an empty line fits: a broken limit */
 	vlen = buf_len(&env->scratch);
 	value = xmalloc(vlen);
 	memcpy(value, buf_str(&env->scratch), vlen);
@@ -261,7 +262,7 @@ static int tail_send(struct tail *t, struct tail_env *env, const char *ts,
 		if (rc != -ENOBUFS)
 			logging_limited(&limit, LOGGING_WARN, "%s: cannot queue a line for Kafka (%s); will retry",
 					t->path, strerror(-rc));
-		return rc == -ENOBUFS ? rc : -EIO;
+		return rc == -ENOBUFS ? rc : -EAGAIN;
 	}
 	tail_push(t, t->entry, next);
 	metrics_counter_add(env->lines_read, 1);
@@ -271,7 +272,8 @@ static int tail_send(struct tail *t, struct tail_env *env, const char *ts,
 	return 0;
 }
 
-/* Send the long line that started at long_start and ends before next - 1. */
+/* Send the long line that started at long_start and ends before next - 1.
+ * 0, tail_send()'s errors, or -EIO when its head cannot be read (logged). */
 static int tail_send_long(struct tail *t, struct tail_env *env, const char *ts,
 			  int64_t next)
 {
@@ -284,9 +286,10 @@ static int tail_send_long(struct tail *t, struct tail_env *env, const char *ts,
 		n = pread(t->fd, line, len, t->long_start);
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
-		rc = -errno;
+		logging_error("%s: read error at offset %lld: %s; closing it", t->path,
+			      (long long)t->long_start, strerror(errno));
 		free(line);
-		return rc;
+		return -EIO;
 	}
 	rc = tail_send(t, env, ts, line, (size_t)n, t->long_start, next,
 		       MESSAGE_FLAG_TRUNCATED);
@@ -298,7 +301,8 @@ static int tail_send_long(struct tail *t, struct tail_env *env, const char *ts,
 
 /*
  * Send the complete lines of buf[0..n), which starts at t->offset, and move
- * t->offset past what was sent or skipped. Returns 0 or a send's error.
+ * t->offset past what was sent or skipped. Returns 0 or a send's error:
+ * -EIO (a read failed) or one to retry after acks (-ENOBUFS, -EAGAIN).
  */
 static int tail_lines(struct tail *t, struct tail_env *env, const char *ts,
 		      const char *buf, size_t n)
@@ -433,6 +437,10 @@ enum tail_status tail_read(struct tail *t, struct tail_env *env,
 			return TAIL_ERROR;
 		}
 		rc = n ? tail_lines(t, env, ts, env->rbuf, (size_t)n) : 0;
+		if (rc == -EIO) {
+			tail_close(t);
+			return TAIL_ERROR;
+		}
 		if (rc < 0)
 			return TAIL_PAUSED;
 		if (t->offset == before)

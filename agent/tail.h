@@ -44,7 +44,8 @@ enum tail_status {
 	TAIL_PAUSED,            /* the producer is full: try again after acks */
 	TAIL_TRUNCATED,         /* the file shrank below the offset: detached */
 	TAIL_NO_SOURCE,         /* not attached to an entry: nothing read */
-	TAIL_ERROR,             /* an I/O error, logged; the tail is closed */
+	TAIL_ERROR,             /* a read failed, logged; the tail is closed,
+				 * to be opened again when the file is found */
 };
 
 /*

@@ -62,7 +62,7 @@ test_unit_test_watch_LDADD = agent/libagent.a $(UNIT_LIBS)
 check_PROGRAMS += test/unit/test_tail
 TESTS += test/unit/test_tail
 test_unit_test_tail_CFLAGS = $(UNIT_CFLAGS)
-test_unit_test_tail_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=producer_send
+test_unit_test_tail_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=producer_send,--wrap=pread
 test_unit_test_tail_LDADD = agent/libagent.a $(UNIT_LIBS)
 
 check_PROGRAMS += test/unit/test_dimensions

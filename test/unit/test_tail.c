@@ -1,8 +1,9 @@
 /*
  * Unit tests of tail: line splitting across reads, CRLF, partial last
- * lines, long lines, backpressure, failed deliveries, truncation and the
- * batch limit. producer_send is replaced at link time (--wrap) by a fake
- * that decodes and records every value, so no Kafka is needed; the
+ * lines, long lines, backpressure, failed deliveries, read errors,
+ * truncation and the batch limit. producer_send is replaced at link time
+ * (--wrap) by a fake that decodes and records every value, so no Kafka is
+ * needed, and pread by one that can fail on demand; the
  * registry is real, in a temporary folder.
  */
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "logging.h"
 #include "message.h"
 #include "agent/registry.h"
 #include "agent/tail.h"
@@ -52,6 +54,21 @@ int __wrap_producer_send(struct producer *p, const char *key, size_t keylen,
 	return 0;
 }
 
+/* pread fails with EIO at this offset (-1: never); everything else reads. */
+static off_t pread_fail_at = -1;
+
+ssize_t __real_pread(int fd, void *buf, size_t count, off_t offset);
+ssize_t __wrap_pread(int fd, void *buf, size_t count, off_t offset);
+
+ssize_t __wrap_pread(int fd, void *buf, size_t count, off_t offset)
+{
+	if (offset == pread_fail_at) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_pread(fd, buf, count, offset);
+}
+
 struct fixture {
 	char dir[64];
 	char path[96];
@@ -84,6 +101,7 @@ static int fixture_setup(void **state)
 	buf_init(&f->env.scratch, 1 << 16);
 	nsent = 0;
 	send_rc = 0;
+	pread_fail_at = -1;
 	accept_left = SIZE_MAX;
 	*state = f;
 	return 0;
@@ -218,6 +236,44 @@ static void test_long_line(void **state)
 	free(big);
 }
 
+/* A read error when the long line's head is read again: logged, the file
+ * closed (an error, never "paused", which would retry it for ever without
+ * a word); reopened, the line is sent once, cut, and the next one intact. */
+static void test_long_line_read_error(void **state)
+{
+	struct fixture *f = *state;
+	char *big = xmalloc(1000), log[256] = "";
+	FILE *out = tmpfile();
+
+	memset(big, 'a', 1000);
+	file_append(f->path, "before\n", 7);
+	file_append(f->path, big, 1000);
+	file_append(f->path, "\nafter\n", 7);
+	fixture_open(f);
+	logging_set_output(fileno(out));
+	pread_fail_at = 7;
+	assert_int_equal(tail_read(f->tail, &f->env, 1 << 20, 0), TAIL_ERROR);
+	logging_set_output(STDERR_FILENO);
+	assert_false(tail_is_open(f->tail));
+	assert_int_equal(nsent, 1);
+	rewind(out);
+	assert_non_null(fgets(log, sizeof(log), out));
+	assert_non_null(strstr(log, "read error"));
+	fclose(out);
+	pread_fail_at = -1;
+	assert_int_equal(tail_open(f->tail), 0);
+	assert_int_equal(tail_read(f->tail, &f->env, 1 << 20, 0), TAIL_EOF);
+	assert_int_equal(nsent, 3);
+	assert_int_equal(sent[1].len, 100);
+	assert_int_equal(sent[1].flags, MESSAGE_FLAG_TRUNCATED);
+	assert_int_equal(sent[1].offset, 7);
+	assert_string_equal(sent[2].line, "after");
+	assert_int_equal(sent[2].offset, 7 + 1001);
+	ack_all(f, 0);
+	assert_int_equal(f->entry->offset, 7 + 1001 + 6);
+	free(big);
+}
+
 /* A complete line over max_line_bytes within one read is cut too. */
 static void test_cut_within_buffer(void **state)
 {
@@ -333,6 +389,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lines_across_reads, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_partial_line_waits, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_long_line, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_long_line_read_error, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_cut_within_buffer, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_value_limit, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure, fixture_setup, fixture_teardown),
