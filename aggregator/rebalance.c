@@ -278,6 +278,8 @@ void rebalance_reposition(struct aggregator *ag)
  */
 void rebalance_retry_seek(struct aggregator *ag)
 {
+	if (!ag->seek_backoff_ms)
+		return;         /* the last reposition failed for none */
 	if (!rebalance_seek_pending(ag)) {
 		ag->seek_backoff_ms = 0;
 		return;
