@@ -62,3 +62,4 @@ dist_check_SCRIPTS += test/integration/aggregator_alerts.sh
 TESTS += test/integration/agent_copytruncate.sh
 dist_check_SCRIPTS += test/integration/agent_copytruncate.sh
 TESTS += test/integration/aggregator_signals.sh
+dist_check_SCRIPTS += test/integration/aggregator_signals.sh
