@@ -182,6 +182,19 @@ static struct slot *sources_owner(struct sources *s, struct registry_entry *entr
 	return NULL;
 }
 
+/* entry lost its reader (truncated, replaced, dropped, outgrown): a copy
+ * of it may have lines to read, which keeps the sources from being idle
+ * until the copy's next tick has looked. */
+static void sources_wake_copies(struct sources *s, const struct registry_entry *entry)
+{
+	for (size_t i = 0; entry && i < s->n; i++) {
+		struct slot *c = s->slots[i];
+
+		if (c->state == SLOT_COPY && c->copy_of == entry && !c->stale && !c->gone)
+			c->ready = true;
+	}
+}
+
 bool sources_holds(const struct registry_entry *entry, void *arg)
 {
 	struct sources *s = arg;
@@ -398,6 +411,7 @@ static void slot_stale(struct sources *s, struct slot *slot, const char *path, i
 {
 	SOURCES_LOG("%s: deleted while closed; its inode now holds %s, a new file",
 		     tail_path(slot->tail), path);
+	sources_wake_copies(s, tail_entry(slot->tail));
 	slot->stale = slot->gone = true;
 	slot->ready = false;
 	tail_touch(slot->tail, now_ms);
@@ -479,6 +493,7 @@ static void slot_drop(struct sources *s, size_t i)
 
 	SOURCES_LOG("%s: %s, closed", tail_path(slot->tail),
 		     slot->state == SLOT_ACTIVE ? "read to its end" : "gone");
+	sources_wake_copies(s, tail_entry(slot->tail));
 	if (hmap_get(s->by_path, tail_path(slot->tail)) == slot)
 		hmap_remove(s->by_path, tail_path(slot->tail));
 	slot_close(s, slot);
@@ -505,6 +520,60 @@ static void slot_check(struct sources *s, struct slot *slot, int64_t now_ms)
 }
 
 /*
+ * A copy holds size bytes, more than owner, the file that reads its entry,
+ * has read. Either owner was truncated (its next read finds out), or owner
+ * is itself the copy: the original grew on under the other name (owner was
+ * identified first, e.g. a copy made while the original was closed and
+ * rewritten), so that it is larger than owner, which has read all the
+ * whole lines it holds. Then the larger file reads on from the entry's
+ * offset, once owner's lines in flight are acknowledged.
+ */
+static void slot_outgrown(struct sources *s, struct slot *owner, struct slot *copy,
+			  int64_t size, int64_t now_ms)
+{
+	struct registry_entry *entry = tail_entry(owner->tail);
+	nlink_t links;
+	int64_t osize;
+
+	if (size <= tail_offset(owner->tail))
+		return;
+	if (slot_open(s, owner, now_ms) < 0 || tail_stat(owner->tail, &osize, &links) < 0 ||
+	    osize < tail_offset(owner->tail) || owner->ready) {
+		owner->ready = true;    /* not read to its end, or shrank: a read tells */
+		return;
+	}
+	if (size <= osize)
+		return;         /* as a copy is: no larger than its original */
+	SOURCES_LOG("%s: holds %lld bytes, more than %s (%lld), which reads source %s: the larger one reads on",
+		     tail_path(copy->tail), (long long)size, tail_path(owner->tail),
+		     (long long)osize, entry->id);
+	tail_detach(owner->tail);
+	owner->state = SLOT_COPY;
+	owner->copy_of = entry;
+	owner->ready = false;
+	slot_close(s, owner);
+	copy->ready = true;
+}
+
+/* Whether another copy of entry is larger than size bytes: the largest one
+ * takes the entry over (it holds what the others hold, and more). */
+static bool sources_larger_copy(struct sources *s, const struct registry_entry *entry,
+				const struct slot *self, int64_t size)
+{
+	struct stat st;
+
+	for (size_t i = 0; i < s->n; i++) {
+		const struct slot *c = s->slots[i];
+
+		if (c != self && c->state == SLOT_COPY && c->copy_of == entry && !c->gone &&
+		    stat(tail_path(c->tail), &st) == 0 && st.st_ino == tail_ino(c->tail) &&
+		    st.st_dev == tail_dev(c->tail) && st.st_size > size)
+			return true;
+	}
+	return false;
+}
+
+/*
  * A copy takes its entry over once no other file reads it, and only when it
  * holds bytes past the entry's offset: those were never read from the
  * original. A copy whose first line changed is a file of its own now.
@@ -512,12 +581,14 @@ static void slot_check(struct sources *s, struct slot *slot, int64_t now_ms)
 static void slot_copy_tick(struct sources *s, struct slot *slot, int64_t now_ms)
 {
 	struct registry_entry *entry = slot->copy_of;
+	struct slot *owner = sources_owner(s, entry, slot);
+	int64_t size = -1;
 	nlink_t links;
-	int64_t size;
 	uint64_t fp;
 
-	if (sources_owner(s, entry, slot) || slot_open(s, slot, now_ms) < 0)
-		return;
+	slot->ready = owner && tail_entry(owner->tail) != entry;
+	if (slot->ready || slot_open(s, slot, now_ms) < 0)
+		return;         /* lines of a former reader in flight: wait for acks */
 	if (tail_fingerprint(slot->tail, &fp) < 0 || fp != entry->fingerprint) {
 		SOURCES_LOG("%s: no longer a copy of source %s: looking at it again",
 			     tail_path(slot->tail), entry->id);
@@ -526,8 +597,11 @@ static void slot_copy_tick(struct sources *s, struct slot *slot, int64_t now_ms)
 		slot_identify(s, slot, now_ms);
 		return;
 	}
-	if (tail_stat(slot->tail, &size, &links) < 0 || size <= entry->offset) {
-		slot_close(s, slot);    /* all of it was read from the original */
+	if (tail_stat(slot->tail, &size, &links) < 0 || owner || size <= entry->offset ||
+	    sources_larger_copy(s, entry, slot, size)) {
+		if (owner && size >= 0)
+			slot_outgrown(s, owner, slot, size, now_ms);
+		slot_close(s, slot);    /* read from the original, or to be */
 		return;
 	}
 	SOURCES_LOG("%s: the original of this copy is gone; reading on from offset %lld",
@@ -595,6 +669,7 @@ static bool slot_reopen(struct sources *s, struct slot *slot, int64_t now_ms)
 	if (tail_fingerprint(slot->tail, &fp) == 0 && fp == entry->fingerprint)
 		return true;
 	SOURCES_LOG("%s: content replaced while closed: a new source", tail_path(slot->tail));
+	sources_wake_copies(s, entry);
 	tail_detach(slot->tail);
 	slot->state = SLOT_WAITING;
 	slot_identify(s, slot, now_ms);
@@ -605,6 +680,7 @@ static bool slot_reopen(struct sources *s, struct slot *slot, int64_t now_ms)
 static bool slot_read(struct sources *s, struct slot *slot, int64_t now_ms,
 		      int64_t wall_ms, bool *more)
 {
+	struct registry_entry *entry = tail_entry(slot->tail);
 	int64_t before = tail_offset(slot->tail);
 	enum tail_status status;
 
@@ -623,6 +699,7 @@ static bool slot_read(struct sources *s, struct slot *slot, int64_t now_ms,
 	case TAIL_PAUSED:
 		return false;
 	case TAIL_TRUNCATED:
+		sources_wake_copies(s, entry);
 		slot->state = SLOT_WAITING;
 		slot_identify(s, slot, now_ms);
 		*more = true;
@@ -708,13 +785,14 @@ void sources_freeze(struct sources *s)
 	}
 }
 
-/* A file still waiting for an fd has not been read at all. */
+/* A file still waiting for an fd has not been read at all; a copy woken by
+ * its reader's going may have lines to read. */
 bool sources_idle(const struct sources *s)
 {
 	for (size_t i = 0; i < s->n; i++) {
 		const struct slot *slot = s->slots[i];
 
-		if ((slot->state == SLOT_ACTIVE && slot->ready) ||
+		if ((slot->state != SLOT_WAITING && slot->ready) ||
 		    (slot->state == SLOT_WAITING && slot->no_fd))
 			return false;
 	}

@@ -66,7 +66,8 @@ void sources_ack(void *opaque, int err, const char *msg, void *arg);
 void sources_freeze(struct sources *s);
 
 /* Whether every file has been read to its end (its frozen end in batch
- * mode), apart from partial last lines. */
+ * mode), apart from partial last lines, and no copy is about to take over
+ * the source of a file that was truncated or went away. */
 bool sources_idle(const struct sources *s);
 
 #endif
