@@ -51,6 +51,7 @@ struct model_line {
 	bool must;              /* sat whole in a followed file when the agent
 				 * had caught up: it must be counted */
 	uint32_t counted;       /* times the oracle counted it */
+	int file;               /* the file it was last seen in by a catch-up */
 };
 
 /* One inode. */
@@ -98,6 +99,9 @@ void model_delete_old(struct model_files *m, struct model_rng *rng);
 void model_delete_live(struct model_files *m);
 void model_compress(struct model_files *m, struct model_rng *rng);
 void model_tiny(struct model_files *m, struct model_rng *rng);
+
+/* The followed files now, "name#file:bytes" each, "<w" on the writer's. */
+void model_files_describe(const struct model_files *m, char *out, size_t len);
 
 /* Mark every complete line of every followed file as one that must be
  * counted (called when the agent has caught up with everything). */

@@ -429,8 +429,27 @@ void model_mark_must(struct model_files *m)
 		for (; p < end && (nl = memchr(p, '\n', (size_t)(end - p))); p = nl + 1) {
 			unsigned long long seq = strtoull(p + 1, NULL, 10);
 
-			if (seq > 0 && seq < m->nlines)
+			if (seq > 0 && seq < m->nlines) {
 				m->lines[seq].must = true;
+				m->lines[seq].file = (int)f;
+			}
 		}
+	}
+}
+
+void model_files_describe(const struct model_files *m, char *out, size_t len)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t f = 0; f < m->nfiles && used < len; f++) {
+		const struct model_file *file = &m->files[f];
+		int n;
+
+		if (!file->name[0] || strstr(file->name, ".gz"))
+			continue;
+		n = snprintf(out + used, len - used, "%s%s#%zu:%zu%s", used ? " " : "",
+			     file->name, f, file->len, (int)f == m->writer ? "<w" : "");
+		used += n > 0 ? (size_t)n : 0;
 	}
 }

@@ -30,6 +30,7 @@ struct model_oracle {
 	struct hmap *at;        /* "id@offset" -> line */
 	size_t problems;
 	size_t messages;
+	bool dump;              /* LOGTALLY_MODEL_DUMP=1: print every message */
 };
 
 static void model_problem(struct model_oracle *o, const char *fmt, ...)
@@ -107,6 +108,11 @@ static void model_oracle_message(struct model_oracle *o, const rd_kafka_message_
 		hmap_put(o->high, id, (void *)((uintptr_t)ev.offset + 1));
 		o->m->lines[seq].counted++;
 	}
+	if (o->dump)
+		printf("#   message: partition %d offset %lld: source %s log.offset %lld line %llu%s\n",
+		       (int)msg->partition, (long long)msg->offset, id, (long long)ev.offset,
+		       (unsigned long long)seq, o->m->lines[seq].counted && high <= (uintptr_t)ev.offset ?
+		       "" : " (not counted)");
 	message_event_fini(&ev);
 }
 
@@ -170,7 +176,8 @@ static rd_kafka_t *model_oracle_consumer(const char *brokers)
 size_t model_oracle_check(struct model_files *m, const char *brokers,
 			  const char *topic, int32_t partitions, size_t *messages)
 {
-	struct model_oracle o = {m, hmap_new(), hmap_new(), 0, 0};
+	const char *dump = getenv("LOGTALLY_MODEL_DUMP");
+	struct model_oracle o = {m, hmap_new(), hmap_new(), 0, 0, dump && *dump == '1'};
 	rd_kafka_t *rk = model_oracle_consumer(brokers);
 
 	if (!rk || model_oracle_read(&o, rk, topic, partitions) < 0)
@@ -181,8 +188,9 @@ size_t model_oracle_check(struct model_files *m, const char *brokers,
 		if (line->counted > 1)
 			model_problem(&o, "line %zu counted %u times", seq, line->counted);
 		else if (line->must && !line->counted)
-			model_problem(&o, "line %zu (offset %" PRId64 ") lost: it stayed in a followed file until the agent caught up",
-				      seq, line->offset);
+			model_problem(&o, "line %zu (offset %" PRId64 ") lost: it sat in %s (file #%d) when the agent had caught up",
+				      seq, line->offset, m->files[line->file].name[0] ?
+				      m->files[line->file].name : "a file deleted since", line->file);
 	}
 	if (rk)
 		rd_kafka_destroy(rk);

@@ -5,10 +5,11 @@
  * the oracle. Prints TAP: one result for all seeds, and for a failing seed
  * its number, the problems and the sequence, replayable with --seed.
  *
- *   model_rotation [--seeds N] [--first S] [--seed S] [--steps N] [--trace]
+ *   model_rotation [--seeds N] [--first S] [--seed S] [--steps N] [--jobs N] [--trace]
  *
- * LOGTALLY_MODEL_SEEDS sets the default number of seeds (200);
- * LOGTALLY_MODEL_VERBOSE=1 shows the agent's own log.
+ * LOGTALLY_MODEL_SEEDS, _FIRST and _JOBS set the defaults of --seeds (200),
+ * --first (1) and --jobs (8); LOGTALLY_MODEL_VERBOSE=1 shows the agent's
+ * own log.
  */
 #include "model.h"
 
@@ -20,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "logging.h"
 #include "xalloc.h"
@@ -31,6 +33,7 @@
 struct model_opts {
 	uint64_t seeds, first;
 	unsigned steps;         /* most steps of a sequence */
+	unsigned jobs;          /* processes sharing the seeds */
 	bool trace;             /* print every sequence */
 	bool one;               /* --seed */
 };
@@ -72,6 +75,16 @@ static void model_trace(struct model_run *r, const char *what)
 	if (r->steps < MODEL_TRACE_MAX)
 		r->trace[r->steps] = xstrdup(what);
 	r->steps++;
+}
+
+/* The last file operation, and the files it left. */
+static void model_trace_files(struct model_run *r)
+{
+	char files[400], what[600];
+
+	model_files_describe(&r->files, files, sizeof(files));
+	snprintf(what, sizeof(what), "%s  [%s]", r->files.last, files);
+	model_trace(r, what);
 }
 
 /* --- the cluster and the folders ----------------------------------------- */
@@ -188,7 +201,7 @@ static void model_copy_step(struct model_run *r)
 		model_copy_some(m, &r->rng);
 	else
 		model_copy_end(m);
-	model_trace(r, m->last);
+	model_trace_files(r);
 }
 
 /* A file operation; false when none applies now. */
@@ -217,7 +230,7 @@ static bool model_file_step(struct model_run *r, unsigned pick)
 		model_tiny(m, &r->rng);
 	else
 		return false;
-	model_trace(r, m->last);
+	model_trace_files(r);
 	return true;
 }
 
@@ -322,10 +335,61 @@ out:
 	return rc;
 }
 
+/* What a job (a share of the seeds) found. */
+struct model_tally {
+	unsigned failures, longest;
+	uint64_t seeds;
+	size_t lines;
+};
+
+/* Show a job's output, less its tally line, and add the tally to t. */
+static void model_job_report(const char *top, unsigned job, struct model_tally *t)
+{
+	char path[320], line[1024];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/job-%u.out", top, job);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned failures, longest;
+		unsigned long long seeds;
+		size_t lines;
+
+		if (sscanf(line, "tally %u %u %llu %zu", &failures, &longest, &seeds, &lines) == 4) {
+			t->failures += failures;
+			t->longest = longest > t->longest ? longest : t->longest;
+			t->seeds += seeds;
+			t->lines += lines;
+		} else {
+			fputs(line, stdout);
+		}
+	}
+	fclose(f);
+	unlink(path);
+}
+
+static void model_rmdir(const char *top)
+{
+	char cmd[320];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
+	if (system(cmd) != 0)
+		fprintf(stderr, "model: cannot remove %s\n", top);
+}
+
 static void model_usage(void)
 {
-	fprintf(stderr, "usage: model_rotation [--seeds N] [--first S] [--seed S] [--steps N] [--trace]\n");
+	fprintf(stderr, "usage: model_rotation [--seeds N] [--first S] [--seed S] [--steps N] [--jobs N] [--trace]\n");
 	exit(2);
+}
+
+static uint64_t model_env(const char *name, uint64_t def)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? strtoull(v, NULL, 10) : def;
 }
 
 static void model_parse(int argc, char **argv, struct model_opts *o)
@@ -333,13 +397,14 @@ static void model_parse(int argc, char **argv, struct model_opts *o)
 	static const struct option longopts[] = {
 		{"seeds", required_argument, NULL, 'n'}, {"first", required_argument, NULL, 'f'},
 		{"seed", required_argument, NULL, 's'}, {"steps", required_argument, NULL, 'l'},
-		{"trace", no_argument, NULL, 't'}, {NULL, 0, NULL, 0},
+		{"jobs", required_argument, NULL, 'j'}, {"trace", no_argument, NULL, 't'},
+		{NULL, 0, NULL, 0},
 	};
-	const char *env = getenv("LOGTALLY_MODEL_SEEDS");
 	int c;
 
-	*o = (struct model_opts){.seeds = env && *env ? strtoull(env, NULL, 10) : 200,
-				 .first = 1, .steps = 120};
+	*o = (struct model_opts){.seeds = model_env("LOGTALLY_MODEL_SEEDS", 200),
+				 .first = model_env("LOGTALLY_MODEL_FIRST", 1), .steps = 120,
+				 .jobs = (unsigned)model_env("LOGTALLY_MODEL_JOBS", 8)};
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (c == 'n')
 			o->seeds = strtoull(optarg, NULL, 10);
@@ -349,23 +414,99 @@ static void model_parse(int argc, char **argv, struct model_opts *o)
 			o->first = strtoull(optarg, NULL, 10), o->seeds = 1, o->one = o->trace = true;
 		else if (c == 'l')
 			o->steps = (unsigned)strtoul(optarg, NULL, 10);
+		else if (c == 'j')
+			o->jobs = (unsigned)strtoul(optarg, NULL, 10);
 		else if (c == 't')
 			o->trace = true;
 		else
 			model_usage();
 	}
-	if (optind != argc || o->seeds == 0 || o->steps < 10)
+	if (optind != argc || o->seeds == 0 || o->steps < 10 || o->jobs == 0)
 		model_usage();
+	if (o->one || o->jobs > o->seeds)
+		o->jobs = o->one ? 1 : (unsigned)o->seeds;
+}
+
+/* Run seeds first + job, first + job + jobs, ... Returns -1 when a run
+ * could not be set up (printed as a bail out). */
+static int model_job(const struct model_opts *o, unsigned job, const char *top,
+		     const char *self, struct model_tally *t)
+{
+	struct model_cluster cluster = {0};
+	int rc = 0;
+
+	for (uint64_t seed = o->first + job; seed < o->first + o->seeds &&
+	     t->failures < MODEL_FAILURES_MAX; seed += o->jobs) {
+		unsigned steps = 0;
+		size_t n = 0;
+		long problems = model_seed(seed, o, top, &cluster, &steps, &n);
+
+		if (problems < 0) {
+			printf("Bail out! seed %llu: the run could not be set up\n", (unsigned long long)seed);
+			rc = -1;
+			break;
+		}
+		if (problems > 0)
+			printf("# replay: %s --seed %llu\n", self, (unsigned long long)seed);
+		t->failures += problems > 0;
+		t->longest = steps > t->longest ? steps : t->longest;
+		t->lines += n;
+		t->seeds++;
+	}
+	model_cluster_fini(&cluster);
+	return rc;
+}
+
+/*
+ * The seeds are shared among o->jobs processes: a seed spends most of its
+ * time waiting on the broker, not on a core. Each job prints into a file
+ * of its own, shown whole once every job is done, so that traces do not
+ * mix; its tally comes back in its last line.
+ */
+static int model_jobs(const struct model_opts *o, const char *top, const char *self,
+		      struct model_tally *t)
+{
+	int rc = 0;
+
+	for (unsigned job = 0; job < o->jobs; job++) {
+		char path[320];
+		pid_t pid;
+
+		snprintf(path, sizeof(path), "%s/job-%u.out", top, job);
+		fflush(stdout);
+		pid = fork();
+		if (pid < 0)
+			return -1;
+		if (pid == 0) {
+			struct model_tally mine = {0};
+
+			if (!freopen(path, "w", stdout))
+				_exit(99);
+			rc = model_job(o, job, top, self, &mine);
+			printf("tally %u %u %llu %zu\n", mine.failures, mine.longest,
+			       (unsigned long long)mine.seeds, mine.lines);
+			fflush(stdout);
+			_exit(rc < 0 ? 99 : 0);
+		}
+	}
+	for (unsigned job = 0; job < o->jobs; job++) {
+		int status;
+
+		if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			rc = -1;
+	}
+	for (unsigned job = 0; job < o->jobs; job++)
+		model_job_report(top, job, t);
+	return rc;
 }
 
 int main(int argc, char **argv)
 {
 	char top[] = "/tmp/logtally-model.XXXXXX";
-	unsigned longest = 0, failures = 0;
-	size_t lines = 0;
-	struct model_cluster cluster = {0};
+	struct model_tally t = {0};
 	struct model_opts o;
 	time_t start = time(NULL);
+	int rc;
 
 	model_parse(argc, argv, &o);
 	model_live = o.one;
@@ -376,25 +517,14 @@ int main(int argc, char **argv)
 		return 99;
 	}
 	printf("1..1\n");
-	for (uint64_t seed = o.first; seed < o.first + o.seeds && failures < MODEL_FAILURES_MAX; seed++) {
-		unsigned steps = 0;
-		size_t n = 0;
-		long rc = model_seed(seed, &o, top, &cluster, &steps, &n);
-
-		if (rc < 0) {
-			printf("Bail out! seed %llu: the run could not be set up\n", (unsigned long long)seed);
-			return 99;
-		}
-		failures += rc > 0;
-		if (rc > 0)
-			printf("# replay: %s --seed %llu\n", argv[0], (unsigned long long)seed);
-		longest = steps > longest ? steps : longest;
-		lines += n;
+	rc = o.jobs == 1 ? model_job(&o, 0, top, argv[0], &t) : model_jobs(&o, top, argv[0], &t);
+	model_rmdir(top);
+	if (rc < 0) {
+		printf("Bail out! a job of seeds did not finish\n");
+		return 99;
 	}
-	model_cluster_fini(&cluster);
-	rmdir(top);
-	printf("%s 1 - %llu seeds from %llu: %u failed; longest sequence %u steps, %zu lines written, %llds\n",
-	       failures ? "not ok" : "ok", (unsigned long long)o.seeds, (unsigned long long)o.first,
-	       failures, longest, lines, (long long)(time(NULL) - start));
+	printf("%s 1 - %llu seeds from %llu in %u jobs: %u failed; longest sequence %u steps, %zu lines written, %llds\n",
+	       t.failures ? "not ok" : "ok", (unsigned long long)t.seeds, (unsigned long long)o.first,
+	       o.jobs, t.failures, t.longest, t.lines, (long long)(time(NULL) - start));
 	return 0;
 }
