@@ -617,8 +617,10 @@ static bool slot_tick(struct sources *s, size_t i, int64_t now_ms)
 	struct registry_entry *entry = tail_entry(slot->tail);
 	int64_t idle_ms = tail_idle_ms(slot->tail, now_ms);
 
+	/* The grace is for late writes through an open file: a closed one that
+	 * is gone has nothing more to give. */
 	if (slot->gone && idle && (slot->state != SLOT_ACTIVE || slot->stale ||
-				   idle_ms >= SOURCES_GONE_GRACE_MS)) {
+				   !tail_is_open(slot->tail) || idle_ms >= SOURCES_GONE_GRACE_MS)) {
 		slot_drop(s, i);
 		return true;
 	}
