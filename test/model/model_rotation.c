@@ -7,8 +7,8 @@
  *
  *   model_rotation [--seeds N] [--first S] [--seed S] [--steps N] [--jobs N] [--trace]
  *
- * LOGTALLY_MODEL_SEEDS, _FIRST and _JOBS set the defaults of --seeds (200),
- * --first (1) and --jobs (8); LOGTALLY_MODEL_VERBOSE=1 shows the agent's
+ * LOGTALLY_MODEL_SEEDS, _FIRST and _JOBS set the defaults of --seeds (2000),
+ * --first (1) and --jobs (24); LOGTALLY_MODEL_VERBOSE=1 shows the agent's
  * own log.
  */
 #include "model.h"
@@ -402,9 +402,9 @@ static void model_parse(int argc, char **argv, struct model_opts *o)
 	};
 	int c;
 
-	*o = (struct model_opts){.seeds = model_env("LOGTALLY_MODEL_SEEDS", 200),
+	*o = (struct model_opts){.seeds = model_env("LOGTALLY_MODEL_SEEDS", 2000),
 				 .first = model_env("LOGTALLY_MODEL_FIRST", 1), .steps = 120,
-				 .jobs = (unsigned)model_env("LOGTALLY_MODEL_JOBS", 8)};
+				 .jobs = (unsigned)model_env("LOGTALLY_MODEL_JOBS", 24)};
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (c == 'n')
 			o->seeds = strtoull(optarg, NULL, 10);
@@ -481,12 +481,12 @@ static int model_jobs(const struct model_opts *o, const char *top, const char *s
 			struct model_tally mine = {0};
 
 			if (!freopen(path, "w", stdout))
-				_exit(99);
+				exit(99);
 			rc = model_job(o, job, top, self, &mine);
 			printf("tally %u %u %llu %zu\n", mine.failures, mine.longest,
 			       (unsigned long long)mine.seeds, mine.lines);
 			fflush(stdout);
-			_exit(rc < 0 ? 99 : 0);
+			exit(rc < 0 ? 99 : 0);
 		}
 	}
 	for (unsigned job = 0; job < o->jobs; job++) {
