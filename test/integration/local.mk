@@ -63,3 +63,7 @@ TESTS += test/integration/agent_copytruncate.sh
 dist_check_SCRIPTS += test/integration/agent_copytruncate.sh
 TESTS += test/integration/aggregator_signals.sh
 dist_check_SCRIPTS += test/integration/aggregator_signals.sh
+# The model-based rotation test with the real agent binary (issue 10); it
+# needs test/model/model_rotation, built by make check.
+TESTS += test/integration/agent_model.sh
+dist_check_SCRIPTS += test/integration/agent_model.sh

@@ -5,7 +5,8 @@
 check_PROGRAMS += test/model/model_rotation
 TESTS += test/model/model_rotation
 test_model_model_rotation_SOURCES = test/model/model.h test/model/model_rotation.c \
-	test/model/model_files.c test/model/model_agent.c test/model/model_oracle.c
+	test/model/model_files.c test/model/model_agent.c test/model/model_process.c \
+	test/model/model_oracle.c
 test_model_model_rotation_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(RDKAFKA_CFLAGS) \
 	$(JANSSON_CFLAGS)
 test_model_model_rotation_LDADD = agent/libagent.a $(COMMON_LIBS)

@@ -12,6 +12,7 @@
  *
  * model_files.c: the files, in memory and mirrored on disk.
  * model_agent.c: the agent's modules, started, crashed and stepped.
+ * model_process.c: the same with the real binary and a dev broker.
  * model_oracle.c: the topic read back and judged.
  * model_rotation.c: the sequences, the seeds and the report.
  */
@@ -107,6 +108,11 @@ void model_files_describe(const struct model_files *m, char *out, size_t len);
  * counted (called when the agent has caught up with everything). */
 void model_mark_must(struct model_files *m);
 
+/* Call fn with the sequence number of every complete line of every
+ * followed file, and the file's index. */
+void model_each_followed(struct model_files *m, void (*fn)(void *arg, uint64_t seq, int file),
+			 void *arg);
+
 /* --- the agent ---------------------------------------------------------- */
 
 struct model_agent;
@@ -140,7 +146,57 @@ void model_agent_clean(struct model_agent *a);
  * be up. Returns true when the agent caught up. */
 bool model_agent_settle(struct model_agent *a);
 
+/*
+ * Write the agent's configuration to path: logs_dir's access.log* and
+ * tiny-*.log, *.gz excluded, registry in work_dir/data, brokers and topic;
+ * extra: more top-level YAML lines (may be ""). 0 or -1.
+ */
+int model_config_write(const char *path, const char *work_dir, const char *logs_dir,
+		       const char *brokers, const char *topic, const char *extra);
+
+/* --- the real programs (model_process.c) ------------------------------------ */
+
+struct model_process;
+
+void model_sleep_ms(int64_t ms);
+
+/* The logtally-agent binary at bin for this seed's folders, polling for
+ * changes (LOGTALLY_AGENT_POLL) or not; nothing started yet. */
+struct model_process *model_process_new(const char *bin, const char *work_dir,
+					const char *logs_dir, const char *brokers,
+					const char *topic, bool poll);
+void model_process_free(struct model_process *p);
+int model_process_start(struct model_process *p);
+bool model_process_running(const struct model_process *p);
+void model_process_kill(struct model_process *p);
+int model_process_stop(struct model_process *p);
+bool model_process_died(struct model_process *p, int *status);
+/* A sanitizer's report in the agent's stderr: true, with its line. */
+bool model_process_report(const struct model_process *p, char *line, size_t len);
+
+/* A logtally-devbroker of one broker, its control socket in dir. */
+struct model_broker {
+	int pid;
+	char control[300];
+	char bootstraps[256];
+};
+
+int model_broker_start(struct model_broker *b, const char *bin, const char *dir);
+void model_broker_stop(struct model_broker *b);
+/* A control request ("down 1", "topic NAME 2"); 0, or -1 (printed). */
+int model_broker_send(struct model_broker *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* --- the oracle --------------------------------------------------------- */
+
+/*
+ * How many complete lines of followed files are not in topic yet (each
+ * counted whatever its source and offset). For the real agent, which the
+ * model cannot step: it has caught up when this is 0.
+ */
+size_t model_oracle_missing(struct model_files *m, const char *brokers,
+			    const char *topic, int32_t partitions);
+
 
 /*
  * Read topic (of partitions partitions) from the start to its end through brokers, count each message

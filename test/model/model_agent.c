@@ -58,16 +58,12 @@ static int model_log_clock(clockid_t clock, struct timespec *ts)
 	return 0;
 }
 
-static int model_agent_config(struct model_agent *a, const char *work_dir,
-			      const char *logs_dir, const char *brokers, const char *topic)
+int model_config_write(const char *path, const char *work_dir, const char *logs_dir,
+		       const char *brokers, const char *topic, const char *extra)
 {
-	struct config_errors errs = {0};
 	const char *verbose = getenv("LOGTALLY_MODEL_VERBOSE");
-	FILE *f;
-	int rc;
+	FILE *f = fopen(path, "w");
 
-	snprintf(a->cfg_path, sizeof(a->cfg_path), "%s/agent.yml", work_dir);
-	f = fopen(a->cfg_path, "w");
 	if (!f)
 		return -1;
 	fprintf(f, "name: model-host\n"
@@ -80,14 +76,26 @@ static int model_agent_config(struct model_agent *a, const char *work_dir,
 		"  topic: %s\n"
 		"  properties: {linger.ms: '1', reconnect.backoff.ms: '10',\n"
 		"               reconnect.backoff.max.ms: '100', retry.backoff.ms: '10'}\n"
-		"close_inactive: 3s\n"
 		"max_open_files: 3\n"
 		"max_line_bytes: %d\n"
 		"max_buffer: 1MiB\n"
-		"log_level: %s\n",
+		"log_level: %s\n%s",
 		work_dir, logs_dir, logs_dir, brokers, topic, MODEL_MAX_LINE,
-		verbose && *verbose == '1' ? "debug" : "error");
-	fclose(f);
+		verbose && *verbose == '1' ? "debug" : "warn", extra);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+static int model_agent_config(struct model_agent *a, const char *work_dir,
+			      const char *logs_dir, const char *brokers, const char *topic)
+{
+	struct config_errors errs = {0};
+	const char *verbose = getenv("LOGTALLY_MODEL_VERBOSE");
+	int rc;
+
+	snprintf(a->cfg_path, sizeof(a->cfg_path), "%s/agent.yml", work_dir);
+	if (model_config_write(a->cfg_path, work_dir, logs_dir, brokers, topic,
+			       "close_inactive: 3s\n") < 0)
+		return -1;
 	rc = agent_config_load(&a->cfg, a->cfg_path, &errs);
 	for (size_t i = 0; rc < 0 && i < errs.n; i++)
 		fprintf(stderr, "model: %s\n", errs.items[i].text);

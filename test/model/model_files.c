@@ -418,7 +418,8 @@ void model_tiny(struct model_files *m, struct model_rng *rng)
 
 /* --- the oracle's side ------------------------------------------------------ */
 
-void model_mark_must(struct model_files *m)
+void model_each_followed(struct model_files *m, void (*fn)(void *arg, uint64_t seq, int file),
+			 void *arg)
 {
 	for (size_t f = 0; f < m->nfiles; f++) {
 		const struct model_file *file = &m->files[f];
@@ -429,12 +430,23 @@ void model_mark_must(struct model_files *m)
 		for (; p < end && (nl = memchr(p, '\n', (size_t)(end - p))); p = nl + 1) {
 			unsigned long long seq = strtoull(p + 1, NULL, 10);
 
-			if (seq > 0 && seq < m->nlines) {
-				m->lines[seq].must = true;
-				m->lines[seq].file = (int)f;
-			}
+			if (seq > 0 && seq < m->nlines)
+				fn(arg, seq, (int)f);
 		}
 	}
+}
+
+static void model_must(void *arg, uint64_t seq, int file)
+{
+	struct model_files *m = arg;
+
+	m->lines[seq].must = true;
+	m->lines[seq].file = file;
+}
+
+void model_mark_must(struct model_files *m)
+{
+	model_each_followed(m, model_must, m);
 }
 
 void model_files_describe(const struct model_files *m, char *out, size_t len)

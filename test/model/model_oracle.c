@@ -31,6 +31,7 @@ struct model_oracle {
 	size_t problems;
 	size_t messages;
 	bool dump;              /* LOGTALLY_MODEL_DUMP=1: print every message */
+	bool *seen;             /* only mark lines seen (model_oracle_missing) */
 };
 
 static void model_problem(struct model_oracle *o, const char *fmt, ...)
@@ -95,6 +96,14 @@ static void model_oracle_message(struct model_oracle *o, const rd_kafka_message_
 	}
 	memcpy(id, msg->key, msg->key_len);
 	id[msg->key_len] = '\0';
+	if (o->seen) {
+		unsigned long long n = strtoull(ev.line + (ev.len > 0), NULL, 10);
+
+		if (n > 0 && n < o->m->nlines)
+			o->seen[n] = true;
+		message_event_fini(&ev);
+		return;
+	}
 	seq = model_oracle_line(o, &ev);
 	snprintf(at, sizeof(at), "%s@%" PRId64, id, ev.offset);
 	before = (uintptr_t)hmap_get(o->at, at);
@@ -177,7 +186,7 @@ size_t model_oracle_check(struct model_files *m, const char *brokers,
 			  const char *topic, int32_t partitions, size_t *messages)
 {
 	const char *dump = getenv("LOGTALLY_MODEL_DUMP");
-	struct model_oracle o = {m, hmap_new(), hmap_new(), 0, 0, dump && *dump == '1'};
+	struct model_oracle o = {m, hmap_new(), hmap_new(), 0, 0, dump && *dump == '1', NULL};
 	rd_kafka_t *rk = model_oracle_consumer(brokers);
 
 	if (!rk || model_oracle_read(&o, rk, topic, partitions) < 0)
@@ -198,4 +207,39 @@ size_t model_oracle_check(struct model_files *m, const char *brokers,
 	hmap_free(o.at);
 	*messages = o.messages;
 	return o.problems;
+}
+
+struct model_want {
+	bool *want;
+	size_t n;
+};
+
+static void model_want_line(void *arg, uint64_t seq, int file)
+{
+	struct model_want *w = arg;
+
+	(void)file;
+	w->n += !w->want[seq];
+	w->want[seq] = true;
+}
+
+size_t model_oracle_missing(struct model_files *m, const char *brokers,
+			    const char *topic, int32_t partitions)
+{
+	struct model_want w = {xcalloc(m->nlines, sizeof(bool)), 0};
+	struct model_oracle o = {m, NULL, NULL, 0, 0, false, xcalloc(m->nlines, sizeof(bool))};
+	rd_kafka_t *rk = model_oracle_consumer(brokers);
+	size_t missing = 0;
+
+	model_each_followed(m, model_want_line, &w);
+	if (!rk || model_oracle_read(&o, rk, topic, partitions) < 0)
+		missing = w.n;          /* cannot tell: nothing seen */
+	else
+		for (size_t seq = 1; seq < m->nlines; seq++)
+			missing += w.want[seq] && !o.seen[seq];
+	if (rk)
+		rd_kafka_destroy(rk);
+	free(w.want);
+	free(o.seen);
+	return missing;
 }

@@ -6,6 +6,12 @@
  * its number, the problems and the sequence, replayable with --seed.
  *
  *   model_rotation [--seeds N] [--first S] [--seed S] [--steps N] [--jobs N] [--trace]
+ *                  [--agent LOGTALLY-AGENT --devbroker LOGTALLY-DEVBROKER]
+ *
+ * With --agent, the sequences run the real binary (killed with SIGKILL,
+ * stopped with SIGTERM) against a logtally-devbroker per job: its steps are
+ * its own, so a seed replays the operations, not the interleaving; a
+ * catch-up waits until every whole line of a followed file is in the topic.
  *
  * LOGTALLY_MODEL_SEEDS, _FIRST and _JOBS set the defaults of --seeds (2000),
  * --first (1) and --jobs (24); LOGTALLY_MODEL_VERBOSE=1 shows the agent's
@@ -15,6 +21,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +38,8 @@
 #define MODEL_FAILURES_MAX 5
 
 struct model_opts {
+	const char *agent_bin;  /* --agent: the real binary, not the modules */
+	const char *broker_bin; /* --devbroker: its broker */
 	uint64_t seeds, first;
 	unsigned steps;         /* most steps of a sequence */
 	unsigned jobs;          /* processes sharing the seeds */
@@ -43,8 +52,11 @@ struct model_run {
 	uint64_t seed;
 	struct model_rng rng;
 	struct model_files files;
-	struct model_agent *agent;
-	rd_kafka_mock_cluster_t *mcluster;      /* borrowed */
+	struct model_agent *agent;              /* the modules, or: */
+	struct model_process *proc;             /* the binary */
+	rd_kafka_mock_cluster_t *mcluster;      /* borrowed; or: */
+	struct model_broker *broker;            /* borrowed */
+	size_t problems;                        /* besides the oracle's */
 	const char *brokers;
 	char topic[64];
 	char work[256];
@@ -129,6 +141,11 @@ static int model_cluster_get(struct model_cluster *c)
 
 static int model_topic(struct model_run *r, struct model_cluster *c)
 {
+	if (r->broker) {
+		r->brokers = r->broker->bootstraps;
+		snprintf(r->topic, sizeof(r->topic), "model-%llu", (unsigned long long)r->seed);
+		return model_broker_send(r->broker, "topic %s %d", r->topic, MODEL_PARTITIONS);
+	}
 	if (model_cluster_get(c) < 0)
 		return -1;
 	r->mcluster = c->mcluster;
@@ -137,7 +154,7 @@ static int model_topic(struct model_run *r, struct model_cluster *c)
 	return rd_kafka_mock_topic_create(r->mcluster, r->topic, MODEL_PARTITIONS, 1) ? -1 : 0;
 }
 
-static int model_folders(struct model_run *r, const char *top)
+static int model_folders(struct model_run *r, const char *top, const struct model_opts *o)
 {
 	char logs[320];
 
@@ -148,6 +165,11 @@ static int model_folders(struct model_run *r, const char *top)
 		return -1;
 	}
 	model_files_init(&r->files, logs);
+	if (o->agent_bin) {
+		r->proc = model_process_new(o->agent_bin, r->work, logs, r->brokers, r->topic,
+					    r->seed % 2);
+		return r->proc ? 0 : -1;
+	}
 	r->agent = model_agent_new(r->work, logs, r->brokers, r->topic);
 	return r->agent ? 0 : -1;
 }
@@ -157,8 +179,11 @@ static void model_run_fini(struct model_run *r)
 	char cmd[400];
 
 	model_agent_free(r->agent);
+	model_process_free(r->proc);
 	model_files_fini(&r->files);
-	if (r->broker_down)
+	if (r->broker_down && r->broker)
+		model_broker_send(r->broker, "up 1");
+	else if (r->broker_down)
 		rd_kafka_mock_broker_set_up(r->mcluster, 1);
 	for (unsigned i = 0; i < r->steps && i < MODEL_TRACE_MAX; i++)
 		free(r->trace[i]);
@@ -169,9 +194,26 @@ static void model_run_fini(struct model_run *r)
 
 /* --- the steps ------------------------------------------------------------- */
 
+static void model_problem(struct model_run *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void model_problem(struct model_run *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->problems++;
+	va_start(ap, fmt);
+	printf("#   ");
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+}
+
 static void model_broker(struct model_run *r, bool down)
 {
-	if (down)
+	if (r->broker)
+		model_broker_send(r->broker, down ? "down 1" : "up 1");
+	else if (down)
 		rd_kafka_mock_broker_set_down(r->mcluster, 1);
 	else
 		rd_kafka_mock_broker_set_up(r->mcluster, 1);
@@ -179,12 +221,58 @@ static void model_broker(struct model_run *r, bool down)
 	model_trace(r, down ? "broker down" : "broker up");
 }
 
+/* --- the agent, whichever it is ------------------------------------------ */
+
+/* A signal sent to the real agent before it blocks signals kills it: an
+ * operator sends none so soon after a start. */
+#define MODEL_PROCESS_SETUP_MS 150
+
+static bool model_running(const struct model_run *r)
+{
+	return r->proc ? model_process_running(r->proc) : model_agent_running(r->agent);
+}
+
+static void model_start(struct model_run *r)
+{
+	if (model_running(r))
+		return;
+	if ((r->proc ? model_process_start(r->proc) : model_agent_start(r->agent)) < 0)
+		return;
+	if (r->proc)
+		model_sleep_ms(MODEL_PROCESS_SETUP_MS);
+	model_trace(r, "agent starts");
+}
+
+/* The real agent settles by itself: wait until every complete line of a
+ * followed file is in the topic (at most MODEL_SETTLE_MS), then judge. */
+#define MODEL_SETTLE_MS 20000
+
+static void model_process_settle(struct model_run *r)
+{
+	int64_t start = model_clock_ms();
+	size_t missing;
+	char what[120];
+
+	while ((missing = model_oracle_missing(&r->files, r->brokers, r->topic,
+					       MODEL_PARTITIONS)) &&
+	       model_clock_ms() - start < MODEL_SETTLE_MS)
+		model_sleep_ms(50);
+	model_mark_must(&r->files);
+	snprintf(what, sizeof(what), "agent catches up (%lld ms until every whole line was in the topic%s)",
+		 (long long)(model_clock_ms() - start), missing ? ": it never was" : "");
+	model_trace(r, what);
+}
+
 static void model_settle(struct model_run *r)
 {
 	if (r->broker_down)
 		model_broker(r, false);
-	if (!model_agent_running(r->agent))
+	if (!model_running(r))
 		return;
+	if (r->proc) {
+		model_process_settle(r);
+		return;
+	}
 	if (model_agent_settle(r->agent))
 		model_mark_must(&r->files);
 	model_trace(r, "agent catches up (scan, tick, read, acks until nothing moves)");
@@ -234,14 +322,47 @@ static bool model_file_step(struct model_run *r, unsigned pick)
 	return true;
 }
 
+/* The real agent: its own steps are its own; kill -9, SIGTERM and the broker
+ * are the model's. */
+static void model_process_step(struct model_run *r, unsigned pick)
+{
+	char what[80];
+	int status;
+
+	if (pick < 70) {
+		int64_t ms = 5 + (int64_t)model_rng_below(&r->rng, pick < 60 ? 40 : 400);
+
+		model_sleep_ms(ms);
+		snprintf(what, sizeof(what), "agent: runs for %lld ms", (long long)ms);
+		model_trace(r, what);
+	} else if (pick < 76) {
+		model_settle(r);
+	} else if (pick < 82) {
+		model_process_kill(r->proc);
+		model_trace(r, "agent killed (-9)");
+	} else if (pick < 85) {
+		status = model_process_stop(r->proc);
+		if (status != 0)
+			model_problem(r, "the agent's exit status after SIGTERM: %d", status);
+		model_trace(r, "agent stopped (SIGTERM)");
+	} else if (pick < 90) {
+		model_broker(r, !r->broker_down);
+	}
+	if (model_process_died(r->proc, &status))
+		model_problem(r, "the agent died by itself (wait status %d)", status);
+}
+
 static void model_agent_step(struct model_run *r, unsigned pick)
 {
 	struct model_agent *a = r->agent;
 	char what[80];
 
-	if (!model_agent_running(a)) {
-		if (model_agent_start(a) == 0)
-			model_trace(r, "agent starts");
+	if (!model_running(r)) {
+		model_start(r);
+		return;
+	}
+	if (r->proc) {
+		model_process_step(r, pick);
 		return;
 	}
 	if (pick < 14) {
@@ -294,9 +415,23 @@ static void model_sequence(struct model_run *r, unsigned steps)
 	}
 	while (r->files.copying >= 0)
 		model_copy_step(r);
-	if (!model_agent_running(r->agent) && model_agent_start(r->agent) == 0)
-		model_trace(r, "agent starts");
+	model_start(r);
 	model_settle(r);
+}
+
+/* The real agent's end: SIGTERM, and nothing in its stderr from a sanitizer. */
+static void model_process_end(struct model_run *r)
+{
+	char line[512];
+	int status;
+
+	if (!r->proc)
+		return;
+	status = model_process_stop(r->proc);
+	if (status != 0)
+		model_problem(r, "the agent's exit status after SIGTERM: %d", status);
+	if (model_process_report(r->proc, line, sizeof(line)))
+		model_problem(r, "the agent's stderr: %s", line);
 }
 
 /* --- seeds ---------------------------------------------------------------- */
@@ -309,17 +444,22 @@ static void model_print_trace(const struct model_run *r)
 
 /* Returns the number of problems; -1 when the run could not be set up. */
 static long model_seed(uint64_t seed, const struct model_opts *o, const char *top,
-		       struct model_cluster *cluster, unsigned *steps, size_t *lines)
+		       struct model_cluster *cluster, struct model_broker *broker,
+		       unsigned *steps, size_t *lines)
 {
-	struct model_run r = {.seed = seed, .rng = {seed * 0x2545f4914f6cdd1dull + 1}};
+	struct model_run r = {.seed = seed, .rng = {seed * 0x2545f4914f6cdd1dull + 1},
+			      .broker = broker};
 	size_t problems = 0, messages = 0;
 	long rc = -1;
 
-	if (model_topic(&r, cluster) < 0 || model_folders(&r, top) < 0)
+	if (model_topic(&r, cluster) < 0 || model_folders(&r, top, o) < 0)
 		goto out;
 	model_sequence(&r, 10 + (unsigned)model_rng_below(&r.rng, o->steps - 9));
-	model_agent_crash(r.agent);
-	problems = model_oracle_check(&r.files, r.brokers, r.topic, MODEL_PARTITIONS, &messages);
+	if (r.agent)
+		model_agent_crash(r.agent);
+	model_process_end(&r);
+	problems = r.problems +
+		   model_oracle_check(&r.files, r.brokers, r.topic, MODEL_PARTITIONS, &messages);
 	*steps = r.steps;
 	*lines = r.files.nlines - 1;
 	if (problems || (o->trace && !model_live)) {
@@ -381,7 +521,8 @@ static void model_rmdir(const char *top)
 
 static void model_usage(void)
 {
-	fprintf(stderr, "usage: model_rotation [--seeds N] [--first S] [--seed S] [--steps N] [--jobs N] [--trace]\n");
+	fprintf(stderr, "usage: model_rotation [--seeds N] [--first S] [--seed S] [--steps N] [--jobs N] [--trace]\n"
+		"                      [--agent LOGTALLY-AGENT --devbroker LOGTALLY-DEVBROKER]\n");
 	exit(2);
 }
 
@@ -398,6 +539,7 @@ static void model_parse(int argc, char **argv, struct model_opts *o)
 		{"seeds", required_argument, NULL, 'n'}, {"first", required_argument, NULL, 'f'},
 		{"seed", required_argument, NULL, 's'}, {"steps", required_argument, NULL, 'l'},
 		{"jobs", required_argument, NULL, 'j'}, {"trace", no_argument, NULL, 't'},
+		{"agent", required_argument, NULL, 'a'}, {"devbroker", required_argument, NULL, 'b'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
@@ -418,10 +560,15 @@ static void model_parse(int argc, char **argv, struct model_opts *o)
 			o->jobs = (unsigned)strtoul(optarg, NULL, 10);
 		else if (c == 't')
 			o->trace = true;
+		else if (c == 'a')
+			o->agent_bin = optarg;
+		else if (c == 'b')
+			o->broker_bin = optarg;
 		else
 			model_usage();
 	}
-	if (optind != argc || o->seeds == 0 || o->steps < 10 || o->jobs == 0)
+	if (optind != argc || o->seeds == 0 || o->steps < 10 || o->jobs == 0 ||
+	    !o->agent_bin != !o->broker_bin)
 		model_usage();
 	if (o->one || o->jobs > o->seeds)
 		o->jobs = o->one ? 1 : (unsigned)o->seeds;
@@ -433,20 +580,33 @@ static int model_job(const struct model_opts *o, unsigned job, const char *top,
 		     const char *self, struct model_tally *t)
 {
 	struct model_cluster cluster = {0};
+	struct model_broker broker = {0};
+	char dir[320];
 	int rc = 0;
+
+	snprintf(dir, sizeof(dir), "%s/job-%u", top, job);
+	if (o->agent_bin && (mkdir(dir, 0700) < 0 || model_broker_start(&broker, o->broker_bin, dir) < 0)) {
+		printf("Bail out! the dev broker %s does not start in %s\n", o->broker_bin, dir);
+		model_broker_stop(&broker);
+		return -1;
+	}
 
 	for (uint64_t seed = o->first + job; seed < o->first + o->seeds &&
 	     t->failures < MODEL_FAILURES_MAX; seed += o->jobs) {
 		unsigned steps = 0;
 		size_t n = 0;
-		long problems = model_seed(seed, o, top, &cluster, &steps, &n);
+		long problems = model_seed(seed, o, top, &cluster, o->agent_bin ? &broker : NULL,
+					   &steps, &n);
 
 		if (problems < 0) {
 			printf("Bail out! seed %llu: the run could not be set up\n", (unsigned long long)seed);
 			rc = -1;
 			break;
 		}
-		if (problems > 0)
+		if (problems > 0 && o->agent_bin)
+			printf("# replay (the operations, not their timing): %s --agent %s --devbroker %s --seed %llu\n",
+			       self, o->agent_bin, o->broker_bin, (unsigned long long)seed);
+		else if (problems > 0)
 			printf("# replay: %s --seed %llu\n", self, (unsigned long long)seed);
 		t->failures += problems > 0;
 		t->longest = steps > t->longest ? steps : t->longest;
@@ -454,6 +614,7 @@ static int model_job(const struct model_opts *o, unsigned job, const char *top,
 		t->seeds++;
 	}
 	model_cluster_fini(&cluster);
+	model_broker_stop(&broker);
 	return rc;
 }
 
