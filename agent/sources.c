@@ -385,7 +385,8 @@ static void sources_add(struct sources *s, const char *path, const struct stat *
  * Whether the file at path, whose inode is the slot's, is still the slot's
  * file. An open slot holds its inode, so it cannot have been reused; a
  * closed one may have been deleted and its inode given to a new file, which
- * then has another first line.
+ * then has another first line (or, for a file that had none, is found after
+ * a scan that did not find the old one).
  */
 static bool slot_same_file(const struct slot *slot, const char *path)
 {
@@ -393,8 +394,10 @@ static bool slot_same_file(const struct slot *slot, const char *path)
 	uint64_t fp;
 	int fd, rc;
 
-	if (tail_is_open(slot->tail) || !entry)
+	if (tail_is_open(slot->tail))
 		return true;
+	if (!entry)     /* nothing to compare: a file gone at the last scan is */
+		return !slot->gone;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return true;    /* gone again: the scan after next tells */
@@ -524,9 +527,9 @@ static void slot_check(struct sources *s, struct slot *slot, int64_t now_ms)
  * has read. Either owner was truncated (its next read finds out), or owner
  * is itself the copy: the original grew on under the other name (owner was
  * identified first, e.g. a copy made while the original was closed and
- * rewritten), so that it is larger than owner, which has read all the
- * whole lines it holds. Then the larger file reads on from the entry's
- * offset, once owner's lines in flight are acknowledged.
+ * rewritten), so that it is larger than owner and holds all of it. Then
+ * the larger file reads on from the entry's offset, once owner's lines in
+ * flight are acknowledged (what owner had not read yet is in it too).
  */
 static void slot_outgrown(struct sources *s, struct slot *owner, struct slot *copy,
 			  int64_t size, int64_t now_ms)
@@ -538,8 +541,8 @@ static void slot_outgrown(struct sources *s, struct slot *owner, struct slot *co
 	if (size <= tail_offset(owner->tail))
 		return;
 	if (slot_open(s, owner, now_ms) < 0 || tail_stat(owner->tail, &osize, &links) < 0 ||
-	    osize < tail_offset(owner->tail) || owner->ready) {
-		owner->ready = true;    /* not read to its end, or shrank: a read tells */
+	    osize < tail_offset(owner->tail)) {
+		owner->ready = true;    /* shrank, or cannot tell: a read tells */
 		return;
 	}
 	if (size <= osize)
