@@ -38,6 +38,8 @@
 #define MODEL_FAILURES_MAX 5
 
 struct model_opts {
+	unsigned scenario;      /* --scenario N: only that one (from 1) */
+	bool no_scenarios;      /* --seed: only that seed */
 	const char *agent_bin;  /* --agent: the real binary, not the modules */
 	const char *broker_bin; /* --devbroker: its broker */
 	uint64_t seeds, first;
@@ -278,145 +280,281 @@ static void model_settle(struct model_run *r)
 	model_trace(r, "agent catches up (scan, tick, read, acks until nothing moves)");
 }
 
-/* A step of logrotate's copytruncate, under way. */
-static void model_copy_step(struct model_run *r)
+/* --- the operations --------------------------------------------------------- */
+
+enum model_op {
+	/* the web server, logrotate and the operator's files */
+	MODEL_APPEND, MODEL_ROTATE, MODEL_REOPEN, MODEL_COPY, MODEL_COPY_DATED,
+	MODEL_COPY_SOME, MODEL_COPY_END, MODEL_COPY_TRUNCATE, MODEL_TRUNCATE,
+	MODEL_DELETE_OLD, MODEL_DELETE_LIVE, MODEL_COMPRESS, MODEL_TINY,
+	/* the agent's own steps (the real agent takes them by itself) */
+	MODEL_SCAN, MODEL_TICK, MODEL_READ, MODEL_ACKS, MODEL_SAVE, MODEL_PASS,
+	/* the operator and the broker */
+	MODEL_START, MODEL_SETTLE, MODEL_CLEAN, MODEL_KILL, MODEL_STOP,
+	MODEL_BROKER_DOWN, MODEL_BROKER_UP,
+	MODEL_END,              /* ends a scenario */
+};
+
+/* A file operation; false when it does not apply now (logrotate runs one
+ * rotation at a time). */
+static bool model_file_op(struct model_run *r, enum model_op op)
 {
 	struct model_files *m = &r->files;
+	bool idle = m->copying < 0, copying = !idle && !m->copied;
 
-	if (m->copied)
-		model_copy_truncate(m);
-	else if (model_rng_chance(&r->rng, 50))
-		model_copy_some(m, &r->rng);
-	else
-		model_copy_end(m);
-	model_trace_files(r);
-}
-
-/* A file operation; false when none applies now. */
-static bool model_file_step(struct model_run *r, unsigned pick)
-{
-	struct model_files *m = &r->files;
-	bool idle = m->copying < 0;     /* logrotate is not running */
-
-	if (pick < 40)
-		model_append(m, &r->rng);
-	else if (pick < 45 && idle)
-		model_rotate_rename(m);
-	else if (pick < 52 && m->writer != m->live)
-		model_reopen(m);
-	else if (pick < 60 && idle)
-		model_copy_begin(m, model_rng_chance(&r->rng, 30));
-	else if (pick < 62 && idle)
-		model_truncate_live(m);
-	else if (pick < 66 && idle)
-		model_delete_old(m, &r->rng);
-	else if (pick < 68 && idle)
-		model_delete_live(m);
-	else if (pick < 72 && idle)
-		model_compress(m, &r->rng);
-	else if (pick < 75)
-		model_tiny(m, &r->rng);
-	else
-		return false;
+	switch (op) {
+	case MODEL_APPEND: model_append(m, &r->rng); break;
+	case MODEL_ROTATE: if (!idle) return false; model_rotate_rename(m); break;
+	case MODEL_REOPEN: if (m->writer == m->live && m->live >= 0) return false; model_reopen(m); break;
+	case MODEL_COPY: if (!idle) return false; model_copy_begin(m, false); break;
+	case MODEL_COPY_DATED: if (!idle) return false; model_copy_begin(m, true); break;
+	case MODEL_COPY_SOME: if (!copying) return false; model_copy_some(m, &r->rng); break;
+	case MODEL_COPY_END: if (!copying) return false; model_copy_end(m); break;
+	case MODEL_COPY_TRUNCATE: if (idle || !m->copied) return false; model_copy_truncate(m); break;
+	case MODEL_TRUNCATE: if (!idle) return false; model_truncate_live(m); break;
+	case MODEL_DELETE_OLD: if (!idle) return false; model_delete_old(m, &r->rng); break;
+	case MODEL_DELETE_LIVE: if (!idle) return false; model_delete_live(m); break;
+	case MODEL_COMPRESS: if (!idle) return false; model_compress(m, &r->rng); break;
+	case MODEL_TINY: model_tiny(m, &r->rng); break;
+	default: return false;
+	}
 	model_trace_files(r);
 	return true;
 }
 
-/* The real agent: its own steps are its own; kill -9, SIGTERM and the broker
- * are the model's. */
-static void model_process_step(struct model_run *r, unsigned pick)
+/* One of the agent's own steps. The real agent takes them by itself: it
+ * runs on for a few milliseconds instead. */
+static void model_agent_op(struct model_run *r, enum model_op op)
 {
+	struct model_agent *a = r->agent;
+	int64_t ms = (int64_t)model_rng_below(&r->rng, op == MODEL_PASS ? 7000 : 40);
 	char what[80];
-	int status;
 
-	if (pick < 70) {
-		int64_t ms = 5 + (int64_t)model_rng_below(&r->rng, pick < 60 ? 40 : 400);
-
+	if (r->proc) {
+		ms = 5 + (op == MODEL_PASS ? ms / 20 : ms);
 		model_sleep_ms(ms);
 		snprintf(what, sizeof(what), "agent: runs for %lld ms", (long long)ms);
 		model_trace(r, what);
-	} else if (pick < 76) {
-		model_settle(r);
-	} else if (pick < 82) {
-		model_process_kill(r->proc);
-		model_trace(r, "agent killed (-9)");
-	} else if (pick < 85) {
-		status = model_process_stop(r->proc);
-		if (status != 0)
-			model_problem(r, "the agent's exit status after SIGTERM: %d", status);
-		model_trace(r, "agent stopped (SIGTERM)");
-	} else if (pick < 90) {
-		model_broker(r, !r->broker_down);
+		return;
 	}
-	if (model_process_died(r->proc, &status))
-		model_problem(r, "the agent died by itself (wait status %d)", status);
+	switch (op) {
+	case MODEL_SCAN: model_agent_scan(a); model_trace(r, "agent: scan"); break;
+	case MODEL_TICK: model_agent_tick(a); model_trace(r, "agent: tick"); break;
+	case MODEL_READ: model_agent_read(a); model_trace(r, "agent: read"); break;
+	case MODEL_ACKS:
+		model_agent_acks(a, r->broker_down ? 0 : 5000);
+		model_trace(r, "agent: acknowledgements");
+		break;
+	case MODEL_SAVE: model_agent_save(a); model_trace(r, "agent: registry saved"); break;
+	default:
+		model_agent_advance(a, ms);
+		snprintf(what, sizeof(what), "agent: %lld ms pass", (long long)ms);
+		model_trace(r, what);
+	}
 }
 
-static void model_agent_step(struct model_run *r, unsigned pick)
+static void model_kill(struct model_run *r)
 {
-	struct model_agent *a = r->agent;
-	char what[80];
+	if (r->proc)
+		model_process_kill(r->proc);
+	else
+		model_agent_crash(r->agent);
+	model_trace(r, "agent killed (-9)");
+}
 
+static void model_stop(struct model_run *r)
+{
+	int status = 0;
+
+	if (r->proc)
+		status = model_process_stop(r->proc);
+	else
+		model_agent_stop(r->agent, r->broker_down ? 50 : 5000);
+	if (status != 0)
+		model_problem(r, "the agent's exit status after SIGTERM: %d", status);
+	model_trace(r, "agent stopped (SIGTERM)");
+}
+
+/* Carry out op; an agent step while the agent is not running starts it. */
+static void model_do(struct model_run *r, enum model_op op)
+{
+	int status;
+
+	if (op < MODEL_SCAN) {
+		model_file_op(r, op);
+		return;
+	}
+	if (op == MODEL_BROKER_DOWN || op == MODEL_BROKER_UP) {
+		if (r->broker_down != (op == MODEL_BROKER_DOWN))
+			model_broker(r, op == MODEL_BROKER_DOWN);
+		return;
+	}
 	if (!model_running(r)) {
 		model_start(r);
 		return;
 	}
-	if (r->proc) {
-		model_process_step(r, pick);
-		return;
-	}
-	if (pick < 14) {
-		model_agent_scan(a);
-		model_trace(r, "agent: scan");
-	} else if (pick < 24) {
-		model_agent_tick(a);
-		model_trace(r, "agent: tick");
-	} else if (pick < 40) {
-		model_agent_read(a);
-		model_trace(r, "agent: read");
-	} else if (pick < 52) {
-		model_agent_acks(a, r->broker_down ? 0 : 5000);
-		model_trace(r, "agent: acknowledgements");
-	} else if (pick < 58) {
-		model_agent_save(a);
-		model_trace(r, "agent: registry saved");
-	} else if (pick < 70) {
-		int64_t ms = (int64_t)model_rng_below(&r->rng, 7000);
-
-		model_agent_advance(a, ms);
-		snprintf(what, sizeof(what), "agent: %lld ms pass", (long long)ms);
-		model_trace(r, what);
-	} else if (pick < 76) {
+	if (op < MODEL_START)
+		model_agent_op(r, op);
+	else if (op == MODEL_SETTLE || op == MODEL_CLEAN)
 		model_settle(r);
-		if (model_rng_chance(&r->rng, 30)) {
-			model_agent_clean(a);
-			model_trace(r, "agent: registry cleaned of everything unheld");
-		}
-	} else if (pick < 82) {
-		model_agent_crash(a);
-		model_trace(r, "agent killed (-9)");
-	} else if (pick < 85) {
-		model_agent_stop(a, r->broker_down ? 50 : 5000);
-		model_trace(r, "agent stopped (SIGTERM)");
-	} else if (pick < 90) {
-		model_broker(r, !r->broker_down);
+	else if (op == MODEL_KILL)
+		model_kill(r);
+	else if (op == MODEL_STOP)
+		model_stop(r);
+	if (op == MODEL_CLEAN && r->agent) {
+		model_agent_clean(r->agent);
+		model_trace(r, "agent: registry cleaned of everything unheld");
 	}
+	if (r->proc && model_process_died(r->proc, &status))
+		model_problem(r, "the agent died by itself (wait status %d)", status);
 }
 
+/* --- random sequences ---------------------------------------------------------- */
+
+static enum model_op model_pick_file(struct model_run *r)
+{
+	static const struct {
+		unsigned below;
+		enum model_op op;
+	} table[] = {
+		{40, MODEL_APPEND}, {45, MODEL_ROTATE}, {52, MODEL_REOPEN}, {60, MODEL_COPY},
+		{62, MODEL_TRUNCATE}, {66, MODEL_DELETE_OLD}, {68, MODEL_DELETE_LIVE},
+		{72, MODEL_COMPRESS}, {75, MODEL_TINY},
+	};
+	unsigned pick = (unsigned)model_rng_below(&r->rng, 75);
+	size_t i = 0;
+
+	while (pick >= table[i].below)
+		i++;
+	if (table[i].op == MODEL_COPY && model_rng_chance(&r->rng, 30))
+		return MODEL_COPY_DATED;
+	return table[i].op;
+}
+
+static enum model_op model_pick_agent(struct model_run *r)
+{
+	static const struct {
+		unsigned below;
+		enum model_op op;
+	} table[] = {
+		{14, MODEL_SCAN}, {24, MODEL_TICK}, {40, MODEL_READ}, {52, MODEL_ACKS},
+		{58, MODEL_SAVE}, {70, MODEL_PASS}, {76, MODEL_SETTLE}, {82, MODEL_KILL},
+		{85, MODEL_STOP}, {90, MODEL_BROKER_DOWN},
+	};
+	unsigned pick = (unsigned)model_rng_below(&r->rng, 90);
+	size_t i = 0;
+
+	while (pick >= table[i].below)
+		i++;
+	if (table[i].op == MODEL_SETTLE && model_rng_chance(&r->rng, 30) && !r->proc)
+		return MODEL_CLEAN;
+	if (table[i].op == MODEL_BROKER_DOWN && r->broker_down)
+		return MODEL_BROKER_UP;
+	return table[i].op;
+}
+
+/* A random sequence: logrotate, once started, goes on with some priority;
+ * a file operation that does not apply now gives way to an agent step. */
 static void model_sequence(struct model_run *r, unsigned steps)
 {
 	while (r->steps < steps) {
+		struct model_files *m = &r->files;
 		unsigned pick = (unsigned)model_rng_below(&r->rng, 100);
 
-		if (r->files.copying >= 0 && model_rng_chance(&r->rng, 35))
-			model_copy_step(r);
-		else if (pick >= 50 || !model_file_step(r, (unsigned)model_rng_below(&r->rng, 75)))
-			model_agent_step(r, (unsigned)model_rng_below(&r->rng, 90));
+		if (m->copying >= 0 && model_rng_chance(&r->rng, 35))
+			model_file_op(r, m->copied ? MODEL_COPY_TRUNCATE :
+				      model_rng_chance(&r->rng, 50) ? MODEL_COPY_SOME : MODEL_COPY_END);
+		else if (pick >= 50 || !model_file_op(r, model_pick_file(r)))
+			model_do(r, model_pick_agent(r));
 	}
+}
+
+/* The end of every sequence: logrotate finishes, the agent runs, catches
+ * up, and is judged. */
+static void model_finish(struct model_run *r)
+{
 	while (r->files.copying >= 0)
-		model_copy_step(r);
+		model_file_op(r, r->files.copied ? MODEL_COPY_TRUNCATE : MODEL_COPY_END);
 	model_start(r);
 	model_settle(r);
+}
+
+/* --- scenarios -------------------------------------------------------------- */
+
+/* Interleavings named by issue 10 (and found by the random sequences),
+ * pinned: each is a fixed sequence, then the common end. */
+struct model_scenario {
+	const char *name;
+	enum model_op ops[40];
+};
+
+#define S_(...) {__VA_ARGS__, MODEL_END}
+
+static const struct model_scenario model_scenarios[] = {
+	{"copytruncate: the copy is smaller than what was read from the original",
+	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_COPY, MODEL_COPY_END, MODEL_SCAN,
+	    MODEL_APPEND, MODEL_READ, MODEL_ACKS, MODEL_COPY_TRUNCATE, MODEL_APPEND)},
+	{"copytruncate with dateext: the copy is smaller than what was read",
+	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_COPY_DATED, MODEL_COPY_END, MODEL_SCAN,
+	    MODEL_APPEND, MODEL_READ, MODEL_ACKS, MODEL_COPY_TRUNCATE, MODEL_APPEND)},
+	{"copytruncate: the copy holds lines the agent had not read (read on from the offset)",
+	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_APPEND, MODEL_COPY, MODEL_COPY_END,
+	    MODEL_SCAN, MODEL_COPY_TRUNCATE, MODEL_APPEND)},
+	{"copytruncate: writes between copy and truncate, read from the original",
+	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_COPY, MODEL_COPY_SOME, MODEL_APPEND,
+	    MODEL_SCAN, MODEL_READ, MODEL_COPY_END, MODEL_APPEND, MODEL_READ, MODEL_ACKS,
+	    MODEL_COPY_TRUNCATE, MODEL_APPEND)},
+	{"copytruncate: the truncation seen before the copy",
+	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_APPEND, MODEL_COPY, MODEL_COPY_END,
+	    MODEL_COPY_TRUNCATE, MODEL_APPEND, MODEL_READ, MODEL_TICK, MODEL_SCAN)},
+	{"copytruncate: the copy renamed again (.1 to .2) by the next rotation",
+	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_COPY, MODEL_COPY_END, MODEL_COPY_TRUNCATE,
+	    MODEL_APPEND, MODEL_SETTLE, MODEL_APPEND, MODEL_COPY, MODEL_COPY_END, MODEL_SCAN,
+	    MODEL_COPY_TRUNCATE, MODEL_APPEND)},
+	{"copytruncate with delaycompress: the copy compressed into an excluded name",
+	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_APPEND, MODEL_COPY, MODEL_COPY_END,
+	    MODEL_COPY_TRUNCATE, MODEL_APPEND, MODEL_SETTLE, MODEL_COMPRESS, MODEL_APPEND)},
+	{"copytruncate: several rotations between two scans",
+	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_APPEND, MODEL_COPY, MODEL_COPY_END,
+	    MODEL_COPY_TRUNCATE, MODEL_APPEND, MODEL_COPY, MODEL_COPY_END, MODEL_COPY_TRUNCATE,
+	    MODEL_APPEND, MODEL_ROTATE, MODEL_APPEND, MODEL_REOPEN, MODEL_APPEND)},
+	{"copytruncate: the agent killed (-9) between copy and truncate",
+	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_APPEND, MODEL_READ, MODEL_KILL,
+	    MODEL_COPY, MODEL_COPY_END, MODEL_START, MODEL_SCAN, MODEL_COPY_TRUNCATE, MODEL_APPEND)},
+	{"copytruncate: the agent killed (-9) with lines in flight, restarted after the truncation",
+	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_APPEND, MODEL_SCAN, MODEL_READ,
+	    MODEL_ACKS, MODEL_SAVE, MODEL_APPEND, MODEL_READ, MODEL_KILL, MODEL_COPY,
+	    MODEL_COPY_END, MODEL_COPY_TRUNCATE, MODEL_APPEND, MODEL_START)},
+	{"copytruncate of a closed file, then a copy of its new content (the copy of a copy)",
+	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_PASS, MODEL_PASS, MODEL_PASS, MODEL_TICK,
+	    MODEL_COPY, MODEL_COPY_END, MODEL_COPY_TRUNCATE, MODEL_APPEND, MODEL_COPY,
+	    MODEL_COPY_SOME, MODEL_SETTLE, MODEL_APPEND, MODEL_COPY_END, MODEL_COPY_TRUNCATE)},
+	{"copytruncate while Kafka is down",
+	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_BROKER_DOWN, MODEL_APPEND, MODEL_READ,
+	    MODEL_COPY, MODEL_COPY_END, MODEL_SCAN, MODEL_COPY_TRUNCATE, MODEL_APPEND, MODEL_READ,
+	    MODEL_BROKER_UP)},
+	{"the registry cleaned while a copy waits for its original",
+	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_COPY, MODEL_COPY_END, MODEL_CLEAN,
+	    MODEL_COPY_TRUNCATE, MODEL_APPEND)},
+	{"rename rotation, the server writing to the renamed file until it reopens",
+	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_ROTATE, MODEL_APPEND, MODEL_SCAN,
+	    MODEL_READ, MODEL_APPEND, MODEL_REOPEN, MODEL_APPEND, MODEL_ROTATE, MODEL_ROTATE,
+	    MODEL_APPEND, MODEL_REOPEN, MODEL_APPEND)},
+	{"the live file deleted and created again (its inode may be reused)",
+	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_PASS, MODEL_PASS, MODEL_TICK,
+	    MODEL_DELETE_LIVE, MODEL_APPEND, MODEL_SCAN, MODEL_DELETE_LIVE, MODEL_APPEND)},
+	{"tiny files of one line, the agent killed and restarted",
+	 S_(MODEL_START, MODEL_TINY, MODEL_SETTLE, MODEL_TINY, MODEL_SCAN, MODEL_READ, MODEL_KILL,
+	    MODEL_TINY, MODEL_START, MODEL_DELETE_OLD)},
+};
+
+#define MODEL_SCENARIOS (sizeof(model_scenarios) / sizeof(model_scenarios[0]))
+#define MODEL_SCENARIO_SEED 1000000000ull     /* their seeds (and topics) */
+
+static void model_script(struct model_run *r, const struct model_scenario *sc)
+{
+	for (size_t i = 0; sc->ops[i] != MODEL_END; i++)
+		model_do(r, sc->ops[i]);
 }
 
 /* The real agent's end: SIGTERM, and nothing in its stderr from a sanitizer. */
@@ -443,7 +581,8 @@ static void model_print_trace(const struct model_run *r)
 }
 
 /* Returns the number of problems; -1 when the run could not be set up. */
-static long model_seed(uint64_t seed, const struct model_opts *o, const char *top,
+static long model_seed(uint64_t seed, const struct model_scenario *sc,
+		       const struct model_opts *o, const char *top,
 		       struct model_cluster *cluster, struct model_broker *broker,
 		       unsigned *steps, size_t *lines)
 {
@@ -454,7 +593,11 @@ static long model_seed(uint64_t seed, const struct model_opts *o, const char *to
 
 	if (model_topic(&r, cluster) < 0 || model_folders(&r, top, o) < 0)
 		goto out;
-	model_sequence(&r, 10 + (unsigned)model_rng_below(&r.rng, o->steps - 9));
+	if (sc)
+		model_script(&r, sc);
+	else
+		model_sequence(&r, 10 + (unsigned)model_rng_below(&r.rng, o->steps - 9));
+	model_finish(&r);
 	if (r.agent)
 		model_agent_crash(r.agent);
 	model_process_end(&r);
@@ -463,8 +606,13 @@ static long model_seed(uint64_t seed, const struct model_opts *o, const char *to
 	*steps = r.steps;
 	*lines = r.files.nlines - 1;
 	if (problems || (o->trace && !model_live)) {
-		printf("# seed %llu: %u steps, %zu lines written, %zu messages, %zu problems%s\n",
-		       (unsigned long long)seed, r.steps, r.files.nlines - 1, messages, problems,
+		if (sc)
+			printf("# scenario %llu (%s)", (unsigned long long)(seed - MODEL_SCENARIO_SEED + 1),
+			       sc->name);
+		else
+			printf("# seed %llu", (unsigned long long)seed);
+		printf(": %u steps, %zu lines written, %zu messages, %zu problems%s\n",
+		       r.steps, r.files.nlines - 1, messages, problems,
 		       problems ? " (above); the sequence:" : "");
 		if (!model_live)
 			model_print_trace(&r);
@@ -480,6 +628,7 @@ struct model_tally {
 	unsigned failures, longest;
 	uint64_t seeds;
 	size_t lines;
+	unsigned scenarios;
 };
 
 /* Show a job's output, less its tally line, and add the tally to t. */
@@ -521,7 +670,7 @@ static void model_rmdir(const char *top)
 
 static void model_usage(void)
 {
-	fprintf(stderr, "usage: model_rotation [--seeds N] [--first S] [--seed S] [--steps N] [--jobs N] [--trace]\n"
+	fprintf(stderr, "usage: model_rotation [--seeds N] [--first S] [--seed S | --scenario N] [--steps N] [--jobs N] [--trace]\n"
 		"                      [--agent LOGTALLY-AGENT --devbroker LOGTALLY-DEVBROKER]\n");
 	exit(2);
 }
@@ -540,6 +689,7 @@ static void model_parse(int argc, char **argv, struct model_opts *o)
 		{"seed", required_argument, NULL, 's'}, {"steps", required_argument, NULL, 'l'},
 		{"jobs", required_argument, NULL, 'j'}, {"trace", no_argument, NULL, 't'},
 		{"agent", required_argument, NULL, 'a'}, {"devbroker", required_argument, NULL, 'b'},
+		{"scenario", required_argument, NULL, 'c'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
@@ -553,7 +703,10 @@ static void model_parse(int argc, char **argv, struct model_opts *o)
 		else if (c == 'f')
 			o->first = strtoull(optarg, NULL, 10);
 		else if (c == 's')
-			o->first = strtoull(optarg, NULL, 10), o->seeds = 1, o->one = o->trace = true;
+			o->first = strtoull(optarg, NULL, 10), o->seeds = 1, o->one = o->trace = true,
+			o->no_scenarios = true;
+		else if (c == 'c')
+			o->scenario = (unsigned)strtoul(optarg, NULL, 10), o->one = o->trace = true;
 		else if (c == 'l')
 			o->steps = (unsigned)strtoul(optarg, NULL, 10);
 		else if (c == 'j')
@@ -568,7 +721,7 @@ static void model_parse(int argc, char **argv, struct model_opts *o)
 			model_usage();
 	}
 	if (optind != argc || o->seeds == 0 || o->steps < 10 || o->jobs == 0 ||
-	    !o->agent_bin != !o->broker_bin)
+	    !o->agent_bin != !o->broker_bin || o->scenario > MODEL_SCENARIOS)
 		model_usage();
 	if (o->one || o->jobs > o->seeds)
 		o->jobs = o->one ? 1 : (unsigned)o->seeds;
@@ -595,8 +748,8 @@ static int model_job(const struct model_opts *o, unsigned job, const char *top,
 	     t->failures < MODEL_FAILURES_MAX; seed += o->jobs) {
 		unsigned steps = 0;
 		size_t n = 0;
-		long problems = model_seed(seed, o, top, &cluster, o->agent_bin ? &broker : NULL,
-					   &steps, &n);
+		long problems = model_seed(seed, NULL, o, top, &cluster,
+					   o->agent_bin ? &broker : NULL, &steps, &n);
 
 		if (problems < 0) {
 			printf("Bail out! seed %llu: the run could not be set up\n", (unsigned long long)seed);
@@ -612,6 +765,48 @@ static int model_job(const struct model_opts *o, unsigned job, const char *top,
 		t->longest = steps > t->longest ? steps : t->longest;
 		t->lines += n;
 		t->seeds++;
+	}
+	model_cluster_fini(&cluster);
+	model_broker_stop(&broker);
+	return rc;
+}
+
+/* The scenarios, one after the other (or only o->scenario). */
+static int model_scenarios_run(const struct model_opts *o, const char *top, const char *self,
+			       struct model_tally *t)
+{
+	struct model_cluster cluster = {0};
+	struct model_broker broker = {0};
+	char dir[320];
+	int rc = 0;
+
+	snprintf(dir, sizeof(dir), "%s/scenarios", top);
+	if (o->agent_bin && (mkdir(dir, 0700) < 0 || model_broker_start(&broker, o->broker_bin, dir) < 0)) {
+		printf("Bail out! the dev broker %s does not start in %s\n", o->broker_bin, dir);
+		model_broker_stop(&broker);
+		return -1;
+	}
+	for (unsigned i = 0; i < MODEL_SCENARIOS && rc == 0; i++) {
+		unsigned steps = 0;
+		size_t n = 0;
+		long problems;
+
+		if (o->scenario && o->scenario != i + 1)
+			continue;
+		problems = model_seed(MODEL_SCENARIO_SEED + i, &model_scenarios[i], o, top, &cluster,
+				      o->agent_bin ? &broker : NULL, &steps, &n);
+		if (problems < 0) {
+			printf("Bail out! scenario %u: the run could not be set up\n", i + 1);
+			rc = -1;
+		} else if (problems > 0) {
+			printf("# replay: %s%s%s%s%s --scenario %u\n", self,
+			       o->agent_bin ? " --agent " : "", o->agent_bin ? o->agent_bin : "",
+			       o->agent_bin ? " --devbroker " : "", o->agent_bin ? o->broker_bin : "", i + 1);
+		}
+		t->failures += problems > 0;
+		t->scenarios++;
+		t->lines += n;
+		t->longest = steps > t->longest ? steps : t->longest;
 	}
 	model_cluster_fini(&cluster);
 	model_broker_stop(&broker);
@@ -678,14 +873,17 @@ int main(int argc, char **argv)
 		return 99;
 	}
 	printf("1..1\n");
-	rc = o.jobs == 1 ? model_job(&o, 0, top, argv[0], &t) : model_jobs(&o, top, argv[0], &t);
+	rc = o.no_scenarios ? 0 : model_scenarios_run(&o, top, argv[0], &t);
+	if (rc == 0 && !o.scenario)
+		rc = o.jobs == 1 ? model_job(&o, 0, top, argv[0], &t) : model_jobs(&o, top, argv[0], &t);
 	model_rmdir(top);
 	if (rc < 0) {
 		printf("Bail out! a job of seeds did not finish\n");
 		return 99;
 	}
-	printf("%s 1 - %llu seeds from %llu in %u jobs: %u failed; longest sequence %u steps, %zu lines written, %llds\n",
-	       t.failures ? "not ok" : "ok", (unsigned long long)t.seeds, (unsigned long long)o.first,
-	       o.jobs, t.failures, t.longest, t.lines, (long long)(time(NULL) - start));
+	printf("%s 1 - %u scenarios and %llu seeds from %llu in %u jobs: %u failed; longest sequence %u steps, %zu lines written, %llds\n",
+	       t.failures ? "not ok" : "ok", t.scenarios, (unsigned long long)t.seeds,
+	       (unsigned long long)o.first, o.jobs, t.failures, t.longest, t.lines,
+	       (long long)(time(NULL) - start));
 	return 0;
 }
