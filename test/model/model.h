@@ -118,9 +118,10 @@ void model_each_followed(struct model_files *m, void (*fn)(void *arg, uint64_t s
 struct model_agent;
 
 /* Write the agent's configuration for logs_dir and data_dir, pointing at
- * brokers and topic, and start nothing yet. NULL on error (printed). */
+ * brokers and topic, and start nothing yet; poll: the polling backend, else
+ * inotify (whose news a read takes first). NULL on error (printed). */
 struct model_agent *model_agent_new(const char *work_dir, const char *logs_dir,
-				    const char *brokers, const char *topic);
+				    const char *brokers, const char *topic, bool poll);
 void model_agent_free(struct model_agent *a);
 
 /* Start (open the registry, the producer, the watch); 0 or -1 (printed). */

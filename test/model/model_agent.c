@@ -41,6 +41,7 @@ struct model_agent {
 	struct watch_input *inputs;
 	struct tail_env env;
 	bool running;
+	bool poll;              /* the polling backend, else inotify */
 	bool scanned;           /* a scan since the start: not "initial" any more */
 	int64_t now_ms;
 };
@@ -108,10 +109,11 @@ static int model_agent_config(struct model_agent *a, const char *work_dir,
 }
 
 struct model_agent *model_agent_new(const char *work_dir, const char *logs_dir,
-				    const char *brokers, const char *topic)
+				    const char *brokers, const char *topic, bool poll)
 {
 	struct model_agent *a = xcalloc(1, sizeof(*a));
 
+	a->poll = poll;
 	if (model_agent_config(a, work_dir, logs_dir, brokers, topic) < 0) {
 		model_agent_free(a);
 		return NULL;
@@ -166,7 +168,7 @@ int model_agent_start(struct model_agent *a)
 	a->inputs = xcalloc(1, sizeof(*a->inputs));
 	a->inputs[0].paths = &in->paths;
 	a->inputs[0].exclude = &in->exclude;
-	a->watch = watch_new(a->inputs, 1, true, err, sizeof(err));
+	a->watch = watch_new(a->inputs, 1, a->poll, err, sizeof(err));
 	if (!a->watch)
 		goto fail;
 	a->running = true;
@@ -243,8 +245,22 @@ void model_agent_tick(struct model_agent *a)
 		sources_tick(a->src, a->now_ms);
 }
 
+static void model_agent_event(enum watch_event event, const char *path, void *arg)
+{
+	struct model_agent *a = arg;
+
+	if (event == WATCH_RESCAN)
+		model_agent_scan(a);
+	else
+		sources_modified(a->src, path);
+}
+
+/* As the agent's loop: the watch's news first (inotify), then the reads. */
 void model_agent_read(struct model_agent *a)
 {
+	if (a->running)
+		while (watch_drain(a->watch, model_agent_event, a))
+			;
 	for (int i = 0; a->running && i < 10000 && sources_read(a->src, a->now_ms); i++)
 		;
 }

@@ -36,6 +36,7 @@
 #define MODEL_PARTITIONS 2
 #define MODEL_TRACE_MAX 512
 #define MODEL_FAILURES_MAX 5
+#define MODEL_SCENARIO_SEED 1000000000ull     /* the scenarios' seeds (and topics) */
 
 struct model_opts {
 	unsigned scenario;      /* --scenario N: only that one (from 1) */
@@ -59,6 +60,7 @@ struct model_run {
 	rd_kafka_mock_cluster_t *mcluster;      /* borrowed; or: */
 	struct model_broker *broker;            /* borrowed */
 	size_t problems;                        /* besides the oracle's */
+	bool poll;                              /* the agent polls, or uses inotify */
 	const char *brokers;
 	char topic[64];
 	char work[256];
@@ -169,10 +171,10 @@ static int model_folders(struct model_run *r, const char *top, const struct mode
 	model_files_init(&r->files, logs);
 	if (o->agent_bin) {
 		r->proc = model_process_new(o->agent_bin, r->work, logs, r->brokers, r->topic,
-					    r->seed % 2);
+					    r->poll);
 		return r->proc ? 0 : -1;
 	}
-	r->agent = model_agent_new(r->work, logs, r->brokers, r->topic);
+	r->agent = model_agent_new(r->work, logs, r->brokers, r->topic, r->poll);
 	return r->agent ? 0 : -1;
 }
 
@@ -486,6 +488,7 @@ static void model_finish(struct model_run *r)
 struct model_scenario {
 	const char *name;
 	enum model_op ops[40];
+	bool poll;              /* the polling backend: no scan unless asked */
 };
 
 #define S_(...) {__VA_ARGS__, MODEL_END}
@@ -493,63 +496,66 @@ struct model_scenario {
 static const struct model_scenario model_scenarios[] = {
 	{"copytruncate: the copy is smaller than what was read from the original",
 	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_COPY, MODEL_COPY_END, MODEL_SCAN,
-	    MODEL_APPEND, MODEL_READ, MODEL_ACKS, MODEL_COPY_TRUNCATE, MODEL_APPEND)},
+	    MODEL_APPEND, MODEL_READ, MODEL_ACKS, MODEL_COPY_TRUNCATE, MODEL_APPEND), false},
 	{"copytruncate with dateext: the copy is smaller than what was read",
 	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_COPY_DATED, MODEL_COPY_END, MODEL_SCAN,
-	    MODEL_APPEND, MODEL_READ, MODEL_ACKS, MODEL_COPY_TRUNCATE, MODEL_APPEND)},
+	    MODEL_APPEND, MODEL_READ, MODEL_ACKS, MODEL_COPY_TRUNCATE, MODEL_APPEND), false},
 	{"copytruncate: the copy holds lines the agent had not read (read on from the offset)",
 	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_APPEND, MODEL_COPY, MODEL_COPY_END,
-	    MODEL_SCAN, MODEL_COPY_TRUNCATE, MODEL_APPEND)},
+	    MODEL_SCAN, MODEL_COPY_TRUNCATE, MODEL_APPEND), false},
 	{"copytruncate: writes between copy and truncate, read from the original",
 	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_COPY, MODEL_COPY_SOME, MODEL_APPEND,
 	    MODEL_SCAN, MODEL_READ, MODEL_COPY_END, MODEL_APPEND, MODEL_READ, MODEL_ACKS,
-	    MODEL_COPY_TRUNCATE, MODEL_APPEND)},
-	{"copytruncate: the truncation seen before the copy",
+	    MODEL_COPY_TRUNCATE, MODEL_APPEND), false},
+	{"copytruncate: the truncation seen before the copy, which is smaller than what was read",
+	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_COPY, MODEL_COPY_END, MODEL_APPEND,
+	    MODEL_TICK, MODEL_READ, MODEL_ACKS, MODEL_COPY_TRUNCATE, MODEL_APPEND, MODEL_TICK,
+	    MODEL_READ, MODEL_ACKS, MODEL_SCAN), true},
+	{"copytruncate: the truncation seen before the copy, which holds lines not read yet",
 	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_APPEND, MODEL_COPY, MODEL_COPY_END,
-	    MODEL_COPY_TRUNCATE, MODEL_APPEND, MODEL_READ, MODEL_TICK, MODEL_SCAN)},
+	    MODEL_COPY_TRUNCATE, MODEL_APPEND, MODEL_TICK, MODEL_READ, MODEL_ACKS, MODEL_SCAN), true},
 	{"copytruncate: the copy renamed again (.1 to .2) by the next rotation",
 	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_COPY, MODEL_COPY_END, MODEL_COPY_TRUNCATE,
 	    MODEL_APPEND, MODEL_SETTLE, MODEL_APPEND, MODEL_COPY, MODEL_COPY_END, MODEL_SCAN,
-	    MODEL_COPY_TRUNCATE, MODEL_APPEND)},
+	    MODEL_COPY_TRUNCATE, MODEL_APPEND), false},
 	{"copytruncate with delaycompress: the copy compressed into an excluded name",
 	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_APPEND, MODEL_COPY, MODEL_COPY_END,
-	    MODEL_COPY_TRUNCATE, MODEL_APPEND, MODEL_SETTLE, MODEL_COMPRESS, MODEL_APPEND)},
+	    MODEL_COPY_TRUNCATE, MODEL_APPEND, MODEL_SETTLE, MODEL_COMPRESS, MODEL_APPEND), false},
 	{"copytruncate: several rotations between two scans",
 	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_APPEND, MODEL_COPY, MODEL_COPY_END,
 	    MODEL_COPY_TRUNCATE, MODEL_APPEND, MODEL_COPY, MODEL_COPY_END, MODEL_COPY_TRUNCATE,
-	    MODEL_APPEND, MODEL_ROTATE, MODEL_APPEND, MODEL_REOPEN, MODEL_APPEND)},
+	    MODEL_APPEND, MODEL_ROTATE, MODEL_APPEND, MODEL_REOPEN, MODEL_APPEND), false},
 	{"copytruncate: the agent killed (-9) between copy and truncate",
 	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_APPEND, MODEL_READ, MODEL_KILL,
-	    MODEL_COPY, MODEL_COPY_END, MODEL_START, MODEL_SCAN, MODEL_COPY_TRUNCATE, MODEL_APPEND)},
+	    MODEL_COPY, MODEL_COPY_END, MODEL_START, MODEL_SCAN, MODEL_COPY_TRUNCATE, MODEL_APPEND), false},
 	{"copytruncate: the agent killed (-9) with lines in flight, restarted after the truncation",
 	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_APPEND, MODEL_SCAN, MODEL_READ,
 	    MODEL_ACKS, MODEL_SAVE, MODEL_APPEND, MODEL_READ, MODEL_KILL, MODEL_COPY,
-	    MODEL_COPY_END, MODEL_COPY_TRUNCATE, MODEL_APPEND, MODEL_START)},
+	    MODEL_COPY_END, MODEL_COPY_TRUNCATE, MODEL_APPEND, MODEL_START), false},
 	{"copytruncate of a closed file, then a copy of its new content (the copy of a copy)",
 	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_PASS, MODEL_PASS, MODEL_PASS, MODEL_TICK,
 	    MODEL_COPY, MODEL_COPY_END, MODEL_COPY_TRUNCATE, MODEL_APPEND, MODEL_COPY,
-	    MODEL_COPY_SOME, MODEL_SETTLE, MODEL_APPEND, MODEL_COPY_END, MODEL_COPY_TRUNCATE)},
+	    MODEL_COPY_SOME, MODEL_SETTLE, MODEL_APPEND, MODEL_COPY_END, MODEL_COPY_TRUNCATE), false},
 	{"copytruncate while Kafka is down",
 	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_BROKER_DOWN, MODEL_APPEND, MODEL_READ,
 	    MODEL_COPY, MODEL_COPY_END, MODEL_SCAN, MODEL_COPY_TRUNCATE, MODEL_APPEND, MODEL_READ,
-	    MODEL_BROKER_UP)},
+	    MODEL_BROKER_UP), false},
 	{"the registry cleaned while a copy waits for its original",
 	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_COPY, MODEL_COPY_END, MODEL_CLEAN,
-	    MODEL_COPY_TRUNCATE, MODEL_APPEND)},
+	    MODEL_COPY_TRUNCATE, MODEL_APPEND), false},
 	{"rename rotation, the server writing to the renamed file until it reopens",
 	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_ROTATE, MODEL_APPEND, MODEL_SCAN,
 	    MODEL_READ, MODEL_APPEND, MODEL_REOPEN, MODEL_APPEND, MODEL_ROTATE, MODEL_ROTATE,
-	    MODEL_APPEND, MODEL_REOPEN, MODEL_APPEND)},
+	    MODEL_APPEND, MODEL_REOPEN, MODEL_APPEND), false},
 	{"the live file deleted and created again (its inode may be reused)",
 	 S_(MODEL_START, MODEL_APPEND, MODEL_SETTLE, MODEL_PASS, MODEL_PASS, MODEL_TICK,
-	    MODEL_DELETE_LIVE, MODEL_APPEND, MODEL_SCAN, MODEL_DELETE_LIVE, MODEL_APPEND)},
+	    MODEL_DELETE_LIVE, MODEL_APPEND, MODEL_SCAN, MODEL_DELETE_LIVE, MODEL_APPEND), false},
 	{"tiny files of one line, the agent killed and restarted",
 	 S_(MODEL_START, MODEL_TINY, MODEL_SETTLE, MODEL_TINY, MODEL_SCAN, MODEL_READ, MODEL_KILL,
-	    MODEL_TINY, MODEL_START, MODEL_DELETE_OLD)},
+	    MODEL_TINY, MODEL_START, MODEL_DELETE_OLD), false},
 };
 
 #define MODEL_SCENARIOS (sizeof(model_scenarios) / sizeof(model_scenarios[0]))
-#define MODEL_SCENARIO_SEED 1000000000ull     /* their seeds (and topics) */
 
 static void model_script(struct model_run *r, const struct model_scenario *sc)
 {
@@ -587,7 +593,7 @@ static long model_seed(uint64_t seed, const struct model_scenario *sc,
 		       unsigned *steps, size_t *lines)
 {
 	struct model_run r = {.seed = seed, .rng = {seed * 0x2545f4914f6cdd1dull + 1},
-			      .broker = broker};
+			      .broker = broker, .poll = sc ? sc->poll : seed % 2};
 	size_t problems = 0, messages = 0;
 	long rc = -1;
 
