@@ -1,19 +1,13 @@
 /*
- * sources: which inode is which source. Tails are keyed by inode and found
- * by path through a hash map; a path that leads to another inode means a
- * rotation, an inode found under another path a rename (unless the inode
- * was closed, and now holds other content: then it was reused). New files
- * are identified at the end of the scan that found them, so that the file
- * an entry last read is attached before any copy of it. A file is attached
- * to a registry entry by its fingerprint: the entry of (fingerprint,
- * generation) if one exists, unless another live tail reads it (then this
- * file is a copy, e.g. copytruncate's access.log.1, and is only watched in
- * case its original goes away). A copy takes its entry over once nothing
- * else reads it, and only when it holds bytes past the entry's offset: a
- * copy at or below that offset was read whole from its original, so none
- * of it is read again. Files that no path leads to any more (renamed out of
- * the globs, deleted) are read to their end, then dropped after a short
- * grace so that a late write is not lost.
+ * sources: the files followed, by inode. Tails are found by path through a
+ * hash map; a path that leads to another inode means a rotation, an inode
+ * found under another path a rename (unless the inode was closed and now
+ * holds other content: then it was reused). New files are identified at
+ * the end of the scan that found them (sources_identity.c says how). Files
+ * are opened within max_open_files, closed when inactive, read fairly, and
+ * those that no path leads to any more (renamed out of the globs, deleted)
+ * are read to their end, then dropped after a short grace so that a late
+ * write through an open file is not lost.
  */
 #include "sources.h"
 
@@ -26,53 +20,12 @@
 #include <unistd.h>
 
 #include "fingerprint.h"
-#include "hmap.h"
-#include "logging.h"
+#include "sources_internal.h"
 #include "xalloc.h"
 
 #define SOURCES_READ_SHARE (1u << 20)   /* bytes per file per round */
 #define SOURCES_GONE_GRACE_MS 5000      /* idle time before a gone file is dropped */
 #define SOURCES_SEEN_EVERY_S 60         /* how often an entry's "seen" is refreshed */
-
-/* File events are logged at info level, rate limited per call site, so that
- * thousands of files found at once do not flood the log. */
-#define SOURCES_LOG(...) do { \
-		static struct logging_limit sources_limit_; \
-		logging_limited(&sources_limit_, LOGGING_INFO, __VA_ARGS__); \
-	} while (0)
-
-enum slot_state {
-	SLOT_WAITING,           /* not identified yet, or no complete first line */
-	SLOT_ACTIVE,            /* attached to a registry entry */
-	SLOT_COPY,              /* a copy of copy_of's content: another slot reads
-				 * it, or it was read past this file's end */
-};
-
-struct slot {
-	struct tail *tail;
-	enum slot_state state;
-	struct registry_entry *copy_of;
-	bool initial;           /* found by the first scan */
-	bool in_scan;           /* found by the scan under way */
-	bool ready;             /* may have lines to read */
-	bool gone;              /* no path leads here any more */
-	bool no_fd;             /* waiting for an fd under max_open_files */
-	bool identifying;       /* in slot_identify(): not to be deferred to */
-	bool stale;             /* deleted while closed, its inode reused: never
-				 * to be opened again */
-};
-
-struct sources {
-	const struct agent_config *cfg;
-	struct tail_env *env;
-	struct slot **slots;
-	size_t n, cap;
-	size_t open;
-	size_t next;            /* where the next read round starts */
-	bool frozen;            /* batch mode */
-	struct hmap *by_path;   /* current path -> slot */
-	struct metrics_gauge *files_open, *files_known, *files_attached;
-};
 
 struct sources *sources_new(const struct agent_config *cfg, struct tail_env *env,
 			    struct metrics *metrics)
@@ -123,7 +76,7 @@ static void sources_gauges(struct sources *s)
 
 /* --- opening within max_open_files ------------------------------------ */
 
-static void slot_close(struct sources *s, struct slot *slot)
+void sources_slot_close(struct sources *s, struct slot *slot)
 {
 	if (!tail_is_open(slot->tail))
 		return;
@@ -146,11 +99,11 @@ static bool sources_make_room(struct sources *s, int64_t now_ms)
 			victim = c;
 	}
 	if (victim)
-		slot_close(s, victim);
+		sources_slot_close(s, victim);
 	return victim != NULL;
 }
 
-static int slot_open(struct sources *s, struct slot *slot, int64_t now_ms)
+int sources_slot_open(struct sources *s, struct slot *slot, int64_t now_ms)
 {
 	int rc;
 
@@ -162,184 +115,6 @@ static int slot_open(struct sources *s, struct slot *slot, int64_t now_ms)
 	if (rc == 0)
 		s->open++;
 	return rc;
-}
-
-/* --- identity ---------------------------------------------------------- */
-
-static void slot_identify(struct sources *s, struct slot *slot, int64_t now_ms);
-
-/* The slot other than self that reads entry, or whose acks still move it. */
-static struct slot *sources_owner(struct sources *s, struct registry_entry *entry,
-				  const struct slot *self)
-{
-	for (size_t i = 0; i < s->n; i++) {
-		struct slot *c = s->slots[i];
-
-		if (c != self && (tail_entry(c->tail) == entry ||
-				  tail_references(c->tail, entry)))
-			return c;
-	}
-	return NULL;
-}
-
-/* entry lost its reader (truncated, replaced, dropped, outgrown): a copy
- * of it may have lines to read, which keeps the sources from being idle
- * until the copy's next tick has looked. */
-static void sources_wake_copies(struct sources *s, const struct registry_entry *entry)
-{
-	for (size_t i = 0; entry && i < s->n; i++) {
-		struct slot *c = s->slots[i];
-
-		if (c->state == SLOT_COPY && c->copy_of == entry && !c->stale && !c->gone)
-			c->ready = true;
-	}
-}
-
-bool sources_holds(const struct registry_entry *entry, void *arg)
-{
-	struct sources *s = arg;
-
-	for (size_t i = 0; i < s->n; i++) {
-		const struct slot *c = s->slots[i];
-
-		if (c->copy_of == entry || tail_entry(c->tail) == entry ||
-		    tail_references(c->tail, entry))
-			return true;
-	}
-	return false;
-}
-
-static void slot_attach(struct sources *s, struct slot *slot,
-			struct registry_entry *entry, int64_t offset, int64_t size)
-{
-	tail_attach(slot->tail, entry, offset, s->env->host);
-	free(entry->path);
-	entry->path = xstrdup(tail_path(slot->tail));
-	entry->dev = tail_dev(slot->tail);
-	entry->ino = tail_ino(slot->tail);
-	entry->seen = time(NULL);
-	registry_touch(s->env->registry);
-	if (s->frozen)
-		tail_set_limit(slot->tail, size);
-	slot->state = SLOT_ACTIVE;
-	slot->copy_of = NULL;
-	slot->ready = true;
-}
-
-/* A file with a fingerprint and no entry of it: a new source. */
-static void slot_new_source(struct sources *s, struct slot *slot, uint64_t fp,
-			    uint32_t gen, int64_t size)
-{
-	const struct agent_input *input =
-		CONFIG_ITEM(s->cfg->inputs, struct agent_input, tail_input(slot->tail));
-	int64_t offset = 0;
-	struct registry_entry *entry;
-
-	if (slot->initial && input->read_from == AGENT_READ_END)
-		offset = tail_line_end(slot->tail, size);
-	entry = registry_add(s->env->registry, s->env->host, fp, gen, offset,
-			     tail_path(slot->tail));
-	SOURCES_LOG("%s: new file (source %s), reading from offset %lld",
-		     tail_path(slot->tail), entry->id, (long long)offset);
-	slot_attach(s, slot, entry, offset, size);
-}
-
-/* The file holds entry's content but is not to be read: owner reads it, or
- * (owner NULL) every byte of it was read already. */
-static void slot_copy(struct sources *s, struct slot *slot, struct registry_entry *entry,
-		      const struct slot *owner, int64_t size)
-{
-	if (slot->state != SLOT_COPY || slot->copy_of != entry) {
-		if (owner)
-			SOURCES_LOG("%s: same content as %s (a copy): not read again",
-				     tail_path(slot->tail), tail_path(owner->tail));
-		else
-			SOURCES_LOG("%s: a copy of source %s, which was read past this file's end (size %lld, offset %lld): not read again",
-				     tail_path(slot->tail), entry->id, (long long)size,
-				     (long long)entry->offset);
-	}
-	slot->state = SLOT_COPY;
-	slot->copy_of = entry;
-	slot_close(s, slot);    /* slot_copy_tick() reopens it if need be */
-}
-
-/* Another slot, not yet identified, whose inode is the one entry last read:
- * that file is the entry's own and is identified first. */
-static struct slot *sources_waiting_original(struct sources *s,
-					     const struct registry_entry *entry,
-					     const struct slot *self)
-{
-	for (size_t i = 0; i < s->n; i++) {
-		struct slot *c = s->slots[i];
-
-		if (c != self && c->state == SLOT_WAITING && !c->identifying &&
-		    tail_dev(c->tail) == entry->dev && tail_ino(c->tail) == entry->ino)
-			return c;
-	}
-	return NULL;
-}
-
-/*
- * Attach the file to the entry of its fingerprint and generation, or make
- * it a copy of that entry, or a new source. An entry with no reader and an
- * offset past this file's end is an earlier generation of this very file
- * (same inode: it was truncated while nobody looked, so the next generation
- * is tried), or else the original of this copy, read past the copy's end.
- */
-static void slot_place(struct sources *s, struct slot *slot, uint64_t fp,
-		       int64_t size, int64_t now_ms)
-{
-	struct registry *reg = s->env->registry;
-	uint32_t gen = tail_generation(slot->tail, fp);
-	bool deferred = false;
-	struct registry_entry *entry;
-	struct slot *owner, *original;
-
-	while ((entry = registry_find_fingerprint(reg, fp, gen))) {
-		owner = sources_owner(s, entry, slot);
-		original = owner || deferred ? NULL : sources_waiting_original(s, entry, slot);
-		if (original) {
-			deferred = true;
-			slot_identify(s, original, now_ms);
-			continue;
-		}
-		if (owner) {
-			slot_copy(s, slot, entry, owner, size);
-			return;
-		}
-		if (size >= entry->offset) {
-			SOURCES_LOG("%s: known file (source %s), resuming at offset %lld",
-				     tail_path(slot->tail), entry->id, (long long)entry->offset);
-			slot_attach(s, slot, entry, entry->offset, size);
-			return;
-		}
-		if (tail_dev(slot->tail) != entry->dev || tail_ino(slot->tail) != entry->ino) {
-			slot_copy(s, slot, entry, NULL, size);
-			return;
-		}
-		gen++;
-	}
-	slot_new_source(s, slot, fp, gen, size);
-}
-
-/* Find which source the slot's file is, once it has a fingerprint. */
-static void slot_identify(struct sources *s, struct slot *slot, int64_t now_ms)
-{
-	nlink_t links;
-	int64_t size;
-	uint64_t fp;
-	int rc = slot_open(s, slot, now_ms);
-
-	slot->no_fd = rc == -EMFILE;
-	if (rc < 0)
-		return;         /* no fd to spare, or gone */
-	if (tail_fingerprint(slot->tail, &fp) < 0 || tail_stat(slot->tail, &size, &links) < 0) {
-		slot_close(s, slot);    /* no complete line yet: no fd until the next try */
-		return;
-	}
-	slot->identifying = true;
-	slot_place(s, slot, fp, size, now_ms);
-	slot->identifying = false;
 }
 
 /* --- scans ---------------------------------------------------------- */
@@ -381,33 +156,6 @@ static void sources_add(struct sources *s, const char *path, const struct stat *
 	hmap_put(s->by_path, path, slot);
 }
 
-/*
- * Whether the file at path, whose inode is the slot's, is still the slot's
- * file. An open slot holds its inode, so it cannot have been reused; a
- * closed one may have been deleted and its inode given to a new file, which
- * then has another first line (or, for a file that had none, is found after
- * a scan that did not find the old one).
- */
-static bool slot_same_file(const struct slot *slot, const char *path)
-{
-	const struct registry_entry *entry = slot->copy_of ? slot->copy_of : tail_entry(slot->tail);
-	uint64_t fp;
-	int fd, rc;
-
-	if (tail_is_open(slot->tail))
-		return true;
-	if (!entry)     /* nothing to compare: a file gone at the last scan is */
-		return !slot->gone;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return true;    /* gone again: the scan after next tells */
-	rc = fingerprint_read(fd, &fp);
-	close(fd);
-	if (rc < 0 && rc != -EAGAIN)
-		return true;    /* cannot tell */
-	return rc == 0 && fp == entry->fingerprint;
-}
-
 /* The slot's file was deleted while closed and its inode now holds another
  * file: what was left unread of it is gone with it. */
 static void slot_stale(struct sources *s, struct slot *slot, const char *path, int64_t now_ms)
@@ -439,7 +187,7 @@ void sources_found(struct sources *s, const char *path, size_t input, bool initi
 	if (slot)
 		hmap_remove(s->by_path, path);  /* rotated: the old inode moved on */
 	slot = sources_by_inode(s, st.st_dev, st.st_ino);
-	if (slot && !slot_same_file(slot, path)) {
+	if (slot && !sources_same_file(slot, path)) {
 		slot_stale(s, slot, path, now_ms);
 		slot = NULL;
 	}
@@ -475,7 +223,7 @@ void sources_scan_end(struct sources *s, int64_t now_ms)
 		struct slot *slot = s->slots[i];
 
 		if (slot->in_scan && slot->state == SLOT_WAITING && !slot->stale)
-			slot_identify(s, slot, now_ms);
+			sources_identify(s, slot, now_ms);
 	}
 	sources_gauges(s);
 }
@@ -499,7 +247,7 @@ static void slot_drop(struct sources *s, size_t i)
 	sources_wake_copies(s, tail_entry(slot->tail));
 	if (hmap_get(s->by_path, tail_path(slot->tail)) == slot)
 		hmap_remove(s->by_path, tail_path(slot->tail));
-	slot_close(s, slot);
+	sources_slot_close(s, slot);
 	tail_free(slot->tail);
 	free(slot);
 	s->slots[i] = s->slots[--s->n];
@@ -522,96 +270,6 @@ static void slot_check(struct sources *s, struct slot *slot, int64_t now_ms)
 	}
 }
 
-/*
- * A copy holds size bytes, more than owner, the file that reads its entry,
- * has read. Either owner was truncated (its next read finds out), or owner
- * is itself the copy: the original grew on under the other name (owner was
- * identified first, e.g. a copy made while the original was closed and
- * rewritten), so that it is larger than owner and holds all of it. Then
- * the larger file reads on from the entry's offset, once owner's lines in
- * flight are acknowledged (what owner had not read yet is in it too).
- */
-static void slot_outgrown(struct sources *s, struct slot *owner, struct slot *copy,
-			  int64_t size, int64_t now_ms)
-{
-	struct registry_entry *entry = tail_entry(owner->tail);
-	nlink_t links;
-	int64_t osize;
-
-	if (size <= tail_offset(owner->tail))
-		return;
-	if (slot_open(s, owner, now_ms) < 0 || tail_stat(owner->tail, &osize, &links) < 0 ||
-	    osize < tail_offset(owner->tail)) {
-		owner->ready = true;    /* shrank, or cannot tell: a read tells */
-		return;
-	}
-	if (size <= osize)
-		return;         /* as a copy is: no larger than its original */
-	SOURCES_LOG("%s: holds %lld bytes, more than %s (%lld), which reads source %s: the larger one reads on",
-		     tail_path(copy->tail), (long long)size, tail_path(owner->tail),
-		     (long long)osize, entry->id);
-	tail_detach(owner->tail);
-	owner->state = SLOT_COPY;
-	owner->copy_of = entry;
-	owner->ready = false;
-	slot_close(s, owner);
-	copy->ready = true;
-}
-
-/* Whether another copy of entry is larger than size bytes: the largest one
- * takes the entry over (it holds what the others hold, and more). */
-static bool sources_larger_copy(struct sources *s, const struct registry_entry *entry,
-				const struct slot *self, int64_t size)
-{
-	struct stat st;
-
-	for (size_t i = 0; i < s->n; i++) {
-		const struct slot *c = s->slots[i];
-
-		if (c != self && c->state == SLOT_COPY && c->copy_of == entry && !c->gone &&
-		    stat(tail_path(c->tail), &st) == 0 && st.st_ino == tail_ino(c->tail) &&
-		    st.st_dev == tail_dev(c->tail) && st.st_size > size)
-			return true;
-	}
-	return false;
-}
-
-/*
- * A copy takes its entry over once no other file reads it, and only when it
- * holds bytes past the entry's offset: those were never read from the
- * original. A copy whose first line changed is a file of its own now.
- */
-static void slot_copy_tick(struct sources *s, struct slot *slot, int64_t now_ms)
-{
-	struct registry_entry *entry = slot->copy_of;
-	struct slot *owner = sources_owner(s, entry, slot);
-	int64_t size = -1;
-	nlink_t links;
-	uint64_t fp;
-
-	slot->ready = owner && tail_entry(owner->tail) != entry;
-	if (slot->ready || slot_open(s, slot, now_ms) < 0)
-		return;         /* lines of a former reader in flight: wait for acks */
-	if (tail_fingerprint(slot->tail, &fp) < 0 || fp != entry->fingerprint) {
-		SOURCES_LOG("%s: no longer a copy of source %s: looking at it again",
-			     tail_path(slot->tail), entry->id);
-		slot->state = SLOT_WAITING;
-		slot->copy_of = NULL;
-		slot_identify(s, slot, now_ms);
-		return;
-	}
-	if (tail_stat(slot->tail, &size, &links) < 0 || owner || size <= entry->offset ||
-	    sources_larger_copy(s, entry, slot, size)) {
-		if (owner && size >= 0)
-			slot_outgrown(s, owner, slot, size, now_ms);
-		slot_close(s, slot);    /* read from the original, or to be */
-		return;
-	}
-	SOURCES_LOG("%s: the original of this copy is gone; reading on from offset %lld",
-		     tail_path(slot->tail), (long long)entry->offset);
-	slot_attach(s, slot, entry, entry->offset, size);
-}
-
 /* Returns true when the slot was dropped. */
 static bool slot_tick(struct sources *s, size_t i, int64_t now_ms)
 {
@@ -630,16 +288,16 @@ static bool slot_tick(struct sources *s, size_t i, int64_t now_ms)
 	if (slot->stale)
 		return false;   /* waits for its acks, never opened again */
 	if (slot->state == SLOT_WAITING)
-		slot_identify(s, slot, now_ms);
+		sources_identify(s, slot, now_ms);
 	else if (slot->state == SLOT_COPY)
-		slot_copy_tick(s, slot, now_ms);
+		sources_copy_tick(s, slot, now_ms);
 	else if (tail_is_open(slot->tail))
 		slot_check(s, slot, now_ms);
 	if (slot->state == SLOT_ACTIVE && tail_is_open(slot->tail) && idle && !slot->gone &&
 	    idle_ms >= s->cfg->close_inactive) {
 		SOURCES_LOG("%s: inactive for %llds, closed until it grows",
 			     tail_path(slot->tail), (long long)(idle_ms / 1000));
-		slot_close(s, slot);
+		sources_slot_close(s, slot);
 	}
 	if (entry && !slot->gone && time(NULL) - entry->seen >= SOURCES_SEEN_EVERY_S) {
 		entry->seen = time(NULL);
@@ -663,7 +321,7 @@ static bool slot_reopen(struct sources *s, struct slot *slot, int64_t now_ms)
 {
 	struct registry_entry *entry = tail_entry(slot->tail);
 	uint64_t fp;
-	int rc = slot_open(s, slot, now_ms);
+	int rc = sources_slot_open(s, slot, now_ms);
 
 	if (rc == -ENOENT || rc == -ESTALE) {
 		slot->gone = true;      /* the path leads elsewhere now */
@@ -677,7 +335,7 @@ static bool slot_reopen(struct sources *s, struct slot *slot, int64_t now_ms)
 	sources_wake_copies(s, entry);
 	tail_detach(slot->tail);
 	slot->state = SLOT_WAITING;
-	slot_identify(s, slot, now_ms);
+	sources_identify(s, slot, now_ms);
 	return false;
 }
 
@@ -706,7 +364,7 @@ static bool slot_read(struct sources *s, struct slot *slot, int64_t now_ms,
 	case TAIL_TRUNCATED:
 		sources_wake_copies(s, entry);
 		slot->state = SLOT_WAITING;
-		slot_identify(s, slot, now_ms);
+		sources_identify(s, slot, now_ms);
 		*more = true;
 		return true;
 	case TAIL_ERROR:
@@ -728,7 +386,7 @@ static void sources_retry_waiting(struct sources *s, int64_t now_ms)
 
 		if (slot->state != SLOT_WAITING || !slot->no_fd || slot->stale)
 			continue;
-		slot_identify(s, slot, now_ms);
+		sources_identify(s, slot, now_ms);
 		if (slot->no_fd)
 			return;
 	}

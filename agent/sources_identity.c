@@ -1,0 +1,299 @@
+/*
+ * sources_identity: which source a file is. A file is attached to a
+ * registry entry by its fingerprint: the entry of (fingerprint,
+ * generation) if one exists, unless another file reads it (then this file
+ * is a copy, e.g. copytruncate's access.log.1, and is only watched), else a
+ * new entry. An entry with no reader and an offset past the file's end is
+ * an earlier generation of this very file (same inode: truncated while
+ * nobody looked) or else the original of this copy, read past the copy's
+ * end. The file an entry last read is identified before any copy of it. A
+ * copy takes its entry over once nothing else reads it, and only when it
+ * holds bytes past the entry's offset: a copy at or below that offset was
+ * read whole from its original, so none of it is read again. Of two files
+ * with the same content, the larger reads.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fingerprint.h"
+#include "sources_internal.h"
+#include "xalloc.h"
+
+struct slot *sources_owner(struct sources *s, struct registry_entry *entry,
+			   const struct slot *self)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		struct slot *c = s->slots[i];
+
+		if (c != self && (tail_entry(c->tail) == entry ||
+				  tail_references(c->tail, entry)))
+			return c;
+	}
+	return NULL;
+}
+
+void sources_wake_copies(struct sources *s, const struct registry_entry *entry)
+{
+	for (size_t i = 0; entry && i < s->n; i++) {
+		struct slot *c = s->slots[i];
+
+		if (c->state == SLOT_COPY && c->copy_of == entry && !c->stale && !c->gone)
+			c->ready = true;
+	}
+}
+
+bool sources_holds(const struct registry_entry *entry, void *arg)
+{
+	struct sources *s = arg;
+
+	for (size_t i = 0; i < s->n; i++) {
+		const struct slot *c = s->slots[i];
+
+		if (c->copy_of == entry || tail_entry(c->tail) == entry ||
+		    tail_references(c->tail, entry))
+			return true;
+	}
+	return false;
+}
+
+static void slot_attach(struct sources *s, struct slot *slot,
+			struct registry_entry *entry, int64_t offset, int64_t size)
+{
+	tail_attach(slot->tail, entry, offset, s->env->host);
+	free(entry->path);
+	entry->path = xstrdup(tail_path(slot->tail));
+	entry->dev = tail_dev(slot->tail);
+	entry->ino = tail_ino(slot->tail);
+	entry->seen = time(NULL);
+	registry_touch(s->env->registry);
+	if (s->frozen)
+		tail_set_limit(slot->tail, size);
+	slot->state = SLOT_ACTIVE;
+	slot->copy_of = NULL;
+	slot->ready = true;
+}
+
+/* A file with a fingerprint and no entry of it: a new source. */
+static void slot_new_source(struct sources *s, struct slot *slot, uint64_t fp,
+			    uint32_t gen, int64_t size)
+{
+	const struct agent_input *input =
+		CONFIG_ITEM(s->cfg->inputs, struct agent_input, tail_input(slot->tail));
+	int64_t offset = 0;
+	struct registry_entry *entry;
+
+	if (slot->initial && input->read_from == AGENT_READ_END)
+		offset = tail_line_end(slot->tail, size);
+	entry = registry_add(s->env->registry, s->env->host, fp, gen, offset,
+			     tail_path(slot->tail));
+	SOURCES_LOG("%s: new file (source %s), reading from offset %lld",
+		     tail_path(slot->tail), entry->id, (long long)offset);
+	slot_attach(s, slot, entry, offset, size);
+}
+
+/* The file holds entry's content but is not to be read: owner reads it, or
+ * (owner NULL) every byte of it was read already. */
+static void slot_copy(struct sources *s, struct slot *slot, struct registry_entry *entry,
+		      const struct slot *owner, int64_t size)
+{
+	if (slot->state != SLOT_COPY || slot->copy_of != entry) {
+		if (owner)
+			SOURCES_LOG("%s: same content as %s (a copy): not read again",
+				     tail_path(slot->tail), tail_path(owner->tail));
+		else
+			SOURCES_LOG("%s: a copy of source %s, which was read past this file's end (size %lld, offset %lld): not read again",
+				     tail_path(slot->tail), entry->id, (long long)size,
+				     (long long)entry->offset);
+	}
+	slot->state = SLOT_COPY;
+	slot->copy_of = entry;
+	sources_slot_close(s, slot);    /* sources_copy_tick() reopens it if need be */
+}
+
+/* Another slot, not yet identified, whose inode is the one entry last read:
+ * that file is the entry's own and is identified first. */
+static struct slot *sources_waiting_original(struct sources *s,
+					     const struct registry_entry *entry,
+					     const struct slot *self)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		struct slot *c = s->slots[i];
+
+		if (c != self && c->state == SLOT_WAITING && !c->identifying &&
+		    tail_dev(c->tail) == entry->dev && tail_ino(c->tail) == entry->ino)
+			return c;
+	}
+	return NULL;
+}
+
+/*
+ * Attach the file to the entry of its fingerprint and generation, or make
+ * it a copy of that entry, or a new source. An entry with no reader and an
+ * offset past this file's end is an earlier generation of this very file
+ * (same inode: it was truncated while nobody looked, so the next generation
+ * is tried), or else the original of this copy, read past the copy's end.
+ */
+static void slot_place(struct sources *s, struct slot *slot, uint64_t fp,
+		       int64_t size, int64_t now_ms)
+{
+	struct registry *reg = s->env->registry;
+	uint32_t gen = tail_generation(slot->tail, fp);
+	bool deferred = false;
+	struct registry_entry *entry;
+	struct slot *owner, *original;
+
+	while ((entry = registry_find_fingerprint(reg, fp, gen))) {
+		owner = sources_owner(s, entry, slot);
+		original = owner || deferred ? NULL : sources_waiting_original(s, entry, slot);
+		if (original) {
+			deferred = true;
+			sources_identify(s, original, now_ms);
+			continue;
+		}
+		if (owner) {
+			slot_copy(s, slot, entry, owner, size);
+			return;
+		}
+		if (size >= entry->offset) {
+			SOURCES_LOG("%s: known file (source %s), resuming at offset %lld",
+				     tail_path(slot->tail), entry->id, (long long)entry->offset);
+			slot_attach(s, slot, entry, entry->offset, size);
+			return;
+		}
+		if (tail_dev(slot->tail) != entry->dev || tail_ino(slot->tail) != entry->ino) {
+			slot_copy(s, slot, entry, NULL, size);
+			return;
+		}
+		gen++;
+	}
+	slot_new_source(s, slot, fp, gen, size);
+}
+
+void sources_identify(struct sources *s, struct slot *slot, int64_t now_ms)
+{
+	nlink_t links;
+	int64_t size;
+	uint64_t fp;
+	int rc = sources_slot_open(s, slot, now_ms);
+
+	slot->no_fd = rc == -EMFILE;
+	if (rc < 0)
+		return;         /* no fd to spare, or gone */
+	if (tail_fingerprint(slot->tail, &fp) < 0 || tail_stat(slot->tail, &size, &links) < 0) {
+		sources_slot_close(s, slot);    /* no complete line yet: no fd until the next try */
+		return;
+	}
+	slot->identifying = true;
+	slot_place(s, slot, fp, size, now_ms);
+	slot->identifying = false;
+}
+
+bool sources_same_file(const struct slot *slot, const char *path)
+{
+	const struct registry_entry *entry = slot->copy_of ? slot->copy_of : tail_entry(slot->tail);
+	uint64_t fp;
+	int fd, rc;
+
+	if (tail_is_open(slot->tail))
+		return true;
+	if (!entry)     /* nothing to compare: a file gone at the last scan is */
+		return !slot->gone;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return true;    /* gone again: the scan after next tells */
+	rc = fingerprint_read(fd, &fp);
+	close(fd);
+	if (rc < 0 && rc != -EAGAIN)
+		return true;    /* cannot tell */
+	return rc == 0 && fp == entry->fingerprint;
+}
+
+/*
+ * A copy holds size bytes, more than owner, the file that reads its entry,
+ * has read. Either owner was truncated (its next read finds out), or owner
+ * is itself the copy: the original grew on under the other name (owner was
+ * identified first, e.g. a copy made while the original was closed and
+ * rewritten), so that it is larger than owner and holds all of it. Then
+ * the larger file reads on from the entry's offset, once owner's lines in
+ * flight are acknowledged (what owner had not read yet is in it too).
+ */
+static void slot_outgrown(struct sources *s, struct slot *owner, struct slot *copy,
+			  int64_t size, int64_t now_ms)
+{
+	struct registry_entry *entry = tail_entry(owner->tail);
+	nlink_t links;
+	int64_t osize;
+
+	if (size <= tail_offset(owner->tail))
+		return;
+	if (sources_slot_open(s, owner, now_ms) < 0 || tail_stat(owner->tail, &osize, &links) < 0 ||
+	    osize < tail_offset(owner->tail)) {
+		owner->ready = true;    /* shrank, or cannot tell: a read tells */
+		return;
+	}
+	if (size <= osize)
+		return;         /* as a copy is: no larger than its original */
+	SOURCES_LOG("%s: holds %lld bytes, more than %s (%lld), which reads source %s: the larger one reads on",
+		     tail_path(copy->tail), (long long)size, tail_path(owner->tail),
+		     (long long)osize, entry->id);
+	tail_detach(owner->tail);
+	owner->state = SLOT_COPY;
+	owner->copy_of = entry;
+	owner->ready = false;
+	sources_slot_close(s, owner);
+	copy->ready = true;
+}
+
+/* Whether another copy of entry is larger than size bytes: the largest one
+ * takes the entry over (it holds what the others hold, and more). */
+static bool sources_larger_copy(struct sources *s, const struct registry_entry *entry,
+				const struct slot *self, int64_t size)
+{
+	struct stat st;
+
+	for (size_t i = 0; i < s->n; i++) {
+		const struct slot *c = s->slots[i];
+
+		if (c != self && c->state == SLOT_COPY && c->copy_of == entry && !c->gone &&
+		    stat(tail_path(c->tail), &st) == 0 && st.st_ino == tail_ino(c->tail) &&
+		    st.st_dev == tail_dev(c->tail) && st.st_size > size)
+			return true;
+	}
+	return false;
+}
+
+void sources_copy_tick(struct sources *s, struct slot *slot, int64_t now_ms)
+{
+	struct registry_entry *entry = slot->copy_of;
+	struct slot *owner = sources_owner(s, entry, slot);
+	int64_t size = -1;
+	nlink_t links;
+	uint64_t fp;
+
+	slot->ready = owner && tail_entry(owner->tail) != entry;
+	if (slot->ready || sources_slot_open(s, slot, now_ms) < 0)
+		return;         /* lines of a former reader in flight: wait for acks */
+	if (tail_fingerprint(slot->tail, &fp) < 0 || fp != entry->fingerprint) {
+		SOURCES_LOG("%s: no longer a copy of source %s: looking at it again",
+			     tail_path(slot->tail), entry->id);
+		slot->state = SLOT_WAITING;
+		slot->copy_of = NULL;
+		sources_identify(s, slot, now_ms);
+		return;
+	}
+	if (tail_stat(slot->tail, &size, &links) < 0 || owner || size <= entry->offset ||
+	    sources_larger_copy(s, entry, slot, size)) {
+		if (owner && size >= 0)
+			slot_outgrown(s, owner, slot, size, now_ms);
+		sources_slot_close(s, slot);    /* read from the original, or to be */
+		return;
+	}
+	SOURCES_LOG("%s: the original of this copy is gone; reading on from offset %lld",
+		     tail_path(slot->tail), (long long)entry->offset);
+	slot_attach(s, slot, entry, entry->offset, size);
+}
