@@ -413,46 +413,48 @@ static void model_do(struct model_run *r, enum model_op op)
 
 /* --- random sequences ---------------------------------------------------------- */
 
+/* A weighted choice: op where the draw falls below `below` first. */
+struct model_weight {
+	unsigned below;
+	enum model_op op;
+};
+
+static enum model_op model_pick(struct model_run *r, const struct model_weight *table, size_t n)
+{
+	unsigned pick = (unsigned)model_rng_below(&r->rng, table[n - 1].below);
+	size_t i = 0;
+
+	while (pick >= table[i].below)
+		i++;
+	return table[i].op;
+}
+
 static enum model_op model_pick_file(struct model_run *r)
 {
-	static const struct {
-		unsigned below;
-		enum model_op op;
-	} table[] = {
+	static const struct model_weight table[] = {
 		{40, MODEL_APPEND}, {45, MODEL_ROTATE}, {52, MODEL_REOPEN}, {60, MODEL_COPY},
 		{62, MODEL_TRUNCATE}, {66, MODEL_DELETE_OLD}, {68, MODEL_DELETE_LIVE},
 		{72, MODEL_COMPRESS}, {75, MODEL_TINY},
 	};
-	unsigned pick = (unsigned)model_rng_below(&r->rng, 75);
-	size_t i = 0;
+	enum model_op op = model_pick(r, table, sizeof(table) / sizeof(table[0]));
 
-	while (pick >= table[i].below)
-		i++;
-	if (table[i].op == MODEL_COPY && model_rng_chance(&r->rng, 30))
-		return MODEL_COPY_DATED;
-	return table[i].op;
+	return op == MODEL_COPY && model_rng_chance(&r->rng, 30) ? MODEL_COPY_DATED : op;
 }
 
 static enum model_op model_pick_agent(struct model_run *r)
 {
-	static const struct {
-		unsigned below;
-		enum model_op op;
-	} table[] = {
+	static const struct model_weight table[] = {
 		{14, MODEL_SCAN}, {24, MODEL_TICK}, {40, MODEL_READ}, {52, MODEL_ACKS},
 		{58, MODEL_SAVE}, {70, MODEL_PASS}, {76, MODEL_SETTLE}, {82, MODEL_KILL},
 		{85, MODEL_STOP}, {90, MODEL_BROKER_DOWN},
 	};
-	unsigned pick = (unsigned)model_rng_below(&r->rng, 90);
-	size_t i = 0;
+	enum model_op op = model_pick(r, table, sizeof(table) / sizeof(table[0]));
 
-	while (pick >= table[i].below)
-		i++;
-	if (table[i].op == MODEL_SETTLE && model_rng_chance(&r->rng, 30) && !r->proc)
+	if (op == MODEL_SETTLE && model_rng_chance(&r->rng, 30) && !r->proc)
 		return MODEL_CLEAN;
-	if (table[i].op == MODEL_BROKER_DOWN && r->broker_down)
+	if (op == MODEL_BROKER_DOWN && r->broker_down)
 		return MODEL_BROKER_UP;
-	return table[i].op;
+	return op;
 }
 
 /* A random sequence: logrotate, once started, goes on with some priority;
