@@ -14,7 +14,7 @@ agent_libagent_a_SOURCES += agent/fingerprint.c agent/fingerprint.h \
 	agent/registry.c agent/registry.h
 agent_libagent_a_SOURCES += agent/producer.c agent/producer.h
 agent_libagent_a_SOURCES += agent/tail.c agent/tail.h agent/sources.c agent/sources.h \
-	agent/sources_identity.c agent/sources_internal.h \
+	agent/sources_identity.c agent/sources_slot.c agent/sources_internal.h \
 	agent/agent.c agent/agent.h
 agent_libagent_a_SOURCES += agent/watch.c agent/watch.h agent/watch_backend.h \
 	agent/watch_inotify.c agent/watch_poll.c

@@ -74,49 +74,6 @@ static void sources_gauges(struct sources *s)
 		metrics_gauge_set(s->files_known, (double)s->n);
 }
 
-/* --- opening within max_open_files ------------------------------------ */
-
-void sources_slot_close(struct sources *s, struct slot *slot)
-{
-	if (!tail_is_open(slot->tail))
-		return;
-	tail_close(slot->tail);
-	s->open--;
-}
-
-/* Close the idlest open file with nothing pending, to make room. */
-static bool sources_make_room(struct sources *s, int64_t now_ms)
-{
-	struct slot *victim = NULL;
-
-	for (size_t i = 0; i < s->n; i++) {
-		struct slot *c = s->slots[i];
-
-		if (!tail_is_open(c->tail) || c->ready || tail_in_flight(c->tail) ||
-		    c->state != SLOT_ACTIVE)
-			continue;
-		if (!victim || tail_idle_ms(c->tail, now_ms) > tail_idle_ms(victim->tail, now_ms))
-			victim = c;
-	}
-	if (victim)
-		sources_slot_close(s, victim);
-	return victim != NULL;
-}
-
-int sources_slot_open(struct sources *s, struct slot *slot, int64_t now_ms)
-{
-	int rc;
-
-	if (tail_is_open(slot->tail))
-		return 0;
-	if (s->open >= (size_t)s->cfg->max_open_files && !sources_make_room(s, now_ms))
-		return -EMFILE;
-	rc = tail_open(slot->tail);
-	if (rc == 0)
-		s->open++;
-	return rc;
-}
-
 /* --- scans ---------------------------------------------------------- */
 
 void sources_scan_begin(struct sources *s)

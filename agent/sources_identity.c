@@ -24,43 +24,6 @@
 #include "sources_internal.h"
 #include "xalloc.h"
 
-struct slot *sources_owner(struct sources *s, struct registry_entry *entry,
-			   const struct slot *self)
-{
-	for (size_t i = 0; i < s->n; i++) {
-		struct slot *c = s->slots[i];
-
-		if (c != self && (tail_entry(c->tail) == entry ||
-				  tail_references(c->tail, entry)))
-			return c;
-	}
-	return NULL;
-}
-
-void sources_wake_copies(struct sources *s, const struct registry_entry *entry)
-{
-	for (size_t i = 0; entry && i < s->n; i++) {
-		struct slot *c = s->slots[i];
-
-		if (c->state == SLOT_COPY && c->copy_of == entry && !c->stale && !c->gone)
-			c->ready = true;
-	}
-}
-
-bool sources_holds(const struct registry_entry *entry, void *arg)
-{
-	struct sources *s = arg;
-
-	for (size_t i = 0; i < s->n; i++) {
-		const struct slot *c = s->slots[i];
-
-		if (c->copy_of == entry || tail_entry(c->tail) == entry ||
-		    tail_references(c->tail, entry))
-			return true;
-	}
-	return false;
-}
-
 static void slot_attach(struct sources *s, struct slot *slot,
 			struct registry_entry *entry, int64_t offset, int64_t size)
 {

@@ -1,9 +1,10 @@
 /*
- * sources_internal.h: what the two files of the sources module share, and
+ * sources_internal.h: what the files of the sources module share, and
  * nothing else includes. sources.c follows the files (scans, periodic
  * work, reading, acknowledgements); sources_identity.c decides which
  * source a file is (a new one, a known one, a copy of one) and when a copy
- * takes its source over.
+ * takes its source over; sources_slot.c holds the files open within
+ * max_open_files and tells who reads an entry. Calls go down that list.
  */
 #ifndef LOGTALLY_SOURCES_INTERNAL_H
 #define LOGTALLY_SOURCES_INTERNAL_H
@@ -57,10 +58,19 @@ struct sources {
 	struct metrics_gauge *files_open, *files_known, *files_attached;
 };
 
-/* sources.c: an fd within max_open_files (closing the idlest file with
+/* sources_slot.c: an fd within max_open_files (closing the idlest file with
  * nothing pending if need be): 0, -EMFILE, or tail_open()'s error. */
 int sources_slot_open(struct sources *s, struct slot *slot, int64_t now_ms);
 void sources_slot_close(struct sources *s, struct slot *slot);
+
+/* The slot other than self that reads entry, or whose acks still move it. */
+struct slot *sources_owner(struct sources *s, struct registry_entry *entry,
+			   const struct slot *self);
+
+/* entry lost its reader (truncated, replaced, dropped, outgrown): a copy
+ * of it may have lines to read, which keeps the sources from being idle
+ * until the copy's next tick has looked. */
+void sources_wake_copies(struct sources *s, const struct registry_entry *entry);
 
 /*
  * sources_identity.c: find which source the slot's file is, once it has a
@@ -76,15 +86,6 @@ void sources_identify(struct sources *s, struct slot *slot, int64_t now_ms);
  * line changed.
  */
 void sources_copy_tick(struct sources *s, struct slot *slot, int64_t now_ms);
-
-/* The slot other than self that reads entry, or whose acks still move it. */
-struct slot *sources_owner(struct sources *s, struct registry_entry *entry,
-			   const struct slot *self);
-
-/* entry lost its reader (truncated, replaced, dropped, outgrown): a copy
- * of it may have lines to read, which keeps the sources from being idle
- * until the copy's next tick has looked. */
-void sources_wake_copies(struct sources *s, const struct registry_entry *entry);
 
 /*
  * Whether the file at path, whose inode is the slot's, is still the slot's
