@@ -353,6 +353,29 @@ static void test_failed_delivery(void **state)
 	assert_int_equal(f->entry->offset, 6);
 }
 
+/* read_from: end looks for the last line end through the open file, never
+ * by path: a rotation may have put another file there (it used to reopen
+ * the path for each 4 KiB it looked at). The last "\n" lies 6000 bytes
+ * before the end, so the look takes two chunks. */
+static void test_line_end_through_the_fd(void **state)
+{
+	struct fixture *f = *state;
+	char moved[128], *tail_bytes = xmalloc(6000);
+
+	memset(tail_bytes, 'x', 6000);
+	file_append(f->path, "first\nsecond\n", 13);
+	file_append(f->path, tail_bytes, 6000);
+	fixture_open(f);
+	snprintf(moved, sizeof(moved), "%s.1", f->path);
+	assert_int_equal(rename(f->path, moved), 0);
+	file_append(f->path, "a new file\n", 11);    /* another inode at the path */
+	assert_int_equal(tail_line_end(f->tail, 13 + 6000), 13);
+	assert_int_equal(tail_line_end(f->tail, 5), 0);  /* no end within 5 bytes */
+	tail_close(f->tail);
+	assert_int_equal(tail_line_end(f->tail, 13 + 6000), 0);
+	free(tail_bytes);
+}
+
 static void test_truncated(void **state)
 {
 	struct fixture *f = *state;
@@ -394,6 +417,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_value_limit, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_delivery, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_line_end_through_the_fd, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_truncated, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_limit, fixture_setup, fixture_teardown),
 	};
