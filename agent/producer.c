@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -37,6 +36,7 @@
 
 #include "kafkaconf.h"
 #include "logging.h"
+#include "runtime.h"
 #include "xalloc.h"
 
 /*
@@ -104,14 +104,6 @@ static const char *const producer_defaults[][2] = {
 	{ "retry.backoff.ms", "100" },
 	{ "statistics.interval.ms", PRODUCER_STATS_MS },
 };
-
-static int64_t producer_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void producer_count(struct metrics_counter *counter, uint64_t n)
 {
@@ -194,7 +186,7 @@ static void producer_outage_start(struct producer *p, const char *reason)
 	if (p->outage)
 		return;
 	p->outage = true;
-	p->outage_since_ms = producer_now_ms();
+	p->outage_since_ms = runtime_now_ms();
 	p->stats_stale = true;
 	logging_warn("Kafka unreachable: %s; reading paused, retrying", reason);
 	producer_set(p->m.outage, 1);
@@ -208,7 +200,7 @@ static void producer_outage_end(struct producer *p)
 	if (!p->outage)
 		return;
 	p->outage = false;
-	ms = producer_now_ms() - p->outage_since_ms;
+	ms = runtime_now_ms() - p->outage_since_ms;
 	logging_warn("Kafka reachable again after %" PRId64 ".%" PRId64 " s",
 		     ms / 1000, ms % 1000 / 100);
 	producer_set(p->m.outage, 0);
@@ -411,10 +403,10 @@ fail:
  * librdkafka has nothing left in flight when it is destroyed. Bounded. */
 static void producer_drain(struct producer *p)
 {
-	int64_t deadline = producer_now_ms() + PRODUCER_FREE_WAIT_MS;
+	int64_t deadline = runtime_now_ms() + PRODUCER_FREE_WAIT_MS;
 
 	rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-	while (p->in_flight > 0 && producer_now_ms() < deadline)
+	while (p->in_flight > 0 && runtime_now_ms() < deadline)
 		rd_kafka_poll(p->rk, 10);
 }
 
@@ -521,11 +513,11 @@ bool producer_fatal(const struct producer *p, char *err, size_t errlen)
 
 int producer_flush(struct producer *p, int timeout_ms)
 {
-	int64_t deadline = producer_now_ms() + timeout_ms;
+	int64_t deadline = runtime_now_ms() + timeout_ms;
 	int64_t left;
 
 	while (p->in_flight > 0) {
-		left = deadline - producer_now_ms();
+		left = deadline - runtime_now_ms();
 		if (left <= 0)
 			return -ETIMEDOUT;
 		producer_poll(p, left < 100 ? (int)left : 100);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "fingerprint.h"
+#include "runtime.h"
 #include "sources_internal.h"
 #include "xalloc.h"
 
@@ -353,13 +354,10 @@ static void sources_retry_waiting(struct sources *s, int64_t now_ms)
  * with the wall clock. */
 bool sources_read(struct sources *s, int64_t now_ms)
 {
+	int64_t wall_ms = runtime_wall_ms();
 	bool more = false, full = false;
 	size_t n = s->n;
-	struct timespec ts;
-	int64_t wall_ms;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	sources_retry_waiting(s, now_ms);
 
 	for (size_t k = 0; k < n && k < s->n; k++) {
