@@ -1,6 +1,8 @@
-# config/: fragment of the top Makefile.am; appends only.
-dist_noinst_DATA += config/agent.yml config/aggregator.yml
-dist_noinst_DATA += config/schema.sql
-
-# The Grafana dashboard over the counts table (README: Grafana).
-dist_noinst_DATA += config/grafana/logtally.json
+# config/: nothing to build; the example configurations (every key, its
+# default, a comment), the database schema and the Grafana dashboard over the
+# counts table, shipped in the tarball.
+dist_noinst_DATA += \
+	config/agent.yml \
+	config/aggregator.yml \
+	config/grafana/logtally.json \
+	config/schema.sql

@@ -1,17 +1,14 @@
-# scripts/: fragment of the top Makefile.am; appends only.
-dist_noinst_SCRIPTS += scripts/test scripts/install-deps
-dist_noinst_SCRIPTS += scripts/quickstart
-dist_noinst_SCRIPTS += scripts/fuzz
-
-# Start, stop and describe the private MariaDB and dev Kafka broker.
-dist_noinst_SCRIPTS += scripts/dev-services
-
-# The agent's benchmark against kcat (issue 3); bench/README.md reads its figures.
-dist_noinst_SCRIPTS += scripts/bench-agent
+# scripts/: nothing to build; shipped in the tarball: the test runner (CI's
+# entry point), dependency installer, quickstart, fuzzer runner, the dev
+# services (private MariaDB and Kafka), the sample access-log writer and the
+# two benchmarks against kcat, whose figures bench/README.md reads.
+dist_noinst_SCRIPTS += \
+	scripts/bench-agent \
+	scripts/bench-aggregator \
+	scripts/dev-services \
+	scripts/fuzz \
+	scripts/install-deps \
+	scripts/quickstart \
+	scripts/sample-log \
+	scripts/test
 EXTRA_DIST += bench/README.md
-
-# Sample access lines for the quickstart, the tests and the benchmarks.
-dist_noinst_SCRIPTS += scripts/sample-log
-
-# The aggregator's benchmark against kcat (issue 4); bench/README.md reads its figures.
-dist_noinst_SCRIPTS += scripts/bench-aggregator

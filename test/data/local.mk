@@ -1,2 +1,3 @@
-# test/data/: inputs of the unit and integration tests.
+# test/data/: nothing to build; the inputs of the unit and integration tests
+# (access-log cases, good and bad configurations), shipped in the tarball.
 EXTRA_DIST += test/data

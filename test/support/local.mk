@@ -1,7 +1,6 @@
-# test/support/: fragment of the top Makefile.am; appends only.
-
-# The development Kafka broker (librdkafka's mock cluster with a control socket),
-# used by scripts/dev-services and the integration tests.
+# test/support/: logtally-devbroker, the development Kafka broker (librdkafka's
+# mock cluster with a control socket) that scripts/dev-services and the
+# integration tests run.
 noinst_PROGRAMS += logtally-devbroker
 logtally_devbroker_SOURCES = test/support/devbroker.c
 logtally_devbroker_CFLAGS = $(AM_CFLAGS) $(RDKAFKA_CFLAGS)
