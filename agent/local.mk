@@ -1,7 +1,7 @@
 # agent/: logtally-agent, its main.c linked with agent/libagent.a, the
 # agent's modules, kept in a library so that the unit tests link them too.
 noinst_LIBRARIES += agent/libagent.a
-agent_libagent_a_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(RDKAFKA_CFLAGS) \
+agent_libagent_a_CFLAGS = $(BASE_CFLAGS) $(YAML_CFLAGS) $(RDKAFKA_CFLAGS) \
 	$(JANSSON_CFLAGS) $(XXHASH_CFLAGS)
 agent_libagent_a_SOURCES = \
 	agent/agent.c agent/agent.h \

@@ -3,7 +3,7 @@
 # that the unit tests link them too. The dashboard, aggregator/dashboard.html,
 # is compiled in as aggregator/dashboard_html.c by scripts/embed-file.
 noinst_LIBRARIES += aggregator/libaggregator.a
-aggregator_libaggregator_a_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(RDKAFKA_CFLAGS) \
+aggregator_libaggregator_a_CFLAGS = $(BASE_CFLAGS) $(YAML_CFLAGS) $(RDKAFKA_CFLAGS) \
 	$(PCRE2_CFLAGS) $(MARIADB_CFLAGS) $(JANSSON_CFLAGS) $(MHD_CFLAGS) $(CURL_CFLAGS)
 aggregator_libaggregator_a_SOURCES = \
 	aggregator/accesslog.c aggregator/accesslog.h \

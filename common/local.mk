@@ -2,7 +2,7 @@
 # config loader, logging, buffers, units, metrics, the HTTP endpoint and the
 # topic's message format.
 noinst_LIBRARIES += common/libcommon.a
-common_libcommon_a_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(RDKAFKA_CFLAGS) \
+common_libcommon_a_CFLAGS = $(BASE_CFLAGS) $(YAML_CFLAGS) $(RDKAFKA_CFLAGS) \
 	$(PCRE2_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XXHASH_CFLAGS) $(YAJL_CFLAGS)
 common_libcommon_a_SOURCES = \
 	common/buf.c common/buf.h \

@@ -12,6 +12,6 @@ test_model_model_rotation_SOURCES = \
 	test/model/model_oracle.c \
 	test/model/model_process.c \
 	test/model/model_rotation.c
-test_model_model_rotation_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(RDKAFKA_CFLAGS) \
+test_model_model_rotation_CFLAGS = $(BASE_CFLAGS) $(YAML_CFLAGS) $(RDKAFKA_CFLAGS) \
 	$(JANSSON_CFLAGS)
 test_model_model_rotation_LDADD = agent/libagent.a $(COMMON_LIBS)

@@ -3,5 +3,5 @@
 # integration tests run.
 noinst_PROGRAMS += logtally-devbroker
 logtally_devbroker_SOURCES = test/support/devbroker.c
-logtally_devbroker_CFLAGS = $(AM_CFLAGS) $(RDKAFKA_CFLAGS)
+logtally_devbroker_CFLAGS = $(BASE_CFLAGS) $(RDKAFKA_CFLAGS)
 logtally_devbroker_LDADD = $(RDKAFKA_LIBS)
