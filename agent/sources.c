@@ -13,13 +13,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <time.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fingerprint.h"
 #include "runtime.h"
 #include "sources_internal.h"
 #include "xalloc.h"
@@ -36,6 +35,8 @@ struct sources *sources_new(const struct agent_config *cfg, struct tail_env *env
 	s->cfg = cfg;
 	s->env = env;
 	s->by_path = hmap_new();
+	s->by_inode = hmap_new();
+	s->by_entry = hmap_new();
 	if (metrics) {
 		s->files_open = metrics_gauge(metrics, "logtally_agent_files_open",
 					      "Files held open now.", NULL);
@@ -58,17 +59,16 @@ void sources_free(struct sources *s)
 	}
 	free(s->slots);
 	hmap_free(s->by_path);
+	hmap_free(s->by_inode);
+	hmap_free(s->by_entry);
 	free(s);
 }
 
 static void sources_gauges(struct sources *s)
 {
-	size_t attached = 0;
-
-	for (size_t i = 0; i < s->n && s->files_attached; i++)
-		attached += s->slots[i]->state == SLOT_ACTIVE;
 	if (s->files_attached)
-		metrics_gauge_set(s->files_attached, (double)attached);
+		metrics_gauge_set(s->files_attached,
+				  (double)(s->count[SLOT_ACTIVE] + s->count[SLOT_DRAINING]));
 	if (s->files_open)
 		metrics_gauge_set(s->files_open, (double)s->open);
 	if (s->files_known)
@@ -83,49 +83,29 @@ void sources_scan_begin(struct sources *s)
 		s->slots[i]->in_scan = false;
 }
 
-/* The slot reading this inode; never a stale one (its inode is reused). */
-static struct slot *sources_by_inode(struct sources *s, dev_t dev, ino_t ino)
-{
-	for (size_t i = 0; i < s->n; i++) {
-		struct slot *c = s->slots[i];
-
-		if (!c->stale && tail_dev(c->tail) == dev && tail_ino(c->tail) == ino)
-			return c;
-	}
-	return NULL;
-}
-
-/* A new slot, identified at the end of the scan. */
-static void sources_add(struct sources *s, const char *path, const struct stat *st,
-			size_t input, bool initial, int64_t now_ms)
-{
-	const struct agent_input *in = CONFIG_ITEM(s->cfg->inputs, struct agent_input, input);
-	struct slot *slot = xcalloc(1, sizeof(*slot));
-
-	slot->tail = tail_new(path, st->st_dev, st->st_ino, input, &in->fields);
-	slot->initial = initial;
-	slot->in_scan = true;
-	tail_touch(slot->tail, now_ms);
-	if (s->n == s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 64;
-		s->slots = xreallocarray(s->slots, s->cap, sizeof(*s->slots));
-	}
-	s->slots[s->n++] = slot;
-	hmap_put(s->by_path, path, slot);
-}
-
 /* The slot's file was deleted while closed and its inode now holds another
  * file: what was left unread of it is gone with it. */
-static void slot_stale(struct sources *s, struct slot *slot, const char *path, int64_t now_ms)
+static void sources_stale(struct sources *s, struct slot *slot, const char *path, int64_t now_ms)
 {
 	SOURCES_LOG("%s: deleted while closed; its inode now holds %s, a new file",
 		     tail_path(slot->tail), path);
-	sources_wake_copies(s, tail_entry(slot->tail));
-	slot->stale = slot->gone = true;
-	slot->ready = false;
-	tail_touch(slot->tail, now_ms);
+	sources_slot_set(s, slot, SLOT_STALE, NULL, now_ms);
+}
+
+/* The slot's file found under another path: renamed (back, maybe). */
+static void sources_renamed(struct sources *s, struct slot *slot, const char *path,
+			    int64_t now_ms)
+{
+	SOURCES_LOG("%s: renamed to %s", tail_path(slot->tail), path);
 	if (hmap_get(s->by_path, tail_path(slot->tail)) == slot)
 		hmap_remove(s->by_path, tail_path(slot->tail));
+	tail_rename(slot->tail, path);
+	hmap_put(s->by_path, path, slot);
+	slot->in_scan = true;
+	if (slot->state == SLOT_DRAINING)
+		sources_slot_set(s, slot, SLOT_ACTIVE, NULL, now_ms);
+	else if (slot->state == SLOT_GONE)
+		sources_slot_set(s, slot, SLOT_WAITING, NULL, now_ms);
 }
 
 void sources_found(struct sources *s, const char *path, size_t input, bool initial,
@@ -144,43 +124,38 @@ void sources_found(struct sources *s, const char *path, size_t input, bool initi
 	}
 	if (slot)
 		hmap_remove(s->by_path, path);  /* rotated: the old inode moved on */
-	slot = sources_by_inode(s, st.st_dev, st.st_ino);
+	slot = sources_slot_by_inode(s, st.st_dev, st.st_ino);
 	if (slot && !sources_same_file(slot, path)) {
-		slot_stale(s, slot, path, now_ms);
+		sources_stale(s, slot, path, now_ms);
 		slot = NULL;
 	}
-	if (!slot) {
-		sources_add(s, path, &st, input, initial, now_ms);
-		return;
-	}
-	SOURCES_LOG("%s: renamed to %s", tail_path(slot->tail), path);
-	if (hmap_get(s->by_path, tail_path(slot->tail)) == slot)
-		hmap_remove(s->by_path, tail_path(slot->tail));
-	tail_rename(slot->tail, path);
-	hmap_put(s->by_path, path, slot);
-	slot->in_scan = true;
-	slot->gone = false;
+	if (slot)
+		sources_renamed(s, slot, path, now_ms);
+	else
+		sources_slot_add(s, path, st.st_dev, st.st_ino, input, initial, now_ms);
 }
 
+/* Slots no path led to in this scan are gone; new files are identified. */
 void sources_scan_end(struct sources *s, int64_t now_ms)
 {
 	for (size_t i = 0; i < s->n; i++) {
 		struct slot *slot = s->slots[i];
 
-		if (slot->in_scan || slot->gone)
+		if (slot->in_scan || slot->state >= SLOT_DRAINING)
 			continue;
-		slot->gone = true;
-		slot->ready = true;     /* read what is left */
-		tail_touch(slot->tail, now_ms);
-		if (hmap_get(s->by_path, tail_path(slot->tail)) == slot)
-			hmap_remove(s->by_path, tail_path(slot->tail));
-		SOURCES_LOG("%s: renamed away or deleted; reading it to its end",
-			     tail_path(slot->tail));
+		if (slot->state == SLOT_ACTIVE) {
+			SOURCES_LOG("%s: renamed away or deleted; reading it to its end",
+				     tail_path(slot->tail));
+			sources_slot_set(s, slot, SLOT_DRAINING, NULL, now_ms);
+		} else {
+			SOURCES_LOG("%s: renamed away or deleted", tail_path(slot->tail));
+			sources_slot_set(s, slot, SLOT_GONE, NULL, now_ms);
+		}
 	}
 	for (size_t i = 0; i < s->n; i++) {
 		struct slot *slot = s->slots[i];
 
-		if (slot->in_scan && slot->state == SLOT_WAITING && !slot->stale)
+		if (slot->in_scan && (slot->state == SLOT_WAITING || slot->state == SLOT_NO_FD))
 			sources_identify(s, slot, now_ms);
 	}
 	sources_gauges(s);
@@ -196,23 +171,35 @@ void sources_modified(struct sources *s, const char *path)
 
 /* --- periodic work ------------------------------------------------------- */
 
-static void slot_drop(struct sources *s, size_t i)
+/* Whether slot i is done with: then it is dropped. The grace is for late
+ * writes through an open file: a closed one that is gone has nothing more
+ * to give. */
+static bool sources_done(struct sources *s, size_t i, int64_t now_ms)
 {
-	struct slot *slot = s->slots[i];
+	const struct slot *slot = s->slots[i];
 
+	if (tail_in_flight(slot->tail))
+		return false;
+	switch (slot->state) {
+	case SLOT_GONE:
+	case SLOT_STALE:
+		break;
+	case SLOT_DRAINING:
+		if (slot->ready || (tail_is_open(slot->tail) &&
+				    tail_idle_ms(slot->tail, now_ms) < SOURCES_GONE_GRACE_MS))
+			return false;
+		break;
+	default:
+		return false;
+	}
 	SOURCES_LOG("%s: %s, closed", tail_path(slot->tail),
-		     slot->state == SLOT_ACTIVE ? "read to its end" : "gone");
-	sources_wake_copies(s, tail_entry(slot->tail));
-	if (hmap_get(s->by_path, tail_path(slot->tail)) == slot)
-		hmap_remove(s->by_path, tail_path(slot->tail));
-	sources_slot_close(s, slot);
-	tail_free(slot->tail);
-	free(slot);
-	s->slots[i] = s->slots[--s->n];
+		     slot->state == SLOT_DRAINING ? "read to its end" : "gone");
+	sources_slot_drop(s, i);
+	return true;
 }
 
 /* fstat an open file: growth or shrinking means news, no link means deleted. */
-static void slot_check(struct sources *s, struct slot *slot, int64_t now_ms)
+static void sources_check(struct sources *s, struct slot *slot, int64_t now_ms)
 {
 	nlink_t links;
 	int64_t size;
@@ -221,53 +208,62 @@ static void slot_check(struct sources *s, struct slot *slot, int64_t now_ms)
 		return;
 	if (size != tail_offset(slot->tail))
 		slot->ready = true;
-	if (links == 0 && !slot->gone) {
-		slot->gone = true;
-		tail_touch(slot->tail, now_ms);
+	if (links == 0 && slot->state == SLOT_ACTIVE) {
 		SOURCES_LOG("%s: deleted; reading it to its end", tail_path(slot->tail));
+		sources_slot_set(s, slot, SLOT_DRAINING, NULL, now_ms);
+	}
+}
+
+/* An entry's "seen" says when its file last existed, for registry_clean(). */
+static void sources_seen(struct sources *s, const struct slot *slot)
+{
+	struct registry_entry *entry = tail_entry(slot->tail);
+
+	if (slot->state == SLOT_ACTIVE && entry &&
+	    time(NULL) - entry->seen >= SOURCES_SEEN_EVERY_S) {
+		entry->seen = time(NULL);
+		registry_touch(s->env->registry);
 	}
 }
 
 /* Returns true when the slot was dropped. */
-static bool slot_tick(struct sources *s, size_t i, int64_t now_ms)
+static bool sources_tick_slot(struct sources *s, size_t i, int64_t now_ms)
 {
 	struct slot *slot = s->slots[i];
-	bool idle = !slot->ready && tail_in_flight(slot->tail) == 0;
-	struct registry_entry *entry = tail_entry(slot->tail);
 	int64_t idle_ms = tail_idle_ms(slot->tail, now_ms);
 
-	/* The grace is for late writes through an open file: a closed one that
-	 * is gone has nothing more to give. */
-	if (slot->gone && idle && (slot->state != SLOT_ACTIVE || slot->stale ||
-				   !tail_is_open(slot->tail) || idle_ms >= SOURCES_GONE_GRACE_MS)) {
-		slot_drop(s, i);
+	if (sources_done(s, i, now_ms))
 		return true;
-	}
-	if (slot->stale)
-		return false;   /* waits for its acks, never opened again */
-	if (slot->state == SLOT_WAITING)
+	switch (slot->state) {
+	case SLOT_WAITING:
+	case SLOT_NO_FD:
 		sources_identify(s, slot, now_ms);
-	else if (slot->state == SLOT_COPY)
+		break;
+	case SLOT_COPY:
 		sources_copy_tick(s, slot, now_ms);
-	else if (tail_is_open(slot->tail))
-		slot_check(s, slot, now_ms);
-	if (slot->state == SLOT_ACTIVE && tail_is_open(slot->tail) && idle && !slot->gone &&
-	    idle_ms >= s->cfg->close_inactive) {
+		break;
+	case SLOT_ACTIVE:
+	case SLOT_DRAINING:
+		if (tail_is_open(slot->tail))
+			sources_check(s, slot, now_ms);
+		break;
+	default:
+		break;          /* GONE and STALE wait for their acks */
+	}
+	if (slot->state == SLOT_ACTIVE && tail_is_open(slot->tail) && !slot->ready &&
+	    !tail_in_flight(slot->tail) && idle_ms >= s->cfg->close_inactive) {
 		SOURCES_LOG("%s: inactive for %llds, closed until it grows",
 			     tail_path(slot->tail), (long long)(idle_ms / 1000));
 		sources_slot_close(s, slot);
 	}
-	if (entry && !slot->gone && time(NULL) - entry->seen >= SOURCES_SEEN_EVERY_S) {
-		entry->seen = time(NULL);
-		registry_touch(s->env->registry);
-	}
+	sources_seen(s, slot);
 	return false;
 }
 
 void sources_tick(struct sources *s, int64_t now_ms)
 {
 	for (size_t i = 0; i < s->n;)
-		if (!slot_tick(s, i, now_ms))
+		if (!sources_tick_slot(s, i, now_ms))
 			i++;
 	sources_gauges(s);
 }
@@ -275,15 +271,16 @@ void sources_tick(struct sources *s, int64_t now_ms)
 /* --- reading ------------------------------------------------------------ */
 
 /* Reopen a closed file; a different fingerprint means a reused inode. */
-static bool slot_reopen(struct sources *s, struct slot *slot, int64_t now_ms)
+static bool sources_reopen(struct sources *s, struct slot *slot, int64_t now_ms)
 {
 	struct registry_entry *entry = tail_entry(slot->tail);
 	uint64_t fp;
 	int rc = sources_slot_open(s, slot, now_ms);
 
 	if (rc == -ENOENT || rc == -ESTALE) {
-		slot->gone = true;      /* the path leads elsewhere now */
-		slot->ready = false;
+		if (slot->state == SLOT_ACTIVE)         /* the path leads elsewhere now */
+			sources_slot_set(s, slot, SLOT_DRAINING, NULL, now_ms);
+		slot->ready = false;                    /* nothing to read through it */
 	}
 	if (rc < 0)
 		return false;
@@ -291,37 +288,35 @@ static bool slot_reopen(struct sources *s, struct slot *slot, int64_t now_ms)
 		return true;
 	SOURCES_LOG("%s: content replaced while closed: a new source", tail_path(slot->tail));
 	sources_wake_copies(s, entry);
-	tail_detach(slot->tail);
-	slot->state = SLOT_WAITING;
+	sources_slot_attach(s, slot, NULL, 0);
+	sources_slot_set(s, slot, SLOT_WAITING, NULL, now_ms);
 	sources_identify(s, slot, now_ms);
 	return false;
 }
 
 /* Read one slot; returns false when the producer is full. */
-static bool slot_read(struct sources *s, struct slot *slot, int64_t now_ms,
-		      int64_t wall_ms, bool *more)
+static bool sources_read_slot(struct sources *s, struct slot *slot, int64_t now_ms,
+			      int64_t wall_ms, bool *more)
 {
 	struct registry_entry *entry = tail_entry(slot->tail);
 	int64_t before = tail_offset(slot->tail);
 	enum tail_status status;
 
-	if (!tail_is_open(slot->tail) && !slot_reopen(s, slot, now_ms))
+	if (!tail_is_open(slot->tail) && !sources_reopen(s, slot, now_ms))
 		return true;
 	status = tail_read(slot->tail, s->env, SOURCES_READ_SHARE, wall_ms);
 	if (tail_offset(slot->tail) != before)
 		tail_touch(slot->tail, now_ms);
 	switch (status) {
-	case TAIL_EOF:
-		slot->ready = false;
-		return true;
 	case TAIL_MORE:
 		*more = true;
 		return true;
 	case TAIL_PAUSED:
 		return false;
-	case TAIL_TRUNCATED:
+	case TAIL_TRUNCATED:            /* the tail has let go of entry */
 		sources_wake_copies(s, entry);
-		slot->state = SLOT_WAITING;
+		sources_slot_attach(s, slot, NULL, 0);
+		sources_slot_set(s, slot, SLOT_WAITING, NULL, now_ms);
 		sources_identify(s, slot, now_ms);
 		*more = true;
 		return true;
@@ -329,7 +324,7 @@ static bool slot_read(struct sources *s, struct slot *slot, int64_t now_ms,
 		s->open--;      /* the tail closed its file */
 		slot->ready = false;
 		return true;
-	default:
+	default:                /* TAIL_EOF */
 		slot->ready = false;
 		return true;
 	}
@@ -339,13 +334,13 @@ static bool slot_read(struct sources *s, struct slot *slot, int64_t now_ms,
  * not only on the next tick; one that finds no room ends the round. */
 static void sources_retry_waiting(struct sources *s, int64_t now_ms)
 {
-	for (size_t i = 0; i < s->n; i++) {
+	for (size_t i = 0; s->count[SLOT_NO_FD] && i < s->n; i++) {
 		struct slot *slot = s->slots[i];
 
-		if (slot->state != SLOT_WAITING || !slot->no_fd || slot->stale)
+		if (slot->state != SLOT_NO_FD)
 			continue;
 		sources_identify(s, slot, now_ms);
-		if (slot->no_fd)
+		if (slot->state == SLOT_NO_FD)
 			return;
 	}
 }
@@ -359,13 +354,12 @@ bool sources_read(struct sources *s, int64_t now_ms)
 	size_t n = s->n;
 
 	sources_retry_waiting(s, now_ms);
-
 	for (size_t k = 0; k < n && k < s->n; k++) {
 		struct slot *slot = s->slots[(s->next + k) % s->n];
 
-		if (slot->state != SLOT_ACTIVE || !slot->ready || slot->stale)
+		if (!sources_slot_reads(slot) || !slot->ready)
 			continue;
-		if (!slot_read(s, slot, now_ms, wall_ms, &more))
+		if (!sources_read_slot(s, slot, now_ms, wall_ms, &more))
 			full = true;
 	}
 	if (s->n)
@@ -386,7 +380,7 @@ void sources_ack(void *opaque, int err, const char *msg, void *arg)
 	logging_limited(&limit, LOGGING_WARN, "%s: Kafka did not take a line (%s); sending it again",
 			tail_path(t), msg);
 	for (size_t i = 0; i < s->n; i++)
-		if (s->slots[i]->tail == t)
+		if (s->slots[i]->tail == t && sources_slot_reads(s->slots[i]))
 			s->slots[i]->ready = true;
 }
 
@@ -398,7 +392,7 @@ void sources_freeze(struct sources *s)
 		nlink_t links;
 		int64_t size;
 
-		if (slot->state == SLOT_ACTIVE && tail_stat(slot->tail, &size, &links) == 0)
+		if (sources_slot_reads(slot) && tail_stat(slot->tail, &size, &links) == 0)
 			tail_set_limit(slot->tail, size);
 	}
 }
@@ -407,11 +401,12 @@ void sources_freeze(struct sources *s)
  * its reader's going may have lines to read. */
 bool sources_idle(const struct sources *s)
 {
+	if (s->count[SLOT_NO_FD])
+		return false;
 	for (size_t i = 0; i < s->n; i++) {
 		const struct slot *slot = s->slots[i];
 
-		if ((slot->state != SLOT_WAITING && slot->ready) ||
-		    (slot->state == SLOT_WAITING && slot->no_fd))
+		if ((sources_slot_reads(slot) || slot->state == SLOT_COPY) && slot->ready)
 			return false;
 	}
 	return true;

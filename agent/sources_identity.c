@@ -24,10 +24,11 @@
 #include "sources_internal.h"
 #include "xalloc.h"
 
-static void slot_attach(struct sources *s, struct slot *slot,
-			struct registry_entry *entry, int64_t offset, int64_t size)
+static void sources_attach(struct sources *s, struct slot *slot,
+			   struct registry_entry *entry, int64_t offset, int64_t size,
+			   int64_t now_ms)
 {
-	tail_attach(slot->tail, entry, offset, s->env->host);
+	sources_slot_attach(s, slot, entry, offset);
 	free(entry->path);
 	entry->path = xstrdup(tail_path(slot->tail));
 	entry->dev = tail_dev(slot->tail);
@@ -36,14 +37,12 @@ static void slot_attach(struct sources *s, struct slot *slot,
 	registry_touch(s->env->registry);
 	if (s->frozen)
 		tail_set_limit(slot->tail, size);
-	slot->state = SLOT_ACTIVE;
-	slot->copy_of = NULL;
-	slot->ready = true;
+	sources_slot_set(s, slot, SLOT_ACTIVE, NULL, now_ms);
 }
 
 /* A file with a fingerprint and no entry of it: a new source. */
-static void slot_new_source(struct sources *s, struct slot *slot, uint64_t fp,
-			    uint32_t gen, int64_t size)
+static void sources_new_source(struct sources *s, struct slot *slot, uint64_t fp,
+			       uint32_t gen, int64_t size, int64_t now_ms)
 {
 	const struct agent_input *input =
 		CONFIG_ITEM(s->cfg->inputs, struct agent_input, tail_input(slot->tail));
@@ -56,13 +55,14 @@ static void slot_new_source(struct sources *s, struct slot *slot, uint64_t fp,
 			     tail_path(slot->tail));
 	SOURCES_LOG("%s: new file (source %s), reading from offset %lld",
 		     tail_path(slot->tail), entry->id, (long long)offset);
-	slot_attach(s, slot, entry, offset, size);
+	sources_attach(s, slot, entry, offset, size, now_ms);
 }
 
 /* The file holds entry's content but is not to be read: owner reads it, or
  * (owner NULL) every byte of it was read already. */
-static void slot_copy(struct sources *s, struct slot *slot, struct registry_entry *entry,
-		      const struct slot *owner, int64_t size)
+static void sources_make_copy(struct sources *s, struct slot *slot,
+			      struct registry_entry *entry, const struct slot *owner,
+			      int64_t size, int64_t now_ms)
 {
 	if (slot->state != SLOT_COPY || slot->copy_of != entry) {
 		if (owner)
@@ -73,9 +73,7 @@ static void slot_copy(struct sources *s, struct slot *slot, struct registry_entr
 				     tail_path(slot->tail), entry->id, (long long)size,
 				     (long long)entry->offset);
 	}
-	slot->state = SLOT_COPY;
-	slot->copy_of = entry;
-	sources_slot_close(s, slot);    /* sources_copy_tick() reopens it if need be */
+	sources_slot_set(s, slot, SLOT_COPY, entry, now_ms);
 }
 
 /* Another slot, not yet identified, whose inode is the one entry last read:
@@ -84,14 +82,9 @@ static struct slot *sources_waiting_original(struct sources *s,
 					     const struct registry_entry *entry,
 					     const struct slot *self)
 {
-	for (size_t i = 0; i < s->n; i++) {
-		struct slot *c = s->slots[i];
+	struct slot *c = sources_slot_by_inode(s, entry->dev, entry->ino);
 
-		if (c != self && c->state == SLOT_WAITING && !c->identifying &&
-		    tail_dev(c->tail) == entry->dev && tail_ino(c->tail) == entry->ino)
-			return c;
-	}
-	return NULL;
+	return c && c != self && (c->state == SLOT_WAITING || c->state == SLOT_NO_FD) ? c : NULL;
 }
 
 /*
@@ -101,8 +94,8 @@ static struct slot *sources_waiting_original(struct sources *s,
  * (same inode: it was truncated while nobody looked, so the next generation
  * is tried), or else the original of this copy, read past the copy's end.
  */
-static void slot_place(struct sources *s, struct slot *slot, uint64_t fp,
-		       int64_t size, int64_t now_ms)
+static void sources_place(struct sources *s, struct slot *slot, uint64_t fp,
+			  int64_t size, int64_t now_ms)
 {
 	struct registry *reg = s->env->registry;
 	uint32_t gen = tail_generation(slot->tail, fp);
@@ -119,22 +112,22 @@ static void slot_place(struct sources *s, struct slot *slot, uint64_t fp,
 			continue;
 		}
 		if (owner) {
-			slot_copy(s, slot, entry, owner, size);
+			sources_make_copy(s, slot, entry, owner, size, now_ms);
 			return;
 		}
 		if (size >= entry->offset) {
 			SOURCES_LOG("%s: known file (source %s), resuming at offset %lld",
 				     tail_path(slot->tail), entry->id, (long long)entry->offset);
-			slot_attach(s, slot, entry, entry->offset, size);
+			sources_attach(s, slot, entry, entry->offset, size, now_ms);
 			return;
 		}
 		if (tail_dev(slot->tail) != entry->dev || tail_ino(slot->tail) != entry->ino) {
-			slot_copy(s, slot, entry, NULL, size);
+			sources_make_copy(s, slot, entry, NULL, size, now_ms);
 			return;
 		}
 		gen++;
 	}
-	slot_new_source(s, slot, fp, gen, size);
+	sources_new_source(s, slot, fp, gen, size, now_ms);
 }
 
 void sources_identify(struct sources *s, struct slot *slot, int64_t now_ms)
@@ -144,16 +137,17 @@ void sources_identify(struct sources *s, struct slot *slot, int64_t now_ms)
 	uint64_t fp;
 	int rc = sources_slot_open(s, slot, now_ms);
 
-	slot->no_fd = rc == -EMFILE;
-	if (rc < 0)
-		return;         /* no fd to spare, or gone */
-	if (tail_fingerprint(slot->tail, &fp) < 0 || tail_stat(slot->tail, &size, &links) < 0) {
-		sources_slot_close(s, slot);    /* no complete line yet: no fd until the next try */
+	sources_slot_set(s, slot, SLOT_IDENTIFYING, NULL, now_ms);
+	if (rc < 0) {           /* no fd to spare, or gone */
+		sources_slot_set(s, slot, rc == -EMFILE ? SLOT_NO_FD : SLOT_WAITING, NULL, now_ms);
 		return;
 	}
-	slot->identifying = true;
-	slot_place(s, slot, fp, size, now_ms);
-	slot->identifying = false;
+	if (tail_fingerprint(slot->tail, &fp) < 0 || tail_stat(slot->tail, &size, &links) < 0) {
+		sources_slot_close(s, slot);    /* no complete line yet: no fd until the next try */
+		sources_slot_set(s, slot, SLOT_WAITING, NULL, now_ms);
+		return;
+	}
+	sources_place(s, slot, fp, size, now_ms);
 }
 
 bool sources_same_file(const struct slot *slot, const char *path)
@@ -165,7 +159,7 @@ bool sources_same_file(const struct slot *slot, const char *path)
 	if (tail_is_open(slot->tail))
 		return true;
 	if (!entry)     /* nothing to compare: a file gone at the last scan is */
-		return !slot->gone;
+		return slot->state != SLOT_GONE;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return true;    /* gone again: the scan after next tells */
@@ -185,8 +179,8 @@ bool sources_same_file(const struct slot *slot, const char *path)
  * the larger file reads on from the entry's offset, once owner's lines in
  * flight are acknowledged (what owner had not read yet is in it too).
  */
-static void slot_outgrown(struct sources *s, struct slot *owner, struct slot *copy,
-			  int64_t size, int64_t now_ms)
+static void sources_outgrown(struct sources *s, struct slot *owner, struct slot *copy,
+			     int64_t size, int64_t now_ms)
 {
 	struct registry_entry *entry = tail_entry(owner->tail);
 	nlink_t links;
@@ -204,11 +198,9 @@ static void slot_outgrown(struct sources *s, struct slot *owner, struct slot *co
 	SOURCES_LOG("%s: holds %lld bytes, more than %s (%lld), which reads source %s: the larger one reads on",
 		     tail_path(copy->tail), (long long)size, tail_path(owner->tail),
 		     (long long)osize, entry->id);
-	tail_detach(owner->tail);
-	owner->state = SLOT_COPY;
-	owner->copy_of = entry;
+	sources_slot_attach(s, owner, NULL, 0);
+	sources_slot_set(s, owner, SLOT_COPY, entry, now_ms);
 	owner->ready = false;
-	sources_slot_close(s, owner);
 	copy->ready = true;
 }
 
@@ -222,7 +214,7 @@ static bool sources_larger_copy(struct sources *s, const struct registry_entry *
 	for (size_t i = 0; i < s->n; i++) {
 		const struct slot *c = s->slots[i];
 
-		if (c != self && c->state == SLOT_COPY && c->copy_of == entry && !c->gone &&
+		if (c != self && c->state == SLOT_COPY && c->copy_of == entry &&
 		    stat(tail_path(c->tail), &st) == 0 && st.st_ino == tail_ino(c->tail) &&
 		    st.st_dev == tail_dev(c->tail) && st.st_size > size)
 			return true;
@@ -244,19 +236,18 @@ void sources_copy_tick(struct sources *s, struct slot *slot, int64_t now_ms)
 	if (tail_fingerprint(slot->tail, &fp) < 0 || fp != entry->fingerprint) {
 		SOURCES_LOG("%s: no longer a copy of source %s: looking at it again",
 			     tail_path(slot->tail), entry->id);
-		slot->state = SLOT_WAITING;
-		slot->copy_of = NULL;
+		sources_slot_set(s, slot, SLOT_WAITING, NULL, now_ms);
 		sources_identify(s, slot, now_ms);
 		return;
 	}
 	if (tail_stat(slot->tail, &size, &links) < 0 || owner || size <= entry->offset ||
 	    sources_larger_copy(s, entry, slot, size)) {
 		if (owner && size >= 0)
-			slot_outgrown(s, owner, slot, size, now_ms);
+			sources_outgrown(s, owner, slot, size, now_ms);
 		sources_slot_close(s, slot);    /* read from the original, or to be */
 		return;
 	}
 	SOURCES_LOG("%s: the original of this copy is gone; reading on from offset %lld",
 		     tail_path(slot->tail), (long long)entry->offset);
-	slot_attach(s, slot, entry, entry->offset, size);
+	sources_attach(s, slot, entry, entry->offset, size, now_ms);
 }
