@@ -251,7 +251,7 @@ static int aggregator_parts(struct aggregator *ag, char *err, size_t errlen)
 	ag->cap = window_cap_new((uint64_t)cfg->max_values);
 	ag->store = store_new(&cfg->mariadb);
 	ag->writer = writer_new(&cfg->mariadb);
-	ag->sources = hmap_new();
+	ag->ledger = ledger_new();
 	window_rows_init(&ag->job.rows);
 	aggregator_layout(ag);
 	aggregator_counters(ag);
@@ -302,7 +302,7 @@ void aggregator_free(struct aggregator *ag)
 		flush_drop(ag);
 	writer_free(ag->writer);
 	store_free(ag->store);
-	rebalance_free(ag);
+	ledger_free(ag->ledger);
 	window_rows_fini(&ag->job.rows);
 	window_cap_free(ag->cap);
 	prep_free(ag->prep);
@@ -424,7 +424,7 @@ static bool aggregator_done(struct aggregator *ag)
 		return false;
 	others = xcalloc(ag->once_n + 1, sizeof(*others));
 	for (size_t i = 0; i < ag->once_n; i++) {
-		struct agg_partition *p = i < ag->nparts ? &ag->parts[i] : NULL;
+		struct ledger_partition *p = i < ledger_count(ag->ledger) ? ledger_partition(ag->ledger, (int32_t)(i)) : NULL;
 
 		if (ag->once_end[i] <= ag->once_lo[i])
 			continue;       /* nothing to count */
@@ -458,8 +458,8 @@ static void aggregator_lags(struct aggregator *ag)
 	if (last > 0)
 		metrics_gauge_set(ag->m.flush_age,
 				  (double)runtime_wall_ms() / 1000.0 - last);
-	for (size_t i = 0; i < ag->nparts; i++) {
-		struct agg_partition *p = &ag->parts[i];
+	for (size_t i = 0; i < ledger_count(ag->ledger); i++) {
+		struct ledger_partition *p = ledger_partition(ag->ledger, (int32_t)(i));
 		int64_t hi, lag;
 
 		if (!p->assigned || p->lost || !p->lag)
@@ -561,7 +561,7 @@ struct agg_batch {
 	rd_kafka_message_t *msgs[AGG_BATCH];
 	const struct prep_slot *slots;
 	size_t n;
-	uint64_t generation;    /* ag->generation when it was polled */
+	uint64_t generation;    /* ledger_generation(ag->ledger) when it was polled */
 };
 
 static void aggregator_forget(struct agg_batch *b)
@@ -579,7 +579,7 @@ static void aggregator_count(struct aggregator *ag, struct agg_batch *b)
 {
 	double cpu;
 
-	if (b->n && b->generation == ag->generation)
+	if (b->n && b->generation == ledger_generation(ag->ledger))
 		count_batch(ag, b->msgs, b->slots, b->n);
 	cpu = runtime_self_cpu_s();
 	aggregator_forget(b);
@@ -603,13 +603,13 @@ int aggregator_run(struct aggregator *ag)
 	ag->next_flush_ms = runtime_now_ms() + ag->cfg->flush_interval;
 	while (!ag->signals && !ag->fatal) {
 		double cpu = runtime_self_cpu_s();
-		uint64_t generation = ag->generation;
+		uint64_t generation = ledger_generation(ag->ledger);
 
 		b = &batches[next];
 		prev = &batches[!next];
 		b->n = consumer_poll(ag->consumer, prev->n ? 0 : aggregator_poll_ms(ag),
 				     b->msgs, AGG_BATCH);
-		if (ag->generation != generation && b->n) {
+		if (ledger_generation(ag->ledger) != generation && b->n) {
 			/*
 			 * A rebalance callback ran inside this poll: librdkafka
 			 * 2.0.2 may have put messages fetched before it ahead
@@ -620,7 +620,7 @@ int aggregator_run(struct aggregator *ag)
 			aggregator_forget(b);
 			rebalance_reposition(ag);
 		}
-		b->generation = ag->generation;
+		b->generation = ledger_generation(ag->ledger);
 		ag->kafka_cpu_s += runtime_self_cpu_s() - cpu;
 		prep_begin(ag->prep, b->msgs, b->n);
 		aggregator_count(ag, prev);

@@ -5,17 +5,10 @@
  * go), count.c (one message into the pending counts) and flush.c (the
  * pending counts into MariaDB, retries, retention).
  *
- * Invariants. For an assigned partition p: p->stored is what MariaDB holds
- * for it (the compare-and-set's expected value); every message below
- * p->next was counted into p->deltas or committed; p->deltas holds exactly
- * the counts of the messages from p->stored to p->next. A source's high
- * mark in memory covers the pending messages; its row in MariaDB, the
- * committed ones. While the database is away (db_down) nothing more is
- * counted: the partitions are paused, late arrivals are dropped, and on
- * recovery each partition is sought back to p->next. A partition whose
- * seek failed (p->seek_due) has a fetch position nobody knows, maybe past
- * messages not counted: nothing of it is counted, so p->next stays where
- * counting is, until a seek to p->next succeeds.
+ * The partitions and sources counted, and their invariants, are the
+ * ledger's (ledger.h). While the database is away (db_down) nothing more
+ * is counted: the partitions are paused, late arrivals are dropped, and on
+ * recovery each partition is sought back to p->next.
  */
 #ifndef LOGTALLY_AGGREGATOR_PRIVATE_H
 #define LOGTALLY_AGGREGATOR_PRIVATE_H
@@ -33,6 +26,7 @@
 #include "consumer.h"
 #include "dimensions.h"
 #include "hmap.h"
+#include "ledger.h"
 #include "message.h"
 #include "metrics.h"
 #include "runtime.h"
@@ -40,30 +34,6 @@
 #include "store.h"
 #include "window.h"
 #include "writer.h"
-
-/* p->next before the first message of a partition started at BEGINNING. */
-#define AGG_OFFSET_UNKNOWN (-1)
-
-
-struct agg_partition {
-	int32_t id;
-	bool assigned;
-	bool lost;              /* taken over by another member: skip until revoked */
-	int64_t stored;         /* next_offset in MariaDB, or STORE_OFFSET_NONE */
-	int64_t next;           /* offset of the next message to count */
-	int64_t end;            /* --once: where to stop; -1 not known yet */
-	bool seek_due;          /* the last seek to next failed: count nothing */
-	struct window_deltas *deltas;
-	struct window_deltas *spare;    /* an empty table to swap in at flush */
-	struct metrics_gauge *lag;      /* NULL until first assigned */
-};
-
-struct agg_source {
-	int32_t partition;
-	int64_t high;           /* largest log.offset counted, pending included */
-	bool dirty;             /* high not written yet */
-	char key[];             /* the message key */
-};
 
 struct agg_metrics {
 	struct metrics_counter *messages, *bad, *parse_errors, *duplicates;
@@ -117,14 +87,7 @@ struct aggregator {
 	int signals;            /* SIGTERM/SIGINT received */
 	bool fatal;             /* stop with status 1 */
 
-	struct agg_partition *parts;    /* indexed by partition id */
-	size_t nparts;
-	/*
-	 * Bumped whenever partitions are positioned anew (assignment,
-	 * revocation, a seek back after an outage): a batch polled before
-	 * is dropped uncounted, and fetched again from where counting is.
-	 */
-	uint64_t generation;
+	struct ledger *ledger;          /* partitions, sources, generation */
 	int64_t seek_retry_ms, seek_backoff_ms; /* while a partition is seek_due */
 	double kafka_cpu_s;     /* the loop's, in consumer_poll() and freeing */
 	int64_t lag_ms;         /* when the lags are due again */
@@ -134,10 +97,6 @@ struct aggregator {
 	int64_t *once_lo, *once_end;
 	size_t once_n;
 	int64_t once_check_ms;          /* next look at others' partitions */
-
-	struct hmap *sources;           /* key -> struct agg_source */
-	struct agg_source **dirty;      /* sources whose high is not written */
-	size_t ndirty, dirty_cap;
 
 	/* window seconds: base, then rollups (the configuration bounds them) */
 	int64_t sizes[1 + AGGREGATOR_ROLLUPS_MAX];
@@ -168,12 +127,6 @@ bool aggregator_pause(struct aggregator *ag, int64_t *backoff);
 /* rebalance.c */
 void rebalance_assign(void *arg, const int32_t *parts, size_t n, int64_t *start);
 void rebalance_revoke(void *arg, const int32_t *parts, size_t n);
-struct agg_partition *rebalance_partition(struct aggregator *ag, int32_t id);
-struct agg_source *rebalance_source(struct aggregator *ag, const char *key,
-				    int32_t partition);
-void rebalance_mark_dirty(struct aggregator *ag, struct agg_source *src);
-void rebalance_drop_sources(struct aggregator *ag, int32_t partition);
-void rebalance_free(struct aggregator *ag);
 void rebalance_reposition(struct aggregator *ag);
 void rebalance_retry_seek(struct aggregator *ag);
 

@@ -45,19 +45,11 @@ static void count_unparsed(const rd_kafka_message_t *msg,
  * from its registry sends again what Kafka had acknowledged but its
  * registry had not recorded yet, with the same key and log.offset.
  */
-static bool count_duplicate(struct aggregator *ag, struct agg_partition *p,
+static bool count_duplicate(struct aggregator *ag, struct ledger_partition *p,
 			    const struct prep_slot *slot)
 {
-	struct agg_source *src;
-
-	if (!slot->keyed)
-		return false;
-	src = rebalance_source(ag, slot->key, p->id);
-	if (slot->ev.offset <= src->high)
-		return true;
-	src->high = slot->ev.offset;
-	rebalance_mark_dirty(ag, src);
-	return false;
+	return slot->keyed && !ledger_count_source(ag->ledger, slot->key, p->id,
+						    slot->ev.offset);
 }
 
 /* The line's own time, else the envelope's, else Kafka's, else now. */
@@ -80,7 +72,7 @@ static int64_t count_event_time(const struct prep_slot *slot,
  * it entered them (or is (other) itself): only new keys ask the cap, which
  * takes a lock and two more hash lookups.
  */
-static void count_value(struct aggregator *ag, struct agg_partition *p,
+static void count_value(struct aggregator *ag, struct ledger_partition *p,
 			int64_t start, uint32_t dim, const char *value,
 			size_t len)
 {
@@ -99,7 +91,7 @@ struct count_tally {
 	uint64_t messages, events;
 };
 
-static void count_line(struct aggregator *ag, struct agg_partition *p,
+static void count_line(struct aggregator *ag, struct ledger_partition *p,
 		       const rd_kafka_message_t *msg,
 		       const struct prep_slot *slot, struct count_tally *tally)
 {
@@ -125,11 +117,11 @@ static void count_line(struct aggregator *ag, struct agg_partition *p,
 static void count_message(struct aggregator *ag, const rd_kafka_message_t *msg,
 			  const struct prep_slot *slot, struct count_tally *tally)
 {
-	struct agg_partition *p = rebalance_partition(ag, msg->partition);
+	struct ledger_partition *p = ledger_partition(ag->ledger, msg->partition);
 
 	if (!p || !p->assigned || p->lost || p->seek_due || ag->db_down)
 		return;         /* fetched again from p->next when it matters */
-	if (p->next != AGG_OFFSET_UNKNOWN && msg->offset < p->next)
+	if (p->next != LEDGER_OFFSET_UNKNOWN && msg->offset < p->next)
 		return;         /* seen before a seek */
 	p->next = msg->offset + 1;
 	tally->messages++;

@@ -28,45 +28,9 @@
 #define FLUSH_EXPIRE_BATCH 5000
 #define FLUSH_EXPIRE_BATCHES 20
 
-static bool flush_pending(const struct agg_partition *p)
-{
-	return p->assigned && !p->lost && p->next >= 0 && p->next != p->stored;
-}
-
-static bool flush_has_pending(const struct aggregator *ag)
-{
-	for (size_t i = 0; i < ag->nparts; i++)
-		if (flush_pending(&ag->parts[i]))
-			return true;
-	return false;
-}
-
 size_t flush_pending_keys(const struct aggregator *ag)
 {
-	size_t keys = 0;
-
-	for (size_t i = 0; i < ag->nparts; i++)
-		if (ag->parts[i].assigned && ag->parts[i].deltas)
-			keys += window_deltas_count(ag->parts[i].deltas);
-	return keys;
-}
-
-/* Memory of the counts waiting, as max_pending measures it. */
-static size_t flush_pending_bytes(const struct aggregator *ag)
-{
-	size_t bytes = 0;
-
-	for (size_t i = 0; i < ag->nparts; i++)
-		if (ag->parts[i].assigned && ag->parts[i].deltas)
-			bytes += window_deltas_bytes(ag->parts[i].deltas);
-	return bytes;
-}
-
-static int flush_source_cmp(const void *a, const void *b)
-{
-	const struct store_source *x = a, *y = b;
-
-	return strcmp(x->source, y->source);
+	return ledger_pending_keys(ag->ledger);
 }
 
 /* --- the job ----------------------------------------------------------- */
@@ -88,7 +52,7 @@ static void flush_job_rows(void *arg)
 }
 
 /* The deltas of p go to the job; p counts on into its spare table. */
-static void flush_job_take(struct flush_job *job, struct agg_partition *p)
+static void flush_job_take(struct flush_job *job, struct ledger_partition *p)
 {
 	job->offsets[job->n] = (struct store_offset){p->id, p->stored, p->next};
 	job->deltas[job->n++] = p->deltas;
@@ -98,26 +62,14 @@ static void flush_job_take(struct flush_job *job, struct agg_partition *p)
 
 static void flush_job_sources(struct aggregator *ag)
 {
-	struct flush_job *job = &ag->job;
-
-	job->sources = xcalloc(ag->ndirty + 1, sizeof(*job->sources));
-	for (size_t i = 0; i < ag->ndirty; i++) {
-		struct agg_source *src = ag->dirty[i];
-
-		job->sources[i] = (struct store_source){xstrdup(src->key),
-			src->partition, src->high};
-		src->dirty = false;
-	}
-	job->nsources = ag->ndirty;
-	ag->ndirty = 0;
-	qsort(job->sources, job->nsources, sizeof(*job->sources), flush_source_cmp);
+	ag->job.sources = ledger_take_dirty(ag->ledger, &ag->job.nsources);
 }
 
 /* Give a table back to its partition as the spare, or free it. */
 static void flush_recycle(struct aggregator *ag, int32_t id,
 			  struct window_deltas *deltas)
 {
-	struct agg_partition *p = &ag->parts[id];
+	struct ledger_partition *p = ledger_partition(ag->ledger, (int32_t)(id));
 
 	if (p->spare || !p->assigned) {
 		window_deltas_free(deltas);
@@ -175,12 +127,12 @@ static void flush_start(struct aggregator *ag)
 {
 	struct flush_job *job = &ag->job;
 
-	job->offsets = xcalloc(ag->nparts + 1, sizeof(*job->offsets));
-	job->deltas = xcalloc(ag->nparts + 1, sizeof(*job->deltas));
+	job->offsets = xcalloc(ledger_count(ag->ledger) + 1, sizeof(*job->offsets));
+	job->deltas = xcalloc(ledger_count(ag->ledger) + 1, sizeof(*job->deltas));
 	job->n = 0;
-	for (size_t i = 0; i < ag->nparts; i++)
-		if (flush_pending(&ag->parts[i]))
-			flush_job_take(job, &ag->parts[i]);
+	for (size_t i = 0; i < ledger_count(ag->ledger); i++)
+		if (ledger_pending(ledger_partition(ag->ledger, (int32_t)(i))))
+			flush_job_take(job, ledger_partition(ag->ledger, (int32_t)(i)));
 	job->active = true;
 	if (!job->n) {
 		flush_job_clear(ag);
@@ -212,7 +164,7 @@ static void flush_settle(struct aggregator *ag)
 	for (size_t i = 0; i < job->n; i++) {
 		ids[i] = job->offsets[i].partition;
 		next[i] = job->offsets[i].next;
-		ag->parts[ids[i]].stored = next[i];
+		ledger_partition(ag->ledger, ids[i])->stored = next[i];
 	}
 	consumer_commit(ag->consumer, ids, next, job->n, 0);
 	free(ids);
@@ -239,26 +191,26 @@ static void flush_committed(struct aggregator *ag, size_t statements)
 /* Another member owns the partition now: what we counted of it is void. */
 static void flush_lost(struct aggregator *ag, int32_t id)
 {
-	struct agg_partition *p = &ag->parts[id];
+	struct ledger_partition *p = ledger_partition(ag->ledger, (int32_t)(id));
 
 	logging_warn("partition %d: its stored offset moved under us: another "
 		     "member owns it now; dropping its pending counts", (int)id);
 	metrics_counter_add(ag->m.conflicts, 1);
 	p->lost = true;
 	window_deltas_clear(p->deltas);
-	rebalance_drop_sources(ag, id);
+	ledger_drop_sources(ag->ledger, id);
 	flush_job_drop(ag, id);
 	consumer_pause(ag->consumer, &id, 1, 1);
 }
 
 static void flush_paused(struct aggregator *ag, int pause)
 {
-	int32_t *ids = xcalloc(ag->nparts + 1, sizeof(*ids));
+	int32_t *ids = xcalloc(ledger_count(ag->ledger) + 1, sizeof(*ids));
 	size_t n = 0;
 
-	for (size_t i = 0; i < ag->nparts; i++)
-		if (ag->parts[i].assigned && !ag->parts[i].lost)
-			ids[n++] = ag->parts[i].id;
+	for (size_t i = 0; i < ledger_count(ag->ledger); i++)
+		if (ledger_partition(ag->ledger, (int32_t)(i))->assigned && !ledger_partition(ag->ledger, (int32_t)(i))->lost)
+			ids[n++] = ledger_partition(ag->ledger, (int32_t)(i))->id;
 	consumer_pause(ag->consumer, ids, n, pause);
 	free(ids);
 }
@@ -294,16 +246,16 @@ static void flush_failed(struct aggregator *ag, int rc, const char *err)
 /* Seek every partition back to what was counted, and fetch again. */
 static void flush_resume(struct aggregator *ag)
 {
-	int32_t *ids = xcalloc(ag->nparts + 1, sizeof(*ids));
+	int32_t *ids = xcalloc(ledger_count(ag->ledger) + 1, sizeof(*ids));
 	size_t n = 0;
 
 	logging_info("MariaDB is back after %.1f s; resuming consumption",
 		     (double)(runtime_now_ms() - ag->db_down_since_ms) / 1000.0);
 	ag->db_down = false;
 	rebalance_reposition(ag);
-	for (size_t i = 0; i < ag->nparts; i++)
-		if (ag->parts[i].assigned && !ag->parts[i].lost)
-			ids[n++] = ag->parts[i].id;
+	for (size_t i = 0; i < ledger_count(ag->ledger); i++)
+		if (ledger_partition(ag->ledger, (int32_t)(i))->assigned && !ledger_partition(ag->ledger, (int32_t)(i))->lost)
+			ids[n++] = ledger_partition(ag->ledger, (int32_t)(i))->id;
 	consumer_pause(ag->consumer, ids, n, 0);
 	free(ids);
 	metrics_gauge_set(ag->m.db_up, 1);
@@ -321,7 +273,7 @@ static void flush_outcome(struct aggregator *ag, const struct writer_outcome *ou
 			flush_resume(ag);
 		return;
 	}
-	if (out->rc == STORE_LOST && out->lost >= 0 && (size_t)out->lost < ag->nparts) {
+	if (out->rc == STORE_LOST && out->lost >= 0 && (size_t)out->lost < ledger_count(ag->ledger)) {
 		flush_lost(ag, out->lost);
 		if (!job->n) {
 			flush_job_clear(ag);
@@ -410,7 +362,7 @@ void flush_tick(struct aggregator *ag)
 	keys = flush_pending_keys(ag);
 	metrics_gauge_set(ag->m.pending, (double)keys);
 	if (now >= ag->next_flush_ms ||
-	    flush_pending_bytes(ag) >= ag->cfg->max_pending) {
+	    ledger_pending_bytes(ag->ledger) >= ag->cfg->max_pending) {
 		ag->next_flush_ms = now + ag->cfg->flush_interval;
 		flush_start(ag);
 	}
@@ -425,7 +377,7 @@ void flush_throttle(struct aggregator *ag)
 	struct writer_outcome out;
 
 	if (writer_busy(ag->writer) &&
-	    flush_pending_bytes(ag) / 4 >= ag->cfg->max_pending &&
+	    ledger_pending_bytes(ag->ledger) / 4 >= ag->cfg->max_pending &&
 	    writer_poll(ag->writer, true, &out))
 		flush_outcome(ag, &out);
 }
@@ -444,7 +396,7 @@ int flush_step(struct aggregator *ag)
 		flush_outcome(ag, &out);
 	if (writer_busy(ag->writer) || ag->db_down || ag->fatal || ag->job.active)
 		return -1;
-	if (!flush_has_pending(ag))
+	if (!ledger_any_pending(ag->ledger))
 		return 0;
 	flush_start(ag);
 	return -1;
@@ -480,12 +432,12 @@ void flush_drop(struct aggregator *ag)
  */
 void flush_commit_stored(struct aggregator *ag)
 {
-	int32_t *ids = xcalloc(ag->nparts + 1, sizeof(*ids));
-	int64_t *next = xcalloc(ag->nparts + 1, sizeof(*next));
+	int32_t *ids = xcalloc(ledger_count(ag->ledger) + 1, sizeof(*ids));
+	int64_t *next = xcalloc(ledger_count(ag->ledger) + 1, sizeof(*next));
 	size_t n = 0;
 
-	for (size_t i = 0; i < ag->nparts; i++) {
-		const struct agg_partition *p = &ag->parts[i];
+	for (size_t i = 0; i < ledger_count(ag->ledger); i++) {
+		const struct ledger_partition *p = ledger_partition(ag->ledger, (int32_t)(i));
 
 		if (p->assigned && !p->lost && p->stored >= 0) {
 			ids[n] = p->id;

@@ -17,6 +17,7 @@ aggregator_libaggregator_a_SOURCES = \
 	aggregator/count.c \
 	aggregator/dimensions.c aggregator/dimensions.h \
 	aggregator/flush.c \
+	aggregator/ledger.c aggregator/ledger.h \
 	aggregator/prep.c aggregator/prep.h \
 	aggregator/rebalance.c \
 	aggregator/store.c aggregator/store.h \

@@ -24,120 +24,12 @@
 #define REBALANCE_SEEK_MIN_MS 100
 #define REBALANCE_SEEK_MAX_MS 5000
 
-struct agg_partition *rebalance_partition(struct aggregator *ag, int32_t id)
-{
-	if (id < 0)
-		return NULL;
-	if ((size_t)id >= ag->nparts) {
-		size_t n = (size_t)id + 1;
-
-		ag->parts = xrealloc(ag->parts, n * sizeof(*ag->parts));
-		memset(ag->parts + ag->nparts, 0,
-		       (n - ag->nparts) * sizeof(*ag->parts));
-		for (size_t i = ag->nparts; i < n; i++)
-			ag->parts[i].id = (int32_t)i;
-		ag->nparts = n;
-	}
-	return &ag->parts[id];
-}
-
-struct agg_source *rebalance_source(struct aggregator *ag, const char *key,
-				    int32_t partition)
-{
-	struct agg_source *src = hmap_get(ag->sources, key);
-	size_t len;
-
-	if (src) {
-		src->partition = partition;
-		return src;
-	}
-	len = strlen(key);
-	src = xmalloc(sizeof(*src) + len + 1);
-	memcpy(src->key, key, len + 1);
-	src->partition = partition;
-	src->high = -1;
-	src->dirty = false;
-	hmap_put(ag->sources, src->key, src);
-	return src;
-}
-
-void rebalance_mark_dirty(struct aggregator *ag, struct agg_source *src)
-{
-	if (src->dirty)
-		return;
-	if (ag->ndirty == ag->dirty_cap) {
-		ag->dirty_cap = ag->dirty_cap ? 2 * ag->dirty_cap : 64;
-		ag->dirty = xrealloc(ag->dirty, ag->dirty_cap * sizeof(*ag->dirty));
-	}
-	ag->dirty[ag->ndirty++] = src;
-	src->dirty = true;
-}
-
-struct rebalance_doomed {
-	int32_t partition;
-	struct agg_source **list;
-	size_t n, cap;
-};
-
-static void rebalance_doom(void *arg, const char *key, void *value)
-{
-	struct rebalance_doomed *d = arg;
-	struct agg_source *src = value;
-
-	(void)key;
-	if (src->partition != d->partition)
-		return;
-	if (d->n == d->cap) {
-		d->cap = d->cap ? 2 * d->cap : 16;
-		d->list = xrealloc(d->list, d->cap * sizeof(*d->list));
-	}
-	d->list[d->n++] = src;
-}
-
-/* Forget the sources of a partition: its next owner has their rows. */
-void rebalance_drop_sources(struct aggregator *ag, int32_t partition)
-{
-	struct rebalance_doomed d = {.partition = partition};
-	size_t kept = 0;
-
-	for (size_t i = 0; i < ag->ndirty; i++)
-		if (ag->dirty[i]->partition != partition)
-			ag->dirty[kept++] = ag->dirty[i];
-	ag->ndirty = kept;
-	hmap_each(ag->sources, rebalance_doom, &d);
-	for (size_t i = 0; i < d.n; i++) {
-		hmap_remove(ag->sources, d.list[i]->key);
-		free(d.list[i]);
-	}
-	free(d.list);
-}
-
-static void rebalance_free_source(void *arg, const char *key, void *value)
-{
-	(void)arg;
-	(void)key;
-	free(value);
-}
-
-void rebalance_free(struct aggregator *ag)
-{
-	for (size_t i = 0; i < ag->nparts; i++) {
-		window_deltas_free(ag->parts[i].deltas);
-		window_deltas_free(ag->parts[i].spare);
-	}
-	free(ag->parts);
-	if (ag->sources)
-		hmap_each(ag->sources, rebalance_free_source, NULL);
-	hmap_free(ag->sources);
-	free(ag->dirty);
-}
-
 static void rebalance_loaded_source(void *arg, const char *source,
 				    int32_t partition, int64_t high)
 {
-	struct agg_source *src = rebalance_source(arg, source, partition);
+	struct aggregator *ag = arg;
 
-	src->high = high;
+	ledger_source(ag->ledger, source, partition)->high = high;
 }
 
 /*
@@ -176,7 +68,7 @@ static int rebalance_load(struct aggregator *ag, const int32_t *ids, size_t n,
 }
 
 /* Where p starts: its stored offset, checked against the log's bounds. */
-static int64_t rebalance_start(struct aggregator *ag, struct agg_partition *p)
+static int64_t rebalance_start(struct aggregator *ag, struct ledger_partition *p)
 {
 	int64_t lo = -1, hi = -1, start;
 
@@ -198,15 +90,15 @@ static int64_t rebalance_start(struct aggregator *ag, struct agg_partition *p)
 			      "until the partition reaches it", (int)p->id,
 			      (long long)p->stored, (long long)hi);
 	}
-	p->next = start >= 0 ? start : AGG_OFFSET_UNKNOWN;
+	p->next = start >= 0 ? start : LEDGER_OFFSET_UNKNOWN;
 	return start >= 0 ? start : RD_KAFKA_OFFSET_BEGINNING;
 }
 
 /* Whether a partition held waits for a seek that failed. */
 static bool rebalance_seek_pending(const struct aggregator *ag)
 {
-	for (size_t i = 0; i < ag->nparts; i++) {
-		const struct agg_partition *p = &ag->parts[i];
+	for (size_t i = 0; i < ledger_count(ag->ledger); i++) {
+		const struct ledger_partition *p = ledger_partition(ag->ledger, (int32_t)(i));
 
 		if (p->assigned && !p->lost && p->seek_due)
 			return true;
@@ -239,21 +131,21 @@ static void rebalance_seek_backoff(struct aggregator *ag, size_t nfailed)
 
 /*
  * Seek every partition held to the next offset to count, and drop what was
- * fetched before (ag->generation): after an outage, after a poll that ran a
+ * fetched before (ledger_generation(ag->ledger)): after an outage, after a poll that ran a
  * rebalance callback between the messages it returned, and again while a
  * seek failed. A partition whose seek failed is marked seek_due: count.c
  * refuses its messages until rebalance_retry_seek() repositions it.
  */
 void rebalance_reposition(struct aggregator *ag)
 {
-	int32_t *ids = xcalloc(ag->nparts + 1, sizeof(*ids));
-	int64_t *next = xcalloc(ag->nparts + 1, sizeof(*next));
-	bool *failed = xcalloc(ag->nparts + 1, sizeof(*failed));
+	int32_t *ids = xcalloc(ledger_count(ag->ledger) + 1, sizeof(*ids));
+	int64_t *next = xcalloc(ledger_count(ag->ledger) + 1, sizeof(*next));
+	bool *failed = xcalloc(ledger_count(ag->ledger) + 1, sizeof(*failed));
 	size_t n = 0, nfailed = 0;
 
-	ag->generation++;
-	for (size_t i = 0; i < ag->nparts; i++) {
-		struct agg_partition *p = &ag->parts[i];
+	ledger_bump(ag->ledger);
+	for (size_t i = 0; i < ledger_count(ag->ledger); i++) {
+		struct ledger_partition *p = ledger_partition(ag->ledger, (int32_t)(i));
 
 		if (!p->assigned || p->lost)
 			continue;
@@ -262,7 +154,7 @@ void rebalance_reposition(struct aggregator *ag)
 	}
 	consumer_seek(ag->consumer, ids, next, n, failed);
 	for (size_t i = 0; i < n; i++) {
-		ag->parts[ids[i]].seek_due = failed[i];
+		ledger_partition(ag->ledger, ids[i])->seek_due = failed[i];
 		nfailed += failed[i];
 	}
 	rebalance_seek_backoff(ag, nfailed);
@@ -294,11 +186,11 @@ void rebalance_assign(void *arg, const int32_t *ids, size_t n, int64_t *start)
 	int64_t *stored = xcalloc(n + 1, sizeof(*stored));
 	bool ok = rebalance_load(ag, ids, n, stored) == 0;
 
-	ag->generation++;
+	ledger_bump(ag->ledger);
 
 	metrics_counter_add(ag->m.rebalances, 1);
 	for (size_t i = 0; i < n; i++) {
-		struct agg_partition *p = rebalance_partition(ag, ids[i]);
+		struct ledger_partition *p = ledger_partition(ag->ledger, ids[i]);
 
 		start[i] = RD_KAFKA_OFFSET_END;
 		if (!ok)
@@ -337,7 +229,7 @@ void rebalance_revoke(void *arg, const int32_t *ids, size_t n)
 {
 	struct aggregator *ag = arg;
 
-	ag->generation++;
+	ledger_bump(ag->ledger);
 
 	metrics_counter_add(ag->m.rebalances, 1);
 	/* after a second signal, nothing more is written: leaving must not wait */
@@ -348,7 +240,7 @@ void rebalance_revoke(void *arg, const int32_t *ids, size_t n)
 			     "offsets", n, n == 1 ? "" : "s");
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct agg_partition *p = rebalance_partition(ag, ids[i]);
+		struct ledger_partition *p = ledger_partition(ag->ledger, ids[i]);
 
 		if (!p || !p->assigned)
 			continue;
@@ -356,7 +248,7 @@ void rebalance_revoke(void *arg, const int32_t *ids, size_t n)
 		p->lost = false;
 		p->seek_due = false;
 		window_deltas_clear(p->deltas);
-		rebalance_drop_sources(ag, p->id);
+		ledger_drop_sources(ag->ledger, p->id);
 		metrics_gauge_add(ag->m.assigned, -1);
 		if (p->lag)
 			metrics_gauge_set(p->lag, NAN);

@@ -19,6 +19,7 @@ unit_tests = \
 	test/unit/test_fingerprint \
 	test/unit/test_hmap \
 	test/unit/test_httpd \
+	test/unit/test_ledger \
 	test/unit/test_logging \
 	test/unit/test_message \
 	test/unit/test_message_decode \
@@ -44,6 +45,7 @@ test_unit_test_alerts_LDADD = aggregator/libaggregator.a $(LDADD) -lm
 test_unit_test_api_LDADD = aggregator/libaggregator.a $(LDADD) $(MARIADB_LIBS) -lm
 test_unit_test_config_LDADD = agent/libagent.a aggregator/libaggregator.a $(LDADD)
 test_unit_test_dimensions_LDADD = aggregator/libaggregator.a $(LDADD)
+test_unit_test_ledger_LDADD = aggregator/libaggregator.a $(LDADD)
 test_unit_test_fingerprint_LDADD = agent/libagent.a $(LDADD)
 test_unit_test_prep_LDADD = aggregator/libaggregator.a $(LDADD)
 test_unit_test_producer_LDADD = agent/libagent.a $(LDADD)

@@ -67,7 +67,7 @@ static int setup(void **state)
 
 	f->ag.cfg = &f->cfg;
 	f->ag.metrics = reg;
-	f->ag.sources = hmap_new();
+	f->ag.ledger = ledger_new();
 	m->messages = metrics_counter(reg, "messages_total", "-", NULL);
 	m->events = metrics_counter(reg, "events_total", "-", NULL);
 	m->bad = metrics_counter(reg, "bad_total", "-", NULL);
@@ -79,7 +79,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	rebalance_free(&f->ag);
+	ledger_free(f->ag.ledger);
 	metrics_free(f->ag.metrics);
 	free(f);
 	return 0;
@@ -89,10 +89,10 @@ static int teardown(void **state)
  * Partition id, held, with offset next stored and next to count. The
  * result is valid until a partition of a larger id is added.
  */
-static struct agg_partition *test_hold(struct aggregator *ag, int32_t id,
-				       int64_t next)
+static struct ledger_partition *test_hold(struct aggregator *ag, int32_t id,
+					  int64_t next)
 {
-	struct agg_partition *p = rebalance_partition(ag, id);
+	struct ledger_partition *p = ledger_partition(ag->ledger, id);
 
 	p->assigned = true;
 	p->stored = p->next = next;
@@ -124,7 +124,7 @@ static void test_count(struct aggregator *ag, int32_t id, int64_t offset)
 static void test_failed_seek_counts_nothing(void **state)
 {
 	struct fixture *f = *state;
-	struct agg_partition *p = test_hold(&f->ag, 0, 100);
+	struct ledger_partition *p = test_hold(&f->ag, 0, 100);
 
 	will_return(__wrap_consumer_seek, TEST_FAIL_ALL);
 	rebalance_reposition(&f->ag);
@@ -144,7 +144,7 @@ static void test_failed_seek_counts_nothing(void **state)
 static void test_seek_retried(void **state)
 {
 	struct fixture *f = *state;
-	struct agg_partition *p = test_hold(&f->ag, 0, 100);
+	struct ledger_partition *p = test_hold(&f->ag, 0, 100);
 	uint64_t generation;
 
 	will_return(__wrap_consumer_seek, TEST_FAIL_ALL);
@@ -152,11 +152,11 @@ static void test_seek_retried(void **state)
 	rebalance_retry_seek(&f->ag);           /* too early: no seek */
 	assert_true(p->seek_due);
 	f->ag.seek_retry_ms = runtime_now_ms();
-	generation = f->ag.generation;
+	generation = ledger_generation(f->ag.ledger);
 	will_return(__wrap_consumer_seek, TEST_FAIL_NONE);
 	rebalance_retry_seek(&f->ag);
 	assert_false(p->seek_due);
-	assert_true(f->ag.generation != generation);
+	assert_true(ledger_generation(f->ag.ledger) != generation);
 	test_count(&f->ag, 0, 100);
 	test_count(&f->ag, 0, 101);
 	assert_int_equal(p->next, 102);
@@ -185,11 +185,11 @@ static void test_seek_backoff(void **state)
 static void test_seek_fails_for_one(void **state)
 {
 	struct fixture *f = *state;
-	struct agg_partition *p0, *p1;
+	struct ledger_partition *p0, *p1;
 
 	test_hold(&f->ag, 1, 20);               /* parts[] grows to hold 1 */
 	p0 = test_hold(&f->ag, 0, 10);
-	p1 = rebalance_partition(&f->ag, 1);
+	p1 = ledger_partition(f->ag.ledger, 1);
 	will_return(__wrap_consumer_seek, 1u << 1);
 	rebalance_reposition(&f->ag);
 	test_count(&f->ag, 0, 10);
