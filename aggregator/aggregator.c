@@ -256,6 +256,12 @@ static int aggregator_parts(struct aggregator *ag, char *err, size_t errlen)
 	aggregator_layout(ag);
 	aggregator_counters(ag);
 	aggregator_gauges(ag);
+	ag->count = (struct count_env){
+		.ledger = ag->ledger, .cap = ag->cap, .window_s = ag->sizes[0],
+		.lateness_ms = cfg->lateness,
+		.m = {ag->m.messages, ag->m.events, ag->m.bad, ag->m.parse_errors,
+		      ag->m.duplicates, ag->m.late, ag->m.other},
+	};
 	return 0;
 }
 
@@ -579,8 +585,9 @@ static void aggregator_count(struct aggregator *ag, struct agg_batch *b)
 {
 	double cpu;
 
+	ag->count.paused = ag->db_down;
 	if (b->n && b->generation == ledger_generation(ag->ledger))
-		count_batch(ag, b->msgs, b->slots, b->n);
+		count_batch(&ag->count, b->msgs, b->slots, b->n);
 	cpu = runtime_self_cpu_s();
 	aggregator_forget(b);
 	ag->kafka_cpu_s += runtime_self_cpu_s() - cpu;

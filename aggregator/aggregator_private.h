@@ -2,8 +2,8 @@
  * aggregator_private: the aggregator's context, shared by the files that
  * make up its loop and nothing else: aggregator.c (lifecycle, loop,
  * signals, HTTP), rebalance.c (partitions and sources as they come and
- * go), count.c (one message into the pending counts) and flush.c (the
- * pending counts into MariaDB, retries, retention).
+ * go) and flush.c (the pending counts into MariaDB, retries, retention).
+ * count.c and ledger.c have headers of their own.
  *
  * The partitions and sources counted, and their invariants, are the
  * ledger's (ledger.h). While the database is away (db_down) nothing more
@@ -24,6 +24,7 @@
 #include "alerts.h"
 #include "api.h"
 #include "consumer.h"
+#include "count.h"
 #include "dimensions.h"
 #include "hmap.h"
 #include "ledger.h"
@@ -88,6 +89,7 @@ struct aggregator {
 	bool fatal;             /* stop with status 1 */
 
 	struct ledger *ledger;          /* partitions, sources, generation */
+	struct count_env count;         /* count_batch()'s: ledger, cap, metrics */
 	int64_t seek_retry_ms, seek_backoff_ms; /* while a partition is seek_due */
 	double kafka_cpu_s;     /* the loop's, in consumer_poll() and freeing */
 	int64_t lag_ms;         /* when the lags are due again */
@@ -102,7 +104,6 @@ struct aggregator {
 	int64_t sizes[1 + AGGREGATOR_ROLLUPS_MAX];
 	size_t nsizes;
 	const char **names;             /* dimension names by index */
-	int64_t newest_ms;              /* newest event time seen */
 
 	int64_t next_flush_ms;          /* monotonic */
 	int64_t next_expire_ms;
@@ -129,10 +130,6 @@ void rebalance_assign(void *arg, const int32_t *parts, size_t n, int64_t *start)
 void rebalance_revoke(void *arg, const int32_t *parts, size_t n);
 void rebalance_reposition(struct aggregator *ag);
 void rebalance_retry_seek(struct aggregator *ag);
-
-/* count.c: the messages of a batch, prepared (prep.c), counted in order */
-void count_batch(struct aggregator *ag, rd_kafka_message_t *const *msgs,
-		 const struct prep_slot *slots, size_t n);
 
 /* flush.c */
 void flush_tick(struct aggregator *ag);

@@ -11,18 +11,20 @@
  * is refused, uncounted, when its partition's fetch position is not known
  * to follow what was counted (a seek failed): it is fetched again.
  */
+#include "count.h"
+
 #include <stdio.h>
 #include <string.h>
 
-#include "aggregator_private.h"
 #include "logging.h"
+#include "runtime.h"
 
-static void count_bad(struct aggregator *ag, const rd_kafka_message_t *msg,
+static void count_bad(struct count_env *env, const rd_kafka_message_t *msg,
 		      const char *why)
 {
 	static struct logging_limit limit;
 
-	metrics_counter_add(ag->m.bad, 1);
+	metrics_counter_add(env->m.bad, 1);
 	logging_limited(&limit, LOGGING_WARN,
 			"skipping message %d/%lld: %s", (int)msg->partition,
 			(long long)msg->offset, why);
@@ -45,10 +47,10 @@ static void count_unparsed(const rd_kafka_message_t *msg,
  * from its registry sends again what Kafka had acknowledged but its
  * registry had not recorded yet, with the same key and log.offset.
  */
-static bool count_duplicate(struct aggregator *ag, struct ledger_partition *p,
+static bool count_duplicate(struct count_env *env, const struct ledger_partition *p,
 			    const struct prep_slot *slot)
 {
-	return slot->keyed && !ledger_count_source(ag->ledger, slot->key, p->id,
+	return slot->keyed && !ledger_count_source(env->ledger, slot->key, p->id,
 						    slot->ev.offset);
 }
 
@@ -72,14 +74,14 @@ static int64_t count_event_time(const struct prep_slot *slot,
  * it entered them (or is (other) itself): only new keys ask the cap, which
  * takes a lock and two more hash lookups.
  */
-static void count_value(struct aggregator *ag, struct ledger_partition *p,
+static void count_value(struct count_env *env, struct ledger_partition *p,
 			int64_t start, uint32_t dim, const char *value,
 			size_t len)
 {
 	if (window_deltas_add_held(p->deltas, start, dim, value, len, 1))
 		return;
-	if (!window_cap_admit(ag->cap, ag->sizes[0], start, dim, value, len)) {
-		metrics_counter_add(ag->m.other[dim], 1);
+	if (!window_cap_admit(env->cap, env->window_s, start, dim, value, len)) {
+		metrics_counter_add(env->m.other[dim], 1);
 		value = WINDOW_OTHER;
 		len = strlen(WINDOW_OTHER);
 	}
@@ -91,55 +93,55 @@ struct count_tally {
 	uint64_t messages, events;
 };
 
-static void count_line(struct aggregator *ag, struct ledger_partition *p,
+static void count_line(struct count_env *env, struct ledger_partition *p,
 		       const rd_kafka_message_t *msg,
 		       const struct prep_slot *slot, struct count_tally *tally)
 {
 	int64_t t, start;
 
 	if (!slot->parsed) {
-		metrics_counter_add(ag->m.parse_errors, 1);
+		metrics_counter_add(env->m.parse_errors, 1);
 		count_unparsed(msg, &slot->ev);
 		return;
 	}
 	t = count_event_time(slot, msg);
-	if (t > ag->newest_ms)
-		ag->newest_ms = t;
-	else if (ag->newest_ms - t > ag->cfg->lateness)
-		metrics_counter_add(ag->m.late, 1);
-	start = window_start(t, ag->sizes[0]);
+	if (t > env->newest_ms)
+		env->newest_ms = t;
+	else if (env->newest_ms - t > env->lateness_ms)
+		metrics_counter_add(env->m.late, 1);
+	start = window_start(t, env->window_s);
 	for (size_t i = 0; i < slot->nvals; i++)
-		count_value(ag, p, start, slot->vals[i].dim,
+		count_value(env, p, start, slot->vals[i].dim,
 			    slot->arena + slot->vals[i].off, slot->vals[i].len);
 	tally->events++;
 }
 
-static void count_message(struct aggregator *ag, const rd_kafka_message_t *msg,
+static void count_message(struct count_env *env, const rd_kafka_message_t *msg,
 			  const struct prep_slot *slot, struct count_tally *tally)
 {
-	struct ledger_partition *p = ledger_partition(ag->ledger, msg->partition);
+	struct ledger_partition *p = ledger_partition(env->ledger, msg->partition);
 
-	if (!p || !p->assigned || p->lost || p->seek_due || ag->db_down)
+	if (!p || !p->assigned || p->lost || p->seek_due || env->paused)
 		return;         /* fetched again from p->next when it matters */
 	if (p->next != LEDGER_OFFSET_UNKNOWN && msg->offset < p->next)
 		return;         /* seen before a seek */
 	p->next = msg->offset + 1;
 	tally->messages++;
 	if (slot->decode_rc)
-		count_bad(ag, msg, slot->why);
-	else if (count_duplicate(ag, p, slot))
-		metrics_counter_add(ag->m.duplicates, 1);
+		count_bad(env, msg, slot->why);
+	else if (count_duplicate(env, p, slot))
+		metrics_counter_add(env->m.duplicates, 1);
 	else
-		count_line(ag, p, msg, slot, tally);
+		count_line(env, p, msg, slot, tally);
 }
 
-void count_batch(struct aggregator *ag, rd_kafka_message_t *const *msgs,
+void count_batch(struct count_env *env, rd_kafka_message_t *const *msgs,
 		 const struct prep_slot *slots, size_t n)
 {
 	struct count_tally tally = {0, 0};
 
 	for (size_t i = 0; i < n; i++)
-		count_message(ag, msgs[i], &slots[i], &tally);
-	metrics_counter_add(ag->m.messages, tally.messages);
-	metrics_counter_add(ag->m.events, tally.events);
+		count_message(env, msgs[i], &slots[i], &tally);
+	metrics_counter_add(env->m.messages, tally.messages);
+	metrics_counter_add(env->m.events, tally.events);
 }

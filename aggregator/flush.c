@@ -150,7 +150,7 @@ void flush_expire_caps(struct aggregator *ag)
 {
 	for (size_t i = 0; i < ag->nsizes; i++)
 		window_cap_expire(ag->cap, ag->sizes[i],
-				  window_start(ag->newest_ms - ag->cfg->lateness,
+				  window_start(ag->count.newest_ms - ag->cfg->lateness,
 					       ag->sizes[i]));
 }
 

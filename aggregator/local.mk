@@ -14,7 +14,7 @@ aggregator_libaggregator_a_SOURCES = \
 	aggregator/alerts.c aggregator/alerts.h \
 	aggregator/api.c aggregator/api.h \
 	aggregator/consumer.c aggregator/consumer.h \
-	aggregator/count.c \
+	aggregator/count.c aggregator/count.h \
 	aggregator/dimensions.c aggregator/dimensions.h \
 	aggregator/flush.c \
 	aggregator/ledger.c aggregator/ledger.h \

@@ -15,6 +15,7 @@ unit_tests = \
 	test/unit/test_api \
 	test/unit/test_buf \
 	test/unit/test_config \
+	test/unit/test_count \
 	test/unit/test_dimensions \
 	test/unit/test_fingerprint \
 	test/unit/test_hmap \
@@ -43,6 +44,7 @@ TESTS += $(unit_tests)
 test_unit_test_accesslog_LDADD = aggregator/libaggregator.a $(LDADD)
 test_unit_test_alerts_LDADD = aggregator/libaggregator.a $(LDADD) -lm
 test_unit_test_api_LDADD = aggregator/libaggregator.a $(LDADD) $(MARIADB_LIBS) -lm
+test_unit_test_count_LDADD = aggregator/libaggregator.a $(LDADD)
 test_unit_test_config_LDADD = agent/libagent.a aggregator/libaggregator.a $(LDADD)
 test_unit_test_dimensions_LDADD = aggregator/libaggregator.a $(LDADD)
 test_unit_test_ledger_LDADD = aggregator/libaggregator.a $(LDADD)

@@ -71,6 +71,8 @@ static int setup(void **state)
 	m->messages = metrics_counter(reg, "messages_total", "-", NULL);
 	m->events = metrics_counter(reg, "events_total", "-", NULL);
 	m->bad = metrics_counter(reg, "bad_total", "-", NULL);
+	f->ag.count = (struct count_env){.ledger = f->ag.ledger,
+		.m = {.messages = m->messages, .events = m->events, .bad = m->bad}};
 	*state = f;
 	return 0;
 }
@@ -112,7 +114,7 @@ static void test_count(struct aggregator *ag, int32_t id, int64_t offset)
 
 	slot->decode_rc = -1;
 	snprintf(slot->why, sizeof(slot->why), "a test message");
-	count_batch(ag, msgs, slot, 1);
+	count_batch(&ag->count, msgs, slot, 1);
 	free(slot);
 }
 
