@@ -13,7 +13,6 @@
  */
 #include <assert.h>
 #include <errno.h>
-#include <jansson.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
@@ -43,90 +42,6 @@ void aggregator_read_signals(struct aggregator *ag)
 			     ag->signals == 1 ? "flushing and leaving the group" :
 			     "stopping now");
 	}
-}
-
-/* /healthz, on the HTTP thread: only what the loop publishes. */
-static int aggregator_health(void *ctx, char *reason, size_t len)
-{
-	struct aggregator *ag = ctx;
-
-	switch (atomic_load(&ag->health)) {
-	case AGG_HEALTH_OK:
-		return 0;
-	case AGG_HEALTH_DB_DOWN:
-		snprintf(reason, len, "MariaDB unavailable: consumption paused");
-		return -1;
-	case AGG_HEALTH_FATAL:
-		snprintf(reason, len, "stopping after a fatal error");
-		return -1;
-	default:
-		snprintf(reason, len, "starting: waiting for MariaDB and partitions");
-		return -1;
-	}
-}
-
-/*
- * /api/status, on the HTTP thread, for the dashboard's own panels: what
- * the loop publishes in metrics (lag, last flush, counters) and /healthz.
- */
-static int aggregator_status(const struct httpd_request *req,
-			     struct httpd_response *resp, void *ctx)
-{
-	struct aggregator *ag = ctx;
-	const struct agg_metrics *m = &ag->m;
-	double last = metrics_gauge_get(m->last_flush);
-	double now = (double)runtime_wall_ms() / 1000;
-	char reason[256] = "ok";
-	json_t *obj = json_object();
-	char *text;
-	int rc;
-
-	(void)req;
-	aggregator_health(ag, reason, sizeof(reason));
-	json_object_set_new(obj, "health", json_string(reason));
-	json_object_set_new(obj, "db_up", json_boolean(metrics_gauge_get(m->db_up) > 0));
-	json_object_set_new(obj, "partitions", json_integer((json_int_t)metrics_gauge_get(m->assigned)));
-	json_object_set_new(obj, "lag", json_integer((json_int_t)metrics_gauge_get(m->lag)));
-	json_object_set_new(obj, "messages", json_integer((json_int_t)metrics_counter_get(m->messages)));
-	json_object_set_new(obj, "parse_errors", json_integer((json_int_t)metrics_counter_get(m->parse_errors)));
-	json_object_set_new(obj, "last_flush", last > 0 ? json_integer((json_int_t)last) : json_null());
-	json_object_set_new(obj, "last_flush_age_seconds",
-			    last > 0 ? json_real(now - last) : json_null());
-	json_object_set_new(obj, "now", json_integer((json_int_t)now));
-	text = json_dumps(obj, JSON_COMPACT);
-	json_decref(obj);
-	if (!text)
-		return -ENOMEM;
-	httpd_set_content_type(resp, "application/json; charset=utf-8");
-	httpd_set_header(resp, "Cache-Control", "no-store");
-	rc = buf_add(httpd_body(resp), text, strlen(text));
-	free(text);
-	return rc;
-}
-
-extern const unsigned char dashboard_html[];
-extern const size_t dashboard_html_len;
-
-/* /: the dashboard, one page that loads nothing from elsewhere. */
-static int aggregator_dashboard(const struct httpd_request *req,
-				struct httpd_response *resp, void *ctx)
-{
-	static const char *const headers[][2] = {
-		{"Content-Security-Policy", "default-src 'none'; script-src "
-		 "'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
-		 "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"},
-		{"X-Content-Type-Options", "nosniff"},
-		{"Referrer-Policy", "no-referrer"},
-		{"Cache-Control", "no-cache"},
-	};
-
-	(void)req;
-	(void)ctx;
-	httpd_set_content_type(resp, "text/html; charset=utf-8");
-	for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++)
-		httpd_set_header(resp, headers[i][0], headers[i][1]);
-	return buf_add(httpd_body(resp), (const char *)dashboard_html,
-		       dashboard_html_len);
 }
 
 static void aggregator_counters(struct aggregator *ag)
@@ -229,12 +144,14 @@ static int aggregator_http(struct aggregator *ag, char *err, size_t errlen)
 		return -1;
 	httpd_require_token(ag->httpd, ag->cfg->http.token);
 	httpd_route_metrics(ag->httpd, ag->metrics);
-	httpd_route_health(ag->httpd, aggregator_health, ag);
+	ag->status = status_new(&(struct status_metrics){
+		ag->m.db_up, ag->m.assigned, ag->m.lag, ag->m.last_flush,
+		ag->m.messages, ag->m.parse_errors,
+	});
+	status_route(ag->status, ag->httpd);
 	ag->api = api_new(ag->cfg, ag->names, dimensions_count(ag->dims),
 			  ag->sizes, ag->nsizes);
 	api_route(ag->api, ag->httpd);
-	httpd_route(ag->httpd, "GET", "/api/status", aggregator_status, ag);
-	httpd_route(ag->httpd, "GET", "/", aggregator_dashboard, ag);
 	logging_info("http: the dashboard, /api/, /metrics and /healthz on port %u%s",
 		     httpd_port(ag->httpd), *ag->cfg->http.token ? " (token required)" : "");
 	return 0;
@@ -277,7 +194,6 @@ struct aggregator *aggregator_new(const struct aggregator_config *cfg,
 	ag->cfg = cfg;
 	ag->opts = *opts;
 	ag->metrics = metrics_new();
-	atomic_init(&ag->health, AGG_HEALTH_STARTING);
 	ag->sigfd = runtime_signals();
 	if (ag->sigfd < 0) {
 		snprintf(err, errlen, "signalfd: %s", strerror(errno));
@@ -304,6 +220,7 @@ void aggregator_free(struct aggregator *ag)
 	consumer_free(ag->consumer);    /* revokes: may still flush */
 	httpd_free(ag->httpd);
 	api_free(ag->api);
+	status_free(ag->status);
 	if (ag->writer)
 		flush_drop(ag);
 	writer_free(ag->writer);
@@ -320,6 +237,12 @@ void aggregator_free(struct aggregator *ag)
 	if (ag->sigfd >= 0)
 		close(ag->sigfd);
 	free(ag);
+}
+
+void aggregator_health(struct aggregator *ag, enum status_health health)
+{
+	if (ag->status)
+		status_set(ag->status, health);
 }
 
 /* --- the loop ------------------------------------------------------------ */
@@ -492,7 +415,7 @@ static void aggregator_tick(struct aggregator *ag)
 	rebalance_retry_seek(ag);
 	flush_expire(ag);
 	if (ag->assigned_once)
-		atomic_store(&ag->health, AGG_HEALTH_OK);
+		aggregator_health(ag, STATUS_OK);
 }
 
 static int aggregator_poll_ms(const struct aggregator *ag)
@@ -651,6 +574,6 @@ int aggregator_run(struct aggregator *ag)
 		aggregator_drain(ag);
 	aggregator_log_cpu(ag);
 	if (ag->fatal)
-		atomic_store(&ag->health, AGG_HEALTH_FATAL);
+		aggregator_health(ag, STATUS_FATAL);
 	return ag->fatal || ag->db_down ? 1 : 0;
 }

@@ -31,6 +31,7 @@
 #include "message.h"
 #include "metrics.h"
 #include "runtime.h"
+#include "status.h"
 #include "prep.h"
 #include "store.h"
 #include "window.h"
@@ -61,14 +62,6 @@ struct flush_job {
 	struct window_rows rows;
 	struct store_flush fl;
 	int64_t started_ms;
-};
-
-/* What /healthz reports, published by the loop for the HTTP thread. */
-enum agg_health {
-	AGG_HEALTH_STARTING,
-	AGG_HEALTH_OK,
-	AGG_HEALTH_DB_DOWN,
-	AGG_HEALTH_FATAL,
 };
 
 struct aggregator {
@@ -110,10 +103,10 @@ struct aggregator {
 	bool db_down;
 	int64_t db_down_since_ms;
 	int64_t retry_ms, backoff_ms;
-	_Atomic int health;             /* enum agg_health */
 
 	struct prep *prep;              /* decode, parse, values on two threads */
 	struct api *api;                /* /api/..., on the HTTP thread */
+	struct status *status;          /* /healthz, /api/status, / */
 };
 
 /*
@@ -122,6 +115,8 @@ struct aggregator {
  * double it (up to 5 s): false, at once, when stopping.
  */
 void aggregator_read_signals(struct aggregator *ag);
+/* Publish the health /healthz and /api/status report (no HTTP: nothing). */
+void aggregator_health(struct aggregator *ag, enum status_health health);
 void aggregator_wait(struct aggregator *ag, int64_t ms);
 bool aggregator_pause(struct aggregator *ag, int64_t *backoff);
 

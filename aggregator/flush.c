@@ -236,7 +236,7 @@ static void flush_failed(struct aggregator *ag, int rc, const char *err)
 		ag->backoff_ms = FLUSH_BACKOFF_MIN_MS;
 		flush_paused(ag, 1);
 		metrics_gauge_set(ag->m.db_up, 0);
-		atomic_store(&ag->health, AGG_HEALTH_DB_DOWN);
+		aggregator_health(ag, STATUS_DB_DOWN);
 	}
 	ag->retry_ms = now + ag->backoff_ms;
 	ag->backoff_ms = ag->backoff_ms * 2 > FLUSH_BACKOFF_MAX_MS ?
@@ -259,7 +259,7 @@ static void flush_resume(struct aggregator *ag)
 	consumer_pause(ag->consumer, ids, n, 0);
 	free(ids);
 	metrics_gauge_set(ag->m.db_up, 1);
-	atomic_store(&ag->health, AGG_HEALTH_OK);
+	aggregator_health(ag, STATUS_OK);
 }
 
 /* What the writer said of the job, acted upon. */

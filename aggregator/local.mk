@@ -20,6 +20,7 @@ aggregator_libaggregator_a_SOURCES = \
 	aggregator/ledger.c aggregator/ledger.h \
 	aggregator/prep.c aggregator/prep.h \
 	aggregator/rebalance.c \
+	aggregator/status.c aggregator/status.h \
 	aggregator/store.c aggregator/store.h \
 	aggregator/store_sql.c aggregator/store_sql.h \
 	aggregator/webhook.c aggregator/webhook.h \

@@ -29,6 +29,7 @@ unit_tests = \
 	test/unit/test_producer \
 	test/unit/test_rebalance \
 	test/unit/test_registry \
+	test/unit/test_status \
 	test/unit/test_store \
 	test/unit/test_store_faults \
 	test/unit/test_store_sql \
@@ -54,6 +55,7 @@ test_unit_test_producer_LDADD = agent/libagent.a $(LDADD)
 test_unit_test_rebalance_LDADD = aggregator/libaggregator.a $(LDADD) \
 	$(MARIADB_LIBS) -lm
 test_unit_test_registry_LDADD = agent/libagent.a $(LDADD)
+test_unit_test_status_LDADD = aggregator/libaggregator.a $(LDADD)
 test_unit_test_store_LDADD = aggregator/libaggregator.a $(LDADD) $(MARIADB_LIBS)
 test_unit_test_store_faults_LDADD = aggregator/libaggregator.a $(LDADD) $(MARIADB_LIBS)
 test_unit_test_store_sql_LDADD = aggregator/libaggregator.a $(LDADD)
@@ -83,6 +85,7 @@ test_unit_test_fingerprint_CFLAGS = $(AM_CFLAGS) $(XXHASH_CFLAGS)
 test_unit_test_httpd_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 test_unit_test_rebalance_CFLAGS = $(AM_CFLAGS) $(MARIADB_CFLAGS) $(CURL_CFLAGS)
 test_unit_test_registry_CFLAGS = $(AM_CFLAGS) $(XXHASH_CFLAGS)
+test_unit_test_status_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 test_unit_test_store_CFLAGS = $(AM_CFLAGS) $(MARIADB_CFLAGS) \
 	-DTOP_SRCDIR='"$(abs_top_srcdir)"'
 test_unit_test_store_faults_CFLAGS = $(AM_CFLAGS) $(MARIADB_CFLAGS)
