@@ -185,12 +185,15 @@ static void sources_outgrown(struct sources *s, struct slot *owner, struct slot 
 	struct registry_entry *entry = tail_entry(owner->tail);
 	nlink_t links;
 	int64_t osize;
+	int rc;
 
 	if (size <= tail_offset(owner->tail))
 		return;
-	if (sources_slot_open(s, owner, now_ms) < 0 || tail_stat(owner->tail, &osize, &links) < 0 ||
+	rc = sources_slot_open(s, owner, now_ms);
+	if (rc < 0 || tail_stat(owner->tail, &osize, &links) < 0 ||
 	    osize < tail_offset(owner->tail)) {
 		owner->ready = true;    /* shrank, or cannot tell: a read tells */
+		copy->ready = rc == -EMFILE;    /* no fd to spare yet: not idle */
 		return;
 	}
 	if (size <= osize)
@@ -229,10 +232,16 @@ void sources_copy_tick(struct sources *s, struct slot *slot, int64_t now_ms)
 	int64_t size = -1;
 	nlink_t links;
 	uint64_t fp;
+	int rc;
 
 	slot->ready = owner && tail_entry(owner->tail) != entry;
-	if (slot->ready || sources_slot_open(s, slot, now_ms) < 0)
+	if (slot->ready)
 		return;         /* lines of a former reader in flight: wait for acks */
+	rc = sources_slot_open(s, slot, now_ms);
+	if (rc < 0) {
+		slot->ready = rc == -EMFILE;    /* no fd to spare yet: not idle */
+		return;
+	}
 	if (tail_fingerprint(slot->tail, &fp) < 0 || fp != entry->fingerprint) {
 		SOURCES_LOG("%s: no longer a copy of source %s: looking at it again",
 			     tail_path(slot->tail), entry->id);
