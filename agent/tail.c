@@ -46,8 +46,6 @@ struct tail {
 	uint64_t last_fp;               /* source before the last truncation */
 	uint32_t last_gen;
 	bool has_last;
-	uint64_t fp;                    /* first line while attached, once known */
-	bool has_fp;
 	struct registry_entry *failed;  /* a send of it failed: rewind when drained */
 	struct tail_pending *fifo;      /* ring of messages in flight */
 	size_t head, count, cap;
@@ -130,7 +128,6 @@ void tail_attach(struct tail *t, struct registry_entry *entry, int64_t offset,
 	t->entry = entry;
 	t->offset = offset;
 	t->long_start = -1;
-	t->has_fp = t->fd >= 0 && fingerprint_read(t->fd, &t->fp) == 0;
 	if (!t->host || strcmp(t->host, host)) {
 		free(t->host);
 		t->host = xstrdup(host);
@@ -148,7 +145,6 @@ void tail_detach(struct tail *t)
 	t->entry = NULL;
 	t->offset = 0;
 	t->long_start = -1;
-	t->has_fp = false;
 }
 
 struct registry_entry *tail_entry(const struct tail *t)
@@ -272,8 +268,24 @@ static int tail_send(struct tail *t, struct tail_env *env, const char *ts,
 	return 0;
 }
 
+/* Whether the file still starts with the entry's first line. Every entry
+ * has one (a file is identified by it), so none means the file was truncated,
+ * even when nothing had been read of it yet. */
+static bool tail_same_first_line(struct tail *t)
+{
+	uint64_t fp;
+	int rc = fingerprint_read(t->fd, &fp);
+
+	if (rc == -EAGAIN)
+		return false;
+	if (rc < 0)
+		return true;    /* cannot tell: the read itself will say */
+	return fp == t->entry->fingerprint;
+}
+
 /* Send the long line that started at long_start and ends before next - 1.
- * 0, tail_send()'s errors, or -EIO when its head cannot be read (logged). */
+ * 0, tail_send()'s errors, -EIO when its head cannot be read (logged), or
+ * -ESTALE when the file was replaced before it was read again. */
 static int tail_send_long(struct tail *t, struct tail_env *env, const char *ts,
 			  int64_t next)
 {
@@ -291,6 +303,10 @@ static int tail_send_long(struct tail *t, struct tail_env *env, const char *ts,
 		free(line);
 		return -EIO;
 	}
+	if (!tail_same_first_line(t)) {
+		free(line);
+		return -ESTALE;
+	}
 	rc = tail_send(t, env, ts, line, (size_t)n, t->long_start, next,
 		       MESSAGE_FLAG_TRUNCATED);
 	free(line);
@@ -302,7 +318,8 @@ static int tail_send_long(struct tail *t, struct tail_env *env, const char *ts,
 /*
  * Send the complete lines of buf[0..n), which starts at t->offset, and move
  * t->offset past what was sent or skipped. Returns 0 or a send's error:
- * -EIO (a read failed) or one to retry after acks (-ENOBUFS, -EAGAIN).
+ * -EIO (a read failed), -ESTALE (the file was replaced), or one to retry
+ * after acks (-ENOBUFS, -EAGAIN).
  */
 static int tail_lines(struct tail *t, struct tail_env *env, const char *ts,
 		      const char *buf, size_t n)
@@ -343,23 +360,17 @@ static int tail_lines(struct tail *t, struct tail_env *env, const char *ts,
 	return 0;
 }
 
-/* Whether the first line is still the one seen at attach (or the first one
- * seen since, when the file had none yet). A first line that is gone means
- * the file was truncated, even when nothing had been read of it yet. */
-static bool tail_same_first_line(struct tail *t)
+/* Let go of the entry: the file is not its source any more. */
+static void tail_replaced(struct tail *t)
 {
-	uint64_t fp;
-	int rc = fingerprint_read(t->fd, &fp);
+	static struct logging_limit limit;
+	struct stat st;
+	int64_t size = fstat(t->fd, &st) == 0 ? st.st_size : -1;
 
-	if (rc == -EAGAIN)
-		return !t->has_fp;
-	if (rc < 0)
-		return true;    /* cannot tell: the read itself will say */
-	if (!t->has_fp) {
-		t->fp = fp;
-		t->has_fp = true;
-	}
-	return fp == t->fp;
+	logging_limited(&limit, LOGGING_INFO, "%s: %s (size %lld, offset %lld): reading it as a new source",
+			t->path, size >= 0 && size < t->offset ? "truncated" : "content replaced",
+			(long long)size, (long long)t->offset);
+	tail_detach(t);
 }
 
 /*
@@ -370,17 +381,13 @@ static bool tail_same_first_line(struct tail *t)
  */
 static bool tail_truncated(struct tail *t)
 {
-	static struct logging_limit limit;
 	struct stat st;
 
 	if (fstat(t->fd, &st) < 0)
 		return false;
 	if (st.st_size >= t->offset && tail_same_first_line(t))
 		return false;
-	logging_limited(&limit, LOGGING_INFO, "%s: %s (size %lld, offset %lld): reading it as a new source",
-			t->path, st.st_size < t->offset ? "truncated" : "content replaced",
-			(long long)st.st_size, (long long)t->offset);
-	tail_detach(t);
+	tail_replaced(t);
 	return true;
 }
 
@@ -436,7 +443,14 @@ enum tail_status tail_read(struct tail *t, struct tail_env *env,
 			tail_close(t);
 			return TAIL_ERROR;
 		}
-		rc = n ? tail_lines(t, env, ts, env->rbuf, (size_t)n) : 0;
+		/* Replaced between the look above and this read, what it read
+		 * is another file's: nothing of it is sent. */
+		rc = n == 0 ? 0 : !tail_same_first_line(t) ? -ESTALE :
+		     tail_lines(t, env, ts, env->rbuf, (size_t)n);
+		if (rc == -ESTALE) {
+			tail_replaced(t);
+			return TAIL_TRUNCATED;
+		}
 		if (rc == -EIO) {
 			tail_close(t);
 			return TAIL_ERROR;

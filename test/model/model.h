@@ -150,10 +150,12 @@ bool model_agent_settle(struct model_agent *a);
 /*
  * Write the agent's configuration to path: logs_dir's access.log* and
  * tiny-*.log, *.gz excluded, registry in work_dir/data, brokers and topic;
- * extra: more top-level YAML lines (may be ""). 0 or -1.
+ * level: the log level, or NULL for debug under LOGTALLY_MODEL_VERBOSE=1
+ * and warn otherwise; extra: more top-level YAML lines (may be ""). 0 or -1.
  */
 int model_config_write(const char *path, const char *work_dir, const char *logs_dir,
-		       const char *brokers, const char *topic, const char *extra);
+		       const char *brokers, const char *topic, const char *level,
+		       const char *extra);
 
 /* --- the real programs (model_process.c) ------------------------------------ */
 
@@ -174,6 +176,8 @@ int model_process_stop(struct model_process *p);
 bool model_process_died(struct model_process *p, int *status);
 /* A sanitizer's report in the agent's stderr: true, with its line. */
 bool model_process_report(const struct model_process *p, char *line, size_t len);
+/* Print the last lines of the agent's log (info and above), as comments. */
+void model_process_print_log(const struct model_process *p, unsigned lines);
 
 /* A logtally-devbroker of one broker, its control socket in dir. */
 struct model_broker {

@@ -60,7 +60,8 @@ static int model_log_clock(clockid_t clock, struct timespec *ts)
 }
 
 int model_config_write(const char *path, const char *work_dir, const char *logs_dir,
-		       const char *brokers, const char *topic, const char *extra)
+		       const char *brokers, const char *topic, const char *level,
+		       const char *extra)
 {
 	const char *verbose = getenv("LOGTALLY_MODEL_VERBOSE");
 	FILE *f = fopen(path, "w");
@@ -82,7 +83,7 @@ int model_config_write(const char *path, const char *work_dir, const char *logs_
 		"max_buffer: 1MiB\n"
 		"log_level: %s\n%s",
 		work_dir, logs_dir, logs_dir, brokers, topic, MODEL_MAX_LINE,
-		verbose && *verbose == '1' ? "debug" : "warn", extra);
+		verbose && *verbose == '1' ? "debug" : level ? level : "warn", extra);
 	return fclose(f) == 0 ? 0 : -1;
 }
 
@@ -94,7 +95,7 @@ static int model_agent_config(struct model_agent *a, const char *work_dir,
 	int rc;
 
 	snprintf(a->cfg_path, sizeof(a->cfg_path), "%s/agent.yml", work_dir);
-	if (model_config_write(a->cfg_path, work_dir, logs_dir, brokers, topic,
+	if (model_config_write(a->cfg_path, work_dir, logs_dir, brokers, topic, NULL,
 			       "close_inactive: 3s\n") < 0)
 		return -1;
 	rc = agent_config_load(&a->cfg, a->cfg_path, &errs);

@@ -77,7 +77,7 @@ struct model_process *model_process_new(const char *bin, const char *work_dir,
 	snprintf(p->bin, sizeof(p->bin), "%s", bin);
 	snprintf(p->cfg, sizeof(p->cfg), "%s/agent.yml", work_dir);
 	snprintf(p->err, sizeof(p->err), "%s/agent.err", work_dir);
-	if (model_config_write(p->cfg, work_dir, logs_dir, brokers, topic,
+	if (model_config_write(p->cfg, work_dir, logs_dir, brokers, topic, "info",
 			       "scan_interval: 100ms\nregistry_flush: 50ms\n"
 			       "shutdown_timeout: 2s\nclose_inactive: 1s\n") < 0) {
 		free(p);
@@ -161,6 +161,28 @@ bool model_process_report(const struct model_process *p, char *line, size_t len)
 	if (f)
 		fclose(f);
 	return found;
+}
+
+void model_process_print_log(const struct model_process *p, unsigned lines)
+{
+	FILE *f = fopen(p->err, "r");
+	char line[512];
+	unsigned total = 0, n = 0;
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		total += strchr(line, '\n') != NULL;
+	rewind(f);
+	printf("#   the agent's log%s:\n", total > lines ? ", its end" : "");
+	while (fgets(line, sizeof(line), f)) {
+		bool whole = strchr(line, '\n') != NULL;
+
+		if (n + lines >= total)
+			printf("#     %s%s", line, whole ? "" : "\n");
+		n += whole;
+	}
+	fclose(f);
 }
 
 void model_process_free(struct model_process *p)

@@ -624,6 +624,8 @@ static long model_seed(uint64_t seed, const struct model_scenario *sc,
 		       problems ? " (above); the sequence:" : "");
 		if (!model_live)
 			model_print_trace(&r);
+		if (problems && r.proc)
+			model_process_print_log(r.proc, 60);
 	}
 	rc = (long)problems;
 out:

@@ -54,8 +54,22 @@ int __wrap_producer_send(struct producer *p, const char *key, size_t keylen,
 	return 0;
 }
 
-/* pread fails with EIO at this offset (-1: never); everything else reads. */
+/* pread fails with EIO at this offset (-1: never); everything else reads.
+ * Before the read at pread_replace_at, the file at replace_path is truncated
+ * and replace_with written to it, once: copytruncate between a look and a
+ * read. */
 static off_t pread_fail_at = -1;
+static off_t pread_replace_at = -1;
+static const char *replace_path, *replace_with;
+
+static void file_replace(const char *path, const char *data)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, strlen(data)), (ssize_t)strlen(data));
+	close(fd);
+}
 
 ssize_t __real_pread(int fd, void *buf, size_t count, off_t offset);
 ssize_t __wrap_pread(int fd, void *buf, size_t count, off_t offset);
@@ -65,6 +79,10 @@ ssize_t __wrap_pread(int fd, void *buf, size_t count, off_t offset)
 	if (offset == pread_fail_at) {
 		errno = EIO;
 		return -1;
+	}
+	if (offset == pread_replace_at) {
+		pread_replace_at = -1;
+		file_replace(replace_path, replace_with);
 	}
 	return __real_pread(fd, buf, count, offset);
 }
@@ -102,6 +120,7 @@ static int fixture_setup(void **state)
 	nsent = 0;
 	send_rc = 0;
 	pread_fail_at = -1;
+	pread_replace_at = -1;
 	accept_left = SIZE_MAX;
 	*state = f;
 	return 0;
@@ -134,15 +153,18 @@ static void file_append(const char *path, const void *data, size_t len)
 	close(fd);
 }
 
-/* Create the tail on the file, attached to a new entry at offset 0. */
+/* Create the tail on the file, attached to a new entry of its first line
+ * at offset 0. */
 static void fixture_open(struct fixture *f)
 {
 	struct stat st;
+	uint64_t fp;
 
 	assert_int_equal(stat(f->path, &st), 0);
 	f->tail = tail_new(f->path, st.st_dev, st.st_ino, 0, NULL);
 	assert_int_equal(tail_open(f->tail), 0);
-	f->entry = registry_add(f->reg, "test-host", 42, 0, 0, f->path);
+	assert_int_equal(tail_fingerprint(f->tail, &fp), 0);
+	f->entry = registry_add(f->reg, "test-host", fp, 0, 0, f->path);
 	tail_attach(f->tail, f->entry, 0, "test-host");
 }
 
@@ -387,10 +409,69 @@ static void test_truncated(void **state)
 	file_append(f->path, "new\n", 4);
 	assert_int_equal(tail_read(f->tail, &f->env, 1 << 20, 0), TAIL_TRUNCATED);
 	assert_null(tail_entry(f->tail));
-	assert_int_equal(tail_generation(f->tail, 42), 1);      /* same content: next generation */
+	assert_int_equal(tail_generation(f->tail, f->entry->fingerprint), 1);   /* same content: next generation */
 	assert_int_equal(tail_generation(f->tail, 7), 0);
 	ack_all(f, 0);                          /* in-flight acks still move the old entry */
 	assert_int_equal(f->entry->offset, 18);
+}
+
+/* Truncated and written past the offset between the look at the file and
+ * the read (the agent and copytruncate race): nothing of the new content is
+ * sent at the old source's offset. It used to be, from the middle of a line. */
+static void test_replaced_before_the_read(void **state)
+{
+	struct fixture *f = *state;
+
+	file_append(f->path, "first line\nsecond\n", 18);
+	fixture_open(f);
+	assert_int_equal(tail_read(f->tail, &f->env, 1 << 20, 0), TAIL_EOF);
+	file_append(f->path, "third\n", 6);
+	replace_path = f->path;
+	replace_with = "a new first line\nand a second one\n";
+	pread_replace_at = 18;
+	assert_int_equal(tail_read(f->tail, &f->env, 1 << 20, 0), TAIL_TRUNCATED);
+	assert_int_equal(pread_replace_at, -1);         /* it did happen */
+	assert_int_equal(nsent, 2);
+	assert_null(tail_entry(f->tail));
+}
+
+/* The same before a long line's head is read again at its end. */
+static void test_replaced_before_a_long_head(void **state)
+{
+	struct fixture *f = *state;
+	char big[300], repl[400];
+
+	memset(big, 'a', sizeof(big));
+	file_append(f->path, "before\n", 7);
+	file_append(f->path, big, sizeof(big));
+	fixture_open(f);
+	assert_int_equal(tail_read(f->tail, &f->env, 1 << 20, 0), TAIL_EOF);
+	assert_int_equal(nsent, 1);
+	file_append(f->path, "\n", 1);
+	memset(repl, 'n', sizeof(repl) - 1);
+	repl[sizeof(repl) - 1] = '\0';
+	repl[3] = '\n';
+	replace_path = f->path;
+	replace_with = repl;
+	pread_replace_at = 7;                   /* the head, at the long line's end */
+	assert_int_equal(tail_read(f->tail, &f->env, 1 << 20, 0), TAIL_TRUNCATED);
+	assert_int_equal(pread_replace_at, -1);
+	assert_int_equal(nsent, 1);
+}
+
+/* The entry's first line is the file's identity, not what the file holds
+ * when the tail attaches: a file rewritten in between is not read on. */
+static void test_attach_checks_the_entry(void **state)
+{
+	struct fixture *f = *state;
+	struct registry_entry *other;
+
+	file_append(f->path, "first line\nsecond\n", 18);
+	fixture_open(f);
+	other = registry_add(f->reg, "test-host", f->entry->fingerprint ^ 1, 0, 5, f->path);
+	tail_attach(f->tail, other, 5, "test-host");
+	assert_int_equal(tail_read(f->tail, &f->env, 1 << 20, 0), TAIL_TRUNCATED);
+	assert_int_equal(nsent, 0);
 }
 
 static void test_limit(void **state)
@@ -419,6 +500,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_delivery, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_line_end_through_the_fd, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_truncated, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_replaced_before_the_read, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_replaced_before_a_long_head, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_attach_checks_the_entry, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_limit, fixture_setup, fixture_teardown),
 	};
 
