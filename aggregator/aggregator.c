@@ -1,124 +1,87 @@
 /*
  * aggregator: set-up, the loop, and the way out. The loop takes batches of
  * messages, has each prepared (prep.c) while it counts the one before
- * (count.c), flushes every flush_interval or when max_pending is passed
- * (flush.c), retries the database while it is away, and in --once mode
- * stops when every partition reached the end offset it had at start.
- * Rebalances run inside consumer_poll() (rebalance.c); a batch polled
- * before partitions were positioned anew is dropped, not counted.
- * Signals arrive on a signalfd, which every wait of the loop's thread
- * watches: the first stops the loop, which flushes (retrying up to
- * shutdown_timeout) and leaves the group; a second makes it give up
- * waiting at once, also for a flush the writer still holds.
+ * (count.c), and ticks: flush.c writes what was counted when it is time,
+ * and reports outcomes; the loop decides what they mean for Kafka (through
+ * rebalance.c: commit offsets, pause a partition taken over, pause all
+ * while the database is away and seek back when it returns) and for the
+ * run (stop on a fatal error). In --once mode it stops when once.c says
+ * every partition reached its end at start. Rebalances run inside
+ * consumer_poll() (rebalance.c); a batch polled before partitions were
+ * positioned anew is dropped, not counted. Signals (stop.c) stop the loop,
+ * which flushes, retrying up to shutdown_timeout, and leaves the group; a
+ * second makes it give up waiting at once, also for a flush the writer
+ * still holds.
+ *
+ * A line travels consumer -> prep -> count -> (ledger) -> flush -> writer
+ * -> store; offsets come back through the ledger only.
  */
 #include <assert.h>
-#include <errno.h>
 #include <math.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "aggregator_private.h"
+#include "aggregator.h"
+#include "aggregator_metrics.h"
+#include "alerts.h"
+#include "api.h"
+#include "consumer.h"
+#include "count.h"
+#include "flush.h"
 #include "httpd.h"
+#include "ledger.h"
 #include "logging.h"
+#include "once.h"
+#include "prep.h"
+#include "rebalance.h"
+#include "runtime.h"
+#include "status.h"
+#include "stop.h"
+#include "store.h"
+#include "window.h"
 #include "xalloc.h"
 
 #define AGG_BATCH PREP_BATCH
 #define AGG_POLL_MS 100
 #define AGG_DRAIN_WAIT_MS 10    /* how often the last flush is looked at */
+#define AGG_LAG_EVERY_MS 1000
 
-void aggregator_read_signals(struct aggregator *ag)
-{
-	struct signalfd_siginfo info;
+struct aggregator {
+	const struct aggregator_config *cfg;
+	struct aggregator_options opts;
+	struct stop *stop;
+	struct metrics *metrics;
+	struct aggregator_metrics m;
+	struct prep *prep;              /* decode, parse, values on two threads */
+	const struct dimensions *dims;  /* prep's: names and count only */
+	struct window_cap *cap;
+	struct ledger *ledger;          /* partitions, sources, generation */
+	struct count_env count;
+	struct store *store;            /* the loop's connection */
+	struct flush *flush;            /* the writer and its jobs */
+	struct rebalance *rebalance;
+	struct consumer *consumer;
+	struct once *once;              /* --once: the ends to reach */
+	struct httpd *httpd;
+	struct status *status;          /* /healthz, /api/status, / */
+	struct api *api;                /* /api/..., on the HTTP thread */
+	struct alerts *alerts;          /* its own threads; NULL with --once */
 
-	while (read(ag->sigfd, &info, sizeof(info)) == sizeof(info)) {
-		ag->signals++;
-		logging_info("%s: %s", strsignal((int)info.ssi_signo),
-			     ag->signals == 1 ? "flushing and leaving the group" :
-			     "stopping now");
-	}
-}
+	/* window seconds: base, then rollups (the configuration bounds them) */
+	int64_t sizes[1 + AGGREGATOR_ROLLUPS_MAX];
+	size_t nsizes;
+	const char **names;             /* dimension names by index */
 
-static void aggregator_counters(struct aggregator *ag)
-{
-	struct agg_metrics *m = &ag->m;
-	struct metrics *reg = ag->metrics;
+	bool fatal;                     /* stop with status 1 */
+	bool paused;                    /* for the database: consumption paused */
+	bool once_counted;              /* --once: logged that all was counted */
+	double kafka_cpu_s;             /* the loop's, in consumer_poll() and freeing */
+	int64_t lag_ms;                 /* when the lags are due again */
+};
 
-	m->messages = metrics_counter(reg, "logtally_aggregator_messages_total",
-				      "Kafka messages consumed.", NULL);
-	m->bad = metrics_counter(reg, "logtally_aggregator_bad_messages_total",
-				 "Messages that are neither the agent's JSON nor a bare line.", NULL);
-	m->parse_errors = metrics_counter(reg, "logtally_aggregator_parse_errors_total",
-					  "Lines that do not match log_format.", NULL);
-	m->duplicates = metrics_counter(reg, "logtally_aggregator_duplicates_total",
-					"Lines an agent sent again, skipped.", NULL);
-	m->late = metrics_counter(reg, "logtally_aggregator_late_events_total",
-				  "Lines older than lateness behind the newest (still counted).", NULL);
-	m->events = metrics_counter(reg, "logtally_aggregator_events_total",
-				    "Lines counted.", NULL);
-	m->flushes = metrics_counter(reg, "logtally_aggregator_flushes_total",
-				     "Transactions committed.", NULL);
-	m->rows = metrics_counter(reg, "logtally_aggregator_flush_rows_total",
-				  "Rows of counts upserted.", NULL);
-	m->statements = metrics_counter(reg, "logtally_aggregator_flush_statements_total",
-					"Upsert statements sent.", NULL);
-	m->conflicts = metrics_counter(reg, "logtally_aggregator_flush_conflicts_total",
-				       "Partitions found owned by another member at flush.", NULL);
-	m->aged_out = metrics_counter(reg, "logtally_aggregator_aged_out_messages_total",
-				      "Messages removed by Kafka's retention before they were counted.", NULL);
-	m->rebalances = metrics_counter(reg, "logtally_aggregator_rebalances_total",
-					"Partition assignments and revocations.", NULL);
-	m->expired = metrics_counter(reg, "logtally_aggregator_expired_rows_total",
-				     "Rows deleted by retention.", NULL);
-	m->db_retry = metrics_counter(reg, "logtally_aggregator_db_errors_total",
-				      "Database failures.", "class", "retry", NULL);
-	m->db_fatal = metrics_counter(reg, "logtally_aggregator_db_errors_total",
-				      "Database failures.", "class", "fatal", NULL);
-}
-
-/* Rows per flush: from one key to a backlog's worth. */
-static const double rows_bounds[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
-
-static void aggregator_gauges(struct aggregator *ag)
-{
-	struct agg_metrics *m = &ag->m;
-	struct metrics *reg = ag->metrics;
-	size_t n = dimensions_count(ag->dims);
-
-	m->other = xcalloc(n, sizeof(*m->other));
-	for (size_t i = 0; i < n; i++)
-		m->other[i] = metrics_counter(reg, "logtally_aggregator_other_values_total",
-					      "Values counted as (other) past max_values.",
-					      "dimension", dimensions_name(ag->dims, i), NULL);
-	m->db_up = metrics_gauge(reg, "logtally_aggregator_db_up",
-				 "1 while MariaDB takes the flushes.", NULL);
-	m->pending = metrics_gauge(reg, "logtally_aggregator_pending_keys",
-				   "Keys counted and not flushed yet.", NULL);
-	m->assigned = metrics_gauge(reg, "logtally_aggregator_partitions_assigned",
-				    "Partitions this member consumes.", NULL);
-	m->lag = metrics_gauge(reg, "logtally_aggregator_consumer_lag",
-			       "Messages of the partitions held not counted yet, "
-			       "by the high watermarks of the last fetches.", NULL);
-	m->flush_age = metrics_gauge(reg, "logtally_aggregator_last_flush_age_seconds",
-				     "Seconds since the last flush committed, to the "
-				     "second (NaN before the first).", NULL);
-	metrics_gauge_set(m->flush_age, NAN);
-	m->last_flush = metrics_gauge(reg, "logtally_aggregator_last_flush_timestamp_seconds",
-				      "When the last flush committed (Unix time).", NULL);
-	m->flush_seconds = metrics_histogram(reg, "logtally_aggregator_flush_duration_seconds",
-					     "Time of one flush transaction.", NULL, 0, NULL);
-	m->flush_rows = metrics_histogram(reg, "logtally_aggregator_flush_size_rows",
-					  "Rows upserted by one flush transaction.",
-					  rows_bounds, sizeof(rows_bounds) / sizeof(rows_bounds[0]),
-					  NULL);
-	metrics_gauge_set(m->db_up, 1);
-}
-
+/* --- set-up -------------------------------------------------------------- */
 
 /* Window sizes in seconds, base first; dimension names by index. */
 static void aggregator_layout(struct aggregator *ag)
@@ -145,8 +108,8 @@ static int aggregator_http(struct aggregator *ag, char *err, size_t errlen)
 	httpd_require_token(ag->httpd, ag->cfg->http.token);
 	httpd_route_metrics(ag->httpd, ag->metrics);
 	ag->status = status_new(&(struct status_metrics){
-		ag->m.db_up, ag->m.assigned, ag->m.lag, ag->m.last_flush,
-		ag->m.messages, ag->m.parse_errors,
+		ag->m.db_up, ag->m.rebalance.assigned, ag->m.lag, ag->m.flush.last_flush,
+		ag->m.count.messages, ag->m.count.parse_errors,
 	});
 	status_route(ag->status, ag->httpd);
 	ag->api = api_new(ag->cfg, ag->names, dimensions_count(ag->dims),
@@ -157,6 +120,7 @@ static int aggregator_http(struct aggregator *ag, char *err, size_t errlen)
 	return 0;
 }
 
+/* The counting path: prep, ledger, count, flush, rebalance. */
 static int aggregator_parts(struct aggregator *ag, char *err, size_t errlen)
 {
 	const struct aggregator_config *cfg = ag->cfg;
@@ -167,18 +131,25 @@ static int aggregator_parts(struct aggregator *ag, char *err, size_t errlen)
 	ag->dims = prep_dimensions(ag->prep);
 	ag->cap = window_cap_new((uint64_t)cfg->max_values);
 	ag->store = store_new(&cfg->mariadb);
-	ag->writer = writer_new(&cfg->mariadb);
 	ag->ledger = ledger_new();
-	window_rows_init(&ag->job.rows);
 	aggregator_layout(ag);
-	aggregator_counters(ag);
-	aggregator_gauges(ag);
+	aggregator_metrics_register(&ag->m, ag->metrics, ag->dims);
 	ag->count = (struct count_env){
 		.ledger = ag->ledger, .cap = ag->cap, .window_s = ag->sizes[0],
-		.lateness_ms = cfg->lateness,
-		.m = {ag->m.messages, ag->m.events, ag->m.bad, ag->m.parse_errors,
-		      ag->m.duplicates, ag->m.late, ag->m.other},
+		.lateness_ms = cfg->lateness, .m = ag->m.count,
 	};
+	ag->flush = flush_new(&(struct flush_env){
+		.ledger = ag->ledger, .cap = ag->cap, .sizes = ag->sizes,
+		.nsizes = ag->nsizes, .names = ag->names, .topic = cfg->kafka.topic,
+		.mariadb = &cfg->mariadb, .store = ag->store,
+		.interval_ms = cfg->flush_interval, .max_pending = cfg->max_pending,
+		.retention = &cfg->retention, .m = ag->m.flush,
+	});
+	ag->rebalance = rebalance_new(&(struct rebalance_env){
+		.ledger = ag->ledger, .flush = ag->flush, .store = ag->store,
+		.stop = ag->stop, .topic = cfg->kafka.topic, .m = ag->m.rebalance,
+	});
+	metrics_gauge_set(ag->m.db_up, 1);
 	return 0;
 }
 
@@ -194,16 +165,14 @@ struct aggregator *aggregator_new(const struct aggregator_config *cfg,
 	ag->cfg = cfg;
 	ag->opts = *opts;
 	ag->metrics = metrics_new();
-	ag->sigfd = runtime_signals();
-	if (ag->sigfd < 0) {
-		snprintf(err, errlen, "signalfd: %s", strerror(errno));
+	ag->stop = stop_new(err, errlen);
+	if (!ag->stop || aggregator_parts(ag, err, errlen) ||
+	    aggregator_http(ag, err, errlen))
 		goto fail;
-	}
-	if (aggregator_parts(ag, err, errlen) || aggregator_http(ag, err, errlen))
-		goto fail;
-	ag->consumer = consumer_new(&cfg->kafka, &events, ag, err, errlen);
+	ag->consumer = consumer_new(&cfg->kafka, &events, ag->rebalance, err, errlen);
 	if (!ag->consumer)
 		goto fail;
+	rebalance_set_consumer(ag->rebalance, ag->consumer);
 	if (!opts->once && !(ag->alerts = alerts_start(cfg, ag->metrics, err, errlen)))
 		goto fail;
 	return ag;
@@ -221,49 +190,26 @@ void aggregator_free(struct aggregator *ag)
 	httpd_free(ag->httpd);
 	api_free(ag->api);
 	status_free(ag->status);
-	if (ag->writer)
-		flush_drop(ag);
-	writer_free(ag->writer);
+	once_free(ag->once);
+	rebalance_free(ag->rebalance);
+	flush_free(ag->flush);
 	store_free(ag->store);
 	ledger_free(ag->ledger);
-	window_rows_fini(&ag->job.rows);
 	window_cap_free(ag->cap);
 	prep_free(ag->prep);
 	free(ag->names);
-	free(ag->once_lo);
-	free(ag->once_end);
-	free(ag->m.other);
+	aggregator_metrics_fini(&ag->m);
 	metrics_free(ag->metrics);
-	if (ag->sigfd >= 0)
-		close(ag->sigfd);
+	stop_free(ag->stop);
 	free(ag);
-}
-
-void aggregator_health(struct aggregator *ag, enum status_health health)
-{
-	if (ag->status)
-		status_set(ag->status, health);
 }
 
 /* --- the loop ------------------------------------------------------------ */
 
-/* A signal ends the wait at once (as may EINTR: callers wait in loops). */
-void aggregator_wait(struct aggregator *ag, int64_t ms)
+static void aggregator_health(struct aggregator *ag, enum status_health health)
 {
-	struct pollfd pfd = {.fd = ag->sigfd, .events = POLLIN};
-
-	poll(&pfd, 1, ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms);
-	aggregator_read_signals(ag);
-}
-
-bool aggregator_pause(struct aggregator *ag, int64_t *backoff)
-{
-	aggregator_read_signals(ag);
-	if (ag->signals || ag->fatal)
-		return false;
-	aggregator_wait(ag, *backoff);
-	*backoff = *backoff * 2 > 5000 ? 5000 : *backoff * 2;
-	return !ag->signals && !ag->fatal;
+	if (ag->status)
+		status_set(ag->status, health);
 }
 
 /* Connect and set up the schema before anything is consumed. */
@@ -278,7 +224,7 @@ static int aggregator_open_store(struct aggregator *ag)
 		if (!logged)
 			logging_warn("MariaDB: %s; waiting for it", err);
 		logged = true;
-		if (!aggregator_pause(ag, &backoff))
+		if (!stop_pause(ag->stop, &backoff))
 			return -1;
 	}
 	if (rc) {
@@ -290,141 +236,71 @@ static int aggregator_open_store(struct aggregator *ag)
 	return 0;
 }
 
-
-/* --once: where each partition of the topic ends now, and starts. */
-static int aggregator_once_bounds(struct aggregator *ag)
-{
-	int64_t backoff = 200;
-	int n;
-
-	while ((n = consumer_partition_count(ag->consumer, 10000)) < 0)
-		if (!aggregator_pause(ag, &backoff))
-			return -1;
-	ag->once_n = (size_t)n;
-	ag->once_lo = xcalloc(ag->once_n + 1, sizeof(*ag->once_lo));
-	ag->once_end = xcalloc(ag->once_n + 1, sizeof(*ag->once_end));
-	for (int32_t i = 0; i < n; i++)
-		while (consumer_watermarks(ag->consumer, i, &ag->once_lo[i],
-					   &ag->once_end[i], 10000))
-			if (!aggregator_pause(ag, &backoff))
-				return -1;
-	logging_info("--once: counting %d partitions up to their ends at start", n);
-	return 0;
-}
-
 /*
- * Whether partitions that are not ours are done: another member stored
- * their end, or they held nothing. Asked of MariaDB once a second.
+ * What flushing and rebalancing reported, decided: offsets to Kafka after a
+ * commit, a partition taken over paused, everything paused while the
+ * database is away (what was fetched meanwhile is not counted) and sought
+ * back to where counting is when it returns.
  */
-static bool aggregator_others_done(struct aggregator *ag, const int32_t *ids,
-				   size_t n)
+static void aggregator_decide(struct aggregator *ag)
 {
-	int64_t *stored = xcalloc(n + 1, sizeof(*stored));
-	bool done = true;
-	char err[512];
+	unsigned outcomes = flush_outcomes(ag->flush);
+	bool down = flush_db_down(ag->flush);
 
-	if (runtime_now_ms() < ag->once_check_ms) {
-		free(stored);
-		return false;
-	}
-	ag->once_check_ms = runtime_now_ms() + 1000;
-	if (store_load_offsets(ag->store, ag->cfg->kafka.topic, ids, n, stored,
-			       err, sizeof(err)))
-		done = false;
-	for (size_t i = 0; done && i < n; i++)
-		done = stored[i] >= ag->once_end[ids[i]];
-	free(stored);
-	return done;
+	if (flush_fatal(ag->flush) || rebalance_failed(ag->rebalance))
+		ag->fatal = true;
+	if (outcomes & FLUSH_COMMITTED)
+		rebalance_commit(ag->rebalance, false);
+	if (outcomes & FLUSH_LOST)
+		rebalance_pause_lost(ag->rebalance);
+	if (down == ag->paused)
+		return;
+	ag->paused = down;
+	if (!down)
+		rebalance_reposition(ag->rebalance);
+	rebalance_pause(ag->rebalance, down);
+	metrics_gauge_set(ag->m.db_up, down ? 0 : 1);
+	aggregator_health(ag, down ? STATUS_DB_DOWN : STATUS_OK);
 }
 
 /*
  * --once: every partition of the topic was counted up to its end at start,
- * by this member (assigned ones) or by another (stored offsets). A member
- * given no partitions, or only some, waits for the rest: a member that died
- * may hold them until its session times out.
+ * by this member or another (once.c).
  */
 static bool aggregator_done(struct aggregator *ag)
 {
-	int32_t *others;
-	size_t n = 0;
-	bool done;
-
-	if (!ag->opts.once || !ag->assigned_once || ag->db_down)
-		return false;
-	others = xcalloc(ag->once_n + 1, sizeof(*others));
-	for (size_t i = 0; i < ag->once_n; i++) {
-		struct ledger_partition *p = i < ledger_count(ag->ledger) ? ledger_partition(ag->ledger, (int32_t)(i)) : NULL;
-
-		if (ag->once_end[i] <= ag->once_lo[i])
-			continue;       /* nothing to count */
-		if (p && p->assigned && !p->lost) {
-			if (p->next < ag->once_end[i]) {
-				free(others);
-				return false;
-			}
-		} else {
-			others[n++] = (int32_t)i;
-		}
-	}
-	done = !n || aggregator_others_done(ag, others, n);
-	free(others);
-	return done;
+	return ag->once && rebalance_assigned_once(ag->rebalance) && !ag->paused &&
+	       once_done(ag->once, ag->ledger);
 }
 
-/*
- * The lag of each partition held, once a second, from the high watermarks
- * librdkafka has from its fetches (no request); and the last flush's age.
- */
+/* Once a second: the partitions' lags, and the last flush's age. */
 static void aggregator_lags(struct aggregator *ag)
 {
 	int64_t now = runtime_now_ms();
-	double total = 0, last;
+	double last;
 
 	if (now < ag->lag_ms)
 		return;
-	ag->lag_ms = now + 1000;
-	last = metrics_gauge_get(ag->m.last_flush);
+	ag->lag_ms = now + AGG_LAG_EVERY_MS;
+	last = metrics_gauge_get(ag->m.flush.last_flush);
 	if (last > 0)
 		metrics_gauge_set(ag->m.flush_age,
 				  (double)runtime_wall_ms() / 1000.0 - last);
-	for (size_t i = 0; i < ledger_count(ag->ledger); i++) {
-		struct ledger_partition *p = ledger_partition(ag->ledger, (int32_t)(i));
-		int64_t hi, lag;
-
-		if (!p->assigned || p->lost || !p->lag)
-			continue;
-		hi = consumer_cached_high(ag->consumer, p->id);
-		if (hi < 0)
-			continue;
-		lag = p->next >= 0 ? hi - p->next : hi;
-		lag = lag < 0 ? 0 : lag;
-		metrics_gauge_set(p->lag, (double)lag);
-		total += (double)lag;
-	}
-	metrics_gauge_set(ag->m.lag, total);
+	metrics_gauge_set(ag->m.lag, (double)rebalance_lags(ag->rebalance));
 }
 
 static void aggregator_tick(struct aggregator *ag)
 {
 	aggregator_lags(ag);
-	flush_tick(ag);
-	flush_throttle(ag);
-	flush_expire_caps(ag);  /* often: a replay of old lines opens many windows */
-	if (ag->db_down)
+	flush_tick(ag->flush);
+	flush_throttle(ag->flush);
+	aggregator_decide(ag);
+	count_expire_caps(&ag->count, ag->sizes, ag->nsizes);
+	if (ag->paused)
 		return;         /* its recovery seeks every partition anyway */
-	rebalance_retry_seek(ag);
-	flush_expire(ag);
-	if (ag->assigned_once)
+	rebalance_retry_seek(ag->rebalance);
+	if (rebalance_assigned_once(ag->rebalance))
 		aggregator_health(ag, STATUS_OK);
-}
-
-static int aggregator_poll_ms(const struct aggregator *ag)
-{
-	int64_t wait = ag->next_flush_ms - runtime_now_ms();
-
-	if (ag->db_down)
-		wait = ag->retry_ms - runtime_now_ms();
-	return wait < 0 ? 0 : wait > AGG_POLL_MS ? AGG_POLL_MS : (int)wait;
 }
 
 /*
@@ -450,20 +326,22 @@ static void aggregator_drain(struct aggregator *ag)
 {
 	int64_t deadline = runtime_now_ms() + ag->cfg->shutdown_timeout;
 
-	while (ag->signals < 2 && flush_step(ag) && !ag->fatal &&
-	       (writer_busy(ag->writer) || runtime_now_ms() < deadline)) {
-		aggregator_wait(ag, AGG_DRAIN_WAIT_MS);
-		if (ag->signals < 2)
-			flush_tick(ag);         /* retries when the backoff is over */
+	while (stop_signals(ag->stop) < 2 && flush_step(ag->flush) && !ag->fatal &&
+	       (flush_writing(ag->flush) || runtime_now_ms() < deadline)) {
+		stop_wait(ag->stop, AGG_DRAIN_WAIT_MS);
+		if (stop_signals(ag->stop) < 2)
+			flush_tick(ag->flush);  /* retries when the backoff is over */
+		aggregator_decide(ag);
 	}
-	if (ag->signals >= 2 && writer_busy(ag->writer))
+	aggregator_decide(ag);
+	if (stop_signals(ag->stop) >= 2 && flush_writing(ag->flush))
 		aggregator_abandon();
-	if (!ag->db_down)
-		flush_commit_stored(ag);
-	if (ag->db_down)
+	if (!ag->paused)
+		rebalance_commit(ag->rebalance, true);
+	else
 		logging_warn("stopping with %zu keys not flushed: they are counted "
 			     "again from the stored offsets at the next start",
-			     flush_pending_keys(ag));
+			     ledger_pending_keys(ag->ledger));
 }
 
 /*
@@ -476,7 +354,7 @@ static void aggregator_drain(struct aggregator *ag)
 static void aggregator_log_cpu(const struct aggregator *ag)
 {
 	double loop = runtime_self_cpu_s();
-	double prep = prep_cpu_s(ag->prep), writer = writer_cpu_s(ag->writer);
+	double prep = prep_cpu_s(ag->prep), writer = flush_writer_cpu_s(ag->flush);
 	double all = runtime_process_cpu_s();
 	double rest = all - loop - prep - writer;
 
@@ -490,7 +368,7 @@ struct agg_batch {
 	rd_kafka_message_t *msgs[AGG_BATCH];
 	const struct prep_slot *slots;
 	size_t n;
-	uint64_t generation;    /* ledger_generation(ag->ledger) when it was polled */
+	uint64_t generation;    /* the ledger's when it was polled */
 };
 
 static void aggregator_forget(struct agg_batch *b)
@@ -508,12 +386,36 @@ static void aggregator_count(struct aggregator *ag, struct agg_batch *b)
 {
 	double cpu;
 
-	ag->count.paused = ag->db_down;
+	ag->count.paused = ag->paused;
 	if (b->n && b->generation == ledger_generation(ag->ledger))
 		count_batch(&ag->count, b->msgs, b->slots, b->n);
 	cpu = runtime_self_cpu_s();
 	aggregator_forget(b);
 	ag->kafka_cpu_s += runtime_self_cpu_s() - cpu;
+}
+
+/* Poll the next batch; a rebalance inside the poll voids what it returned. */
+static void aggregator_poll(struct aggregator *ag, struct agg_batch *b, bool wait)
+{
+	double cpu = runtime_self_cpu_s();
+	uint64_t generation = ledger_generation(ag->ledger);
+	int64_t wait_ms = wait ? flush_wait_ms(ag->flush, AGG_POLL_MS) : 0;
+
+	b->n = consumer_poll(ag->consumer, (int)wait_ms, b->msgs, AGG_BATCH);
+	if (ledger_generation(ag->ledger) != generation && b->n) {
+		/*
+		 * A rebalance callback ran inside this poll: librdkafka 2.0.2
+		 * may have put messages fetched before it ahead of those
+		 * after. Fetch them all again.
+		 */
+		logging_debug("a rebalance ran inside the poll: fetching its %zu "
+			      "messages again", b->n);
+		aggregator_forget(b);
+		rebalance_reposition(ag->rebalance);
+	}
+	b->generation = ledger_generation(ag->ledger);
+	ag->kafka_cpu_s += runtime_self_cpu_s() - cpu;
+	aggregator_decide(ag);          /* a revocation may have flushed */
 }
 
 /*
@@ -526,46 +428,29 @@ int aggregator_run(struct aggregator *ag)
 	struct agg_batch *batches = xcalloc(2, sizeof(*batches)), *b, *prev;
 	int next = 0;
 
-	if (aggregator_open_store(ag) || (ag->opts.once && aggregator_once_bounds(ag))) {
+	if (aggregator_open_store(ag) || (ag->opts.once &&
+	    !(ag->once = once_new(ag->consumer, ag->store, ag->cfg->kafka.topic, ag->stop)))) {
 		free(batches);
-		return ag->signals ? 0 : 1;
+		return stop_signals(ag->stop) ? 0 : 1;
 	}
-	ag->next_flush_ms = runtime_now_ms() + ag->cfg->flush_interval;
-	while (!ag->signals && !ag->fatal) {
-		double cpu = runtime_self_cpu_s();
-		uint64_t generation = ledger_generation(ag->ledger);
-
+	while (!stop_signals(ag->stop) && !ag->fatal) {
 		b = &batches[next];
 		prev = &batches[!next];
-		b->n = consumer_poll(ag->consumer, prev->n ? 0 : aggregator_poll_ms(ag),
-				     b->msgs, AGG_BATCH);
-		if (ledger_generation(ag->ledger) != generation && b->n) {
-			/*
-			 * A rebalance callback ran inside this poll: librdkafka
-			 * 2.0.2 may have put messages fetched before it ahead
-			 * of those after. Fetch them all again.
-			 */
-			logging_debug("a rebalance ran inside the poll: fetching "
-				      "its %zu messages again", b->n);
-			aggregator_forget(b);
-			rebalance_reposition(ag);
-		}
-		b->generation = ledger_generation(ag->ledger);
-		ag->kafka_cpu_s += runtime_self_cpu_s() - cpu;
+		aggregator_poll(ag, b, !prev->n);
 		prep_begin(ag->prep, b->msgs, b->n);
 		aggregator_count(ag, prev);
 		b->slots = prep_end(ag->prep);
 		next = !next;
 		aggregator_tick(ag);
-		aggregator_read_signals(ag);
 		if (!aggregator_done(ag))
 			continue;
 		if (!ag->once_counted)
 			logging_debug("--once: every partition counted to its end, "
-				      "%zu keys to write", flush_pending_keys(ag));
+				      "%zu keys to write", ledger_pending_keys(ag->ledger));
 		ag->once_counted = true;
-		if (!flush_sync(ag))
+		if (!flush_sync(ag->flush))
 			break;
+		aggregator_decide(ag);
 	}
 	aggregator_forget(&batches[0]);
 	aggregator_forget(&batches[1]);
@@ -575,5 +460,5 @@ int aggregator_run(struct aggregator *ag)
 	aggregator_log_cpu(ag);
 	if (ag->fatal)
 		aggregator_health(ag, STATUS_FATAL);
-	return ag->fatal || ag->db_down ? 1 : 0;
+	return ag->fatal || ag->paused ? 1 : 0;
 }

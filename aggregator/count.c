@@ -145,3 +145,10 @@ void count_batch(struct count_env *env, rd_kafka_message_t *const *msgs,
 	metrics_counter_add(env->m.messages, tally.messages);
 	metrics_counter_add(env->m.events, tally.events);
 }
+
+void count_expire_caps(const struct count_env *env, const int64_t *sizes, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		window_cap_expire(env->cap, sizes[i],
+				  window_start(env->newest_ms - env->lateness_ms, sizes[i]));
+}

@@ -54,4 +54,11 @@ struct count_env {
 void count_batch(struct count_env *env, rd_kafka_message_t *const *msgs,
 		 const struct prep_slot *slots, size_t n);
 
+/*
+ * Forget the caps of the windows of sizes[0..n) (seconds) that no longer
+ * take on-time lines (older than the newest event - lateness): a replay of
+ * old lines opens many windows, so call it often.
+ */
+void count_expire_caps(const struct count_env *env, const int64_t *sizes, size_t n);
+
 #endif

@@ -42,7 +42,6 @@ struct ledger_partition {
 	bool seek_due;          /* the last seek to next failed: count nothing */
 	int64_t stored;         /* next_offset in MariaDB, or STORE_OFFSET_NONE */
 	int64_t next;           /* offset of the next message to count */
-	int64_t end;            /* --once: where to stop; -1 not known yet */
 	struct window_deltas *deltas;   /* owned; NULL until first assigned */
 	struct window_deltas *spare;    /* an empty table to swap in at flush */
 	struct metrics_gauge *lag;      /* NULL until first assigned */

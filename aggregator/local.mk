@@ -9,18 +9,20 @@ aggregator_libaggregator_a_SOURCES = \
 	aggregator/accesslog.c aggregator/accesslog.h \
 	aggregator/aggregator.c aggregator/aggregator.h \
 	aggregator/aggregator_config.c aggregator/aggregator_config.h \
-	aggregator/aggregator_private.h \
+	aggregator/aggregator_metrics.c aggregator/aggregator_metrics.h \
 	aggregator/alert_rule.c aggregator/alert_rule.h \
 	aggregator/alerts.c aggregator/alerts.h \
 	aggregator/api.c aggregator/api.h \
 	aggregator/consumer.c aggregator/consumer.h \
 	aggregator/count.c aggregator/count.h \
 	aggregator/dimensions.c aggregator/dimensions.h \
-	aggregator/flush.c \
+	aggregator/flush.c aggregator/flush.h \
 	aggregator/ledger.c aggregator/ledger.h \
+	aggregator/once.c aggregator/once.h \
 	aggregator/prep.c aggregator/prep.h \
-	aggregator/rebalance.c \
+	aggregator/rebalance.c aggregator/rebalance.h \
 	aggregator/status.c aggregator/status.h \
+	aggregator/stop.c aggregator/stop.h \
 	aggregator/store.c aggregator/store.h \
 	aggregator/store_sql.c aggregator/store_sql.h \
 	aggregator/webhook.c aggregator/webhook.h \

@@ -1,6 +1,6 @@
 /*
  * writer: one thread, one job slot, one mutex. The loop's thread sets the
- * job and signals; the writer runs store_flush() outside the lock, stores
+ * job and signals; the writer runs it outside the lock, stores
  * the outcome and marks it done; the loop's thread collects it. The store
  * is touched by the writer's thread only (store_free too happens after the
  * thread was joined).
@@ -20,8 +20,7 @@ struct writer {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;            /* a job arrived, or stop */
 	pthread_cond_t finished;        /* the job is done */
-	const struct store_flush *job;  /* NULL: none */
-	void (*prepare)(void *arg);
+	writer_job_fn job;              /* NULL: none */
 	void *arg;
 	bool busy;                      /* job set, outcome not collected */
 	bool done;
@@ -29,14 +28,11 @@ struct writer {
 	struct writer_outcome outcome;
 };
 
-static void writer_run(struct writer *w, const struct store_flush *fl)
+static void writer_run(struct writer *w, writer_job_fn job, void *arg)
 {
-	struct writer_outcome out = {.lost = -1};
+	struct writer_outcome out = {0};
 
-	if (w->prepare)
-		w->prepare(w->arg);
-	out.rc = store_flush(w->store, fl, &out.lost, out.err, sizeof(out.err));
-	out.statements = store_last_statements(w->store);
+	out.rc = job(w->store, arg, out.err, sizeof(out.err));
 	pthread_mutex_lock(&w->lock);
 	w->outcome = out;
 	w->done = true;
@@ -51,15 +47,17 @@ static void *writer_main(void *arg)
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		const struct store_flush *fl;
+		writer_job_fn job;
+		void *job_arg;
 
 		while (!w->job && !w->stop)
 			pthread_cond_wait(&w->wake, &w->lock);
 		if (!w->job)
 			break;
-		fl = w->job;
+		job = w->job;
+		job_arg = w->arg;
 		pthread_mutex_unlock(&w->lock);
-		writer_run(w, fl);
+		writer_run(w, job, job_arg);
 		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
@@ -105,12 +103,10 @@ void writer_free(struct writer *w)
 	free(w);
 }
 
-void writer_start(struct writer *w, const struct store_flush *fl,
-		  void (*prepare)(void *arg), void *arg)
+void writer_start(struct writer *w, writer_job_fn job, void *arg)
 {
 	pthread_mutex_lock(&w->lock);
-	w->job = fl;
-	w->prepare = prepare;
+	w->job = job;
 	w->arg = arg;
 	w->busy = true;
 	w->done = false;

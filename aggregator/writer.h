@@ -1,10 +1,12 @@
 /*
- * writer: a thread that writes flushes to MariaDB, so that consumption goes
- * on while a transaction runs (a flush that blocked the loop for a few
- * hundred milliseconds let librdkafka's prefetch queue fill, and fetching
- * then stalled for up to a second). It owns a store connection of its own
- * and runs one store_flush() at a time; the loop hands a job over with
- * writer_start() and collects the outcome with writer_poll().
+ * writer: a thread that runs the database's slow work (flushes, retention)
+ * so that consumption goes on while a transaction runs (a flush that
+ * blocked the loop for a few hundred milliseconds let librdkafka's prefetch
+ * queue fill, and fetching then stalled for up to a second). It owns a
+ * store connection of its own and runs one job at a time; the loop hands a
+ * job over with writer_start() and collects the outcome with writer_poll().
+ * A job is a function of the writer's store and its argument: the writer
+ * knows nothing of what it writes.
  */
 #ifndef LOGTALLY_WRITER_H
 #define LOGTALLY_WRITER_H
@@ -28,20 +30,21 @@ void writer_free(struct writer *w);
 double writer_cpu_s(const struct writer *w);
 
 /*
- * On the writer's thread, call prepare(arg) (when not NULL: work that can
- * leave the loop's thread, such as building the rows of fl), then run
- * store_flush(fl). fl, arg and everything they point to are borrowed until
- * writer_poll() reports the job done. The writer must be idle (no job, or
- * its outcome collected).
+ * A job: runs on the writer's thread with its store; returns 0 or a
+ * STORE_* class, with the reason in err. What else it finds goes to arg.
  */
-void writer_start(struct writer *w, const struct store_flush *fl,
-		  void (*prepare)(void *arg), void *arg);
+typedef int (*writer_job_fn)(struct store *st, void *arg, char *err, size_t errlen);
 
-/* The outcome of a job: store_flush()'s return and out-parameters. */
+/*
+ * Run job(store, arg) on the writer's thread. arg and everything it points
+ * to are borrowed until writer_poll() reports the job done. The writer must
+ * be idle (no job, or its outcome collected).
+ */
+void writer_start(struct writer *w, writer_job_fn job, void *arg);
+
+/* The outcome of a job: its return and its reason. */
 struct writer_outcome {
 	int rc;
-	int32_t lost;
-	size_t statements;
 	char err[1024];
 };
 

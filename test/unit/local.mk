@@ -18,6 +18,7 @@ unit_tests = \
 	test/unit/test_count \
 	test/unit/test_dimensions \
 	test/unit/test_fingerprint \
+	test/unit/test_flush \
 	test/unit/test_hmap \
 	test/unit/test_httpd \
 	test/unit/test_ledger \
@@ -49,6 +50,7 @@ test_unit_test_config_LDADD = agent/libagent.a aggregator/libaggregator.a $(LDAD
 test_unit_test_count_LDADD = aggregator/libaggregator.a $(LDADD)
 test_unit_test_dimensions_LDADD = aggregator/libaggregator.a $(LDADD)
 test_unit_test_fingerprint_LDADD = agent/libagent.a $(LDADD)
+test_unit_test_flush_LDADD = aggregator/libaggregator.a $(LDADD) $(MARIADB_LIBS)
 test_unit_test_ledger_LDADD = aggregator/libaggregator.a $(LDADD)
 test_unit_test_prep_LDADD = aggregator/libaggregator.a $(LDADD)
 test_unit_test_producer_LDADD = agent/libagent.a $(LDADD)
@@ -83,7 +85,6 @@ test_unit_test_alerts_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 test_unit_test_api_CFLAGS = $(AM_CFLAGS) $(MARIADB_CFLAGS)
 test_unit_test_fingerprint_CFLAGS = $(AM_CFLAGS) $(XXHASH_CFLAGS)
 test_unit_test_httpd_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
-test_unit_test_rebalance_CFLAGS = $(AM_CFLAGS) $(MARIADB_CFLAGS) $(CURL_CFLAGS)
 test_unit_test_registry_CFLAGS = $(AM_CFLAGS) $(XXHASH_CFLAGS)
 test_unit_test_status_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 test_unit_test_store_CFLAGS = $(AM_CFLAGS) $(MARIADB_CFLAGS) \
@@ -92,7 +93,12 @@ test_unit_test_store_faults_CFLAGS = $(AM_CFLAGS) $(MARIADB_CFLAGS)
 
 # Functions a test replaces: -Wl,--wrap=NAME sends calls of NAME to the
 # test's __wrap_NAME (a failed commit, seek or allocation, a short read).
-test_unit_test_rebalance_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=consumer_seek
+test_unit_test_flush_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=store_flush,--wrap=store_open \
+	-Wl,--wrap=store_load_offsets,--wrap=store_expire,--wrap=runtime_now_ms
+test_unit_test_rebalance_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=consumer_seek \
+	-Wl,--wrap=consumer_watermarks,--wrap=consumer_commit,--wrap=consumer_pause \
+	-Wl,--wrap=store_load_offsets,--wrap=store_load_sources,--wrap=store_flush \
+	-Wl,--wrap=runtime_now_ms
 test_unit_test_store_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=mysql_commit
 test_unit_test_store_faults_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=mysql_commit
 test_unit_test_tail_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=producer_send,--wrap=pread

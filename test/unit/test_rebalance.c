@@ -1,40 +1,80 @@
 /*
- * Unit tests of aggregator/rebalance.c and count.c together: where a
- * partition's next offset may move after its fetch position was set anew.
- * A seek that fails leaves the fetch position unknown (the fetcher may be
- * past messages dropped while the database was away): nothing of the
- * partition may be counted until a seek to p->next succeeds. consumer_seek
- * is replaced (ld --wrap) by one that fails on demand; the aggregator is a
- * bare context with only what rebalance.c and count.c use, which is why
- * this test reads aggregator_private.h.
+ * Unit tests of aggregator/rebalance.c, with count.c where a partition's
+ * next offset may move after its fetch position was set anew, against a
+ * fake consumer and store (ld --wrap): the calls are answered as the test
+ * scripts them and recorded.
+ *
+ * Seeks: one that fails leaves the fetch position unknown (the fetcher may
+ * be past messages dropped while the database was away): nothing of the
+ * partition may be counted until a seek to p->next succeeds, tried again
+ * with a backoff that doubles. Assignment: a partition starts at its stored
+ * offset, or its log start when none is stored or what is stored aged out
+ * (counted); a database away is waited for; a fatal error is reported.
+ * Revocation: the pending counts are flushed and the offsets committed to
+ * Kafka first, or dropped when the database is away.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
-#include "aggregator/aggregator_private.h"
+#include "aggregator/count.h"
+#include "aggregator/rebalance.h"
 #include "logging.h"
 #include "metrics.h"
+#include "runtime.h"
 #include "xalloc.h"
+
+/* --- the fake consumer and store --------------------------------------- */
+
+static struct {
+	int64_t now_ms;
+	int64_t lo, hi;                 /* every partition's watermarks */
+	int load_rc[4];                 /* store_load_offsets' answers in turn */
+	size_t loads;
+	int64_t stored[4];              /* by partition */
+	int flush_rc;                   /* store_flush's answer */
+	size_t flushes;
+	int32_t committed[4];           /* the last commit */
+	int64_t committed_at[4];
+	size_t ncommitted, commits;
+	size_t pauses;
+} fake;
+
+int __wrap_consumer_seek(struct consumer *c, const int32_t *parts,
+			 const int64_t *next, size_t n, bool *failed);
+int __real_consumer_seek(struct consumer *c, const int32_t *parts,
+			 const int64_t *next, size_t n, bool *failed);
+int __wrap_consumer_watermarks(struct consumer *c, int32_t partition,
+			       int64_t *lo, int64_t *hi, int timeout_ms);
+void __wrap_consumer_commit(struct consumer *c, const int32_t *parts,
+			    const int64_t *next, size_t n, int wait);
+void __wrap_consumer_pause(struct consumer *c, const int32_t *parts, size_t n,
+			   int pause);
+int __wrap_store_load_offsets(struct store *st, const char *topic,
+			      const int32_t *parts, size_t n, int64_t *offsets,
+			      char *err, size_t errlen);
+int __wrap_store_load_sources(struct store *st, const char *topic,
+			      const int32_t *parts, size_t n, store_source_fn fn,
+			      void *arg, char *err, size_t errlen);
+int __wrap_store_flush(struct store *st, const struct store_flush *fl,
+		       int32_t *lost, char *err, size_t errlen);
+int64_t __wrap_runtime_now_ms(void);
 
 /*
  * The seek, as the test asks: the mocked value is a mask of the indexes
  * into parts[] whose seek fails.
  */
-int __wrap_consumer_seek(struct consumer *c, const int32_t *parts,
-			 const int64_t *next, size_t n, bool *failed);
-int __real_consumer_seek(struct consumer *c, const int32_t *parts,
-			 const int64_t *next, size_t n, bool *failed);
-
 int __wrap_consumer_seek(struct consumer *c, const int32_t *parts,
 			 const int64_t *next, size_t n, bool *failed)
 {
@@ -51,28 +91,146 @@ int __wrap_consumer_seek(struct consumer *c, const int32_t *parts,
 	return rc;
 }
 
+int __wrap_consumer_watermarks(struct consumer *c, int32_t partition,
+			       int64_t *lo, int64_t *hi, int timeout_ms)
+{
+	(void)c;
+	(void)partition;
+	(void)timeout_ms;
+	*lo = fake.lo;
+	*hi = fake.hi;
+	return 0;
+}
+
+void __wrap_consumer_commit(struct consumer *c, const int32_t *parts,
+			    const int64_t *next, size_t n, int wait)
+{
+	(void)c;
+	(void)wait;
+	fake.commits++;
+	fake.ncommitted = n;
+	for (size_t i = 0; i < n && i < 4; i++) {
+		fake.committed[i] = parts[i];
+		fake.committed_at[i] = next[i];
+	}
+}
+
+void __wrap_consumer_pause(struct consumer *c, const int32_t *parts, size_t n,
+			   int pause)
+{
+	(void)c;
+	(void)parts;
+	(void)n;
+	(void)pause;
+	fake.pauses++;
+}
+
+int __wrap_store_load_offsets(struct store *st, const char *topic,
+			      const int32_t *parts, size_t n, int64_t *offsets,
+			      char *err, size_t errlen)
+{
+	int rc = fake.load_rc[fake.loads < 4 ? fake.loads : 3];
+
+	(void)st;
+	(void)topic;
+	fake.loads++;
+	snprintf(err, errlen, "fake load %d", rc);
+	for (size_t i = 0; !rc && i < n; i++)
+		offsets[i] = fake.stored[parts[i]];
+	return rc;
+}
+
+int __wrap_store_load_sources(struct store *st, const char *topic,
+			      const int32_t *parts, size_t n, store_source_fn fn,
+			      void *arg, char *err, size_t errlen)
+{
+	(void)st;
+	(void)topic;
+	(void)err;
+	(void)errlen;
+	for (size_t i = 0; i < n; i++)
+		fn(arg, "agent-source", parts[i], 77);
+	return 0;
+}
+
+/* On the writer's thread: records, asserts nothing. */
+int __wrap_store_flush(struct store *st, const struct store_flush *fl,
+		       int32_t *lost, char *err, size_t errlen)
+{
+	(void)st;
+	(void)fl;
+	*lost = -1;
+	fake.flushes++;
+	snprintf(err, errlen, "fake flush %d", fake.flush_rc);
+	return fake.flush_rc;
+}
+
+int64_t __wrap_runtime_now_ms(void)
+{
+	return fake.now_ms;
+}
+
 #define TEST_FAIL_ALL (~0u)
 #define TEST_FAIL_NONE 0u
 
+/* --- the fixture ------------------------------------------------------- */
+
+static const int64_t test_sizes[] = {5};
+static const char *const test_names[] = {"url"};
+static const struct aggregator_mariadb test_mariadb;
+
 struct fixture {
-	struct aggregator_config cfg;
-	struct aggregator ag;
+	struct metrics *reg;
+	struct ledger *ledger;
+	struct stop *stop;
+	struct flush *flush;
+	struct rebalance *r;
+	struct rebalance_env env;
+	struct count_env count;
+	struct flush_env flush_env;
 };
 
 static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
-	struct agg_metrics *m = &f->ag.m;
-	struct metrics *reg = metrics_new();
+	char err[256];
 
-	f->ag.cfg = &f->cfg;
-	f->ag.metrics = reg;
-	f->ag.ledger = ledger_new();
-	m->messages = metrics_counter(reg, "messages_total", "-", NULL);
-	m->events = metrics_counter(reg, "events_total", "-", NULL);
-	m->bad = metrics_counter(reg, "bad_total", "-", NULL);
-	f->ag.count = (struct count_env){.ledger = f->ag.ledger,
-		.m = {.messages = m->messages, .events = m->events, .bad = m->bad}};
+	memset(&fake, 0, sizeof(fake));
+	fake.now_ms = 1000000;
+	fake.lo = 0;
+	fake.hi = 1000;
+	f->reg = metrics_new();
+	f->ledger = ledger_new();
+	f->stop = stop_new(err, sizeof(err));
+	assert_non_null(f->stop);
+	f->flush_env = (struct flush_env){
+		.ledger = f->ledger, .sizes = test_sizes, .nsizes = 1,
+		.names = test_names, .topic = "weblogs",
+		.mariadb = &test_mariadb, .interval_ms = 1000,
+		.max_pending = 1 << 30,
+		.m = {.flushes = metrics_counter(f->reg, "flushes_total", "-", NULL),
+		      .rows = metrics_counter(f->reg, "rows_total", "-", NULL),
+		      .statements = metrics_counter(f->reg, "statements_total", "-", NULL),
+		      .db_retry = metrics_counter(f->reg, "db_retry_total", "-", NULL),
+		      .pending = metrics_gauge(f->reg, "pending", "-", NULL),
+		      .last_flush = metrics_gauge(f->reg, "last_flush", "-", NULL),
+		      .seconds = metrics_histogram(f->reg, "seconds", "-", NULL, 0, NULL),
+		      .size_rows = metrics_histogram(f->reg, "size_rows", "-", NULL, 0, NULL)},
+	};
+	f->flush = flush_new(&f->flush_env);
+	f->env = (struct rebalance_env){
+		.ledger = f->ledger, .flush = f->flush, .stop = f->stop,
+		.topic = "weblogs",
+		.m = {.registry = f->reg,
+		      .rebalances = metrics_counter(f->reg, "rebalances_total", "-", NULL),
+		      .aged_out = metrics_counter(f->reg, "aged_out_total", "-", NULL),
+		      .assigned = metrics_gauge(f->reg, "assigned", "-", NULL)},
+	};
+	f->r = rebalance_new(&f->env);
+	f->count = (struct count_env){.ledger = f->ledger,
+		.m = {.messages = metrics_counter(f->reg, "messages_total", "-", NULL),
+		      .events = metrics_counter(f->reg, "events_total", "-", NULL),
+		      .bad = metrics_counter(f->reg, "bad_total", "-", NULL)}};
 	*state = f;
 	return 0;
 }
@@ -81,8 +239,11 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	ledger_free(f->ag.ledger);
-	metrics_free(f->ag.metrics);
+	rebalance_free(f->r);
+	flush_free(f->flush);
+	stop_free(f->stop);
+	ledger_free(f->ledger);
+	metrics_free(f->reg);
 	free(f);
 	return 0;
 }
@@ -91,10 +252,9 @@ static int teardown(void **state)
  * Partition id, held, with offset next stored and next to count. The
  * result is valid until a partition of a larger id is added.
  */
-static struct ledger_partition *test_hold(struct aggregator *ag, int32_t id,
-					  int64_t next)
+static struct ledger_partition *test_hold(struct fixture *f, int32_t id, int64_t next)
 {
-	struct ledger_partition *p = ledger_partition(ag->ledger, id);
+	struct ledger_partition *p = ledger_partition(f->ledger, id);
 
 	p->assigned = true;
 	p->stored = p->next = next;
@@ -106,7 +266,7 @@ static struct ledger_partition *test_hold(struct aggregator *ag, int32_t id,
  * is not the agent's JSON (a bad message): counting it still moves the
  * partition's next offset, which is all this test looks at.
  */
-static void test_count(struct aggregator *ag, int32_t id, int64_t offset)
+static void test_count(struct fixture *f, int32_t id, int64_t offset)
 {
 	rd_kafka_message_t msg = {.partition = id, .offset = offset};
 	rd_kafka_message_t *msgs[] = {&msg};
@@ -114,9 +274,11 @@ static void test_count(struct aggregator *ag, int32_t id, int64_t offset)
 
 	slot->decode_rc = -1;
 	snprintf(slot->why, sizeof(slot->why), "a test message");
-	count_batch(&ag->count, msgs, slot, 1);
+	count_batch(&f->count, msgs, slot, 1);
 	free(slot);
 }
+
+/* --- seeks ------------------------------------------------------------- */
 
 /*
  * The database was away while the fetcher read on to 150; it is back and
@@ -126,15 +288,15 @@ static void test_count(struct aggregator *ag, int32_t id, int64_t offset)
 static void test_failed_seek_counts_nothing(void **state)
 {
 	struct fixture *f = *state;
-	struct ledger_partition *p = test_hold(&f->ag, 0, 100);
+	struct ledger_partition *p = test_hold(f, 0, 100);
 
 	will_return(__wrap_consumer_seek, TEST_FAIL_ALL);
-	rebalance_reposition(&f->ag);
+	rebalance_reposition(f->r);
 	assert_true(p->seek_due);
-	test_count(&f->ag, 0, 150);
-	test_count(&f->ag, 0, 100);
+	test_count(f, 0, 150);
+	test_count(f, 0, 100);
 	assert_int_equal(p->next, 100);
-	assert_int_equal(metrics_counter_get(f->ag.m.messages), 0);
+	assert_int_equal(metrics_counter_get(f->count.m.messages), 0);
 }
 
 /*
@@ -146,40 +308,42 @@ static void test_failed_seek_counts_nothing(void **state)
 static void test_seek_retried(void **state)
 {
 	struct fixture *f = *state;
-	struct ledger_partition *p = test_hold(&f->ag, 0, 100);
+	struct ledger_partition *p = test_hold(f, 0, 100);
 	uint64_t generation;
 
 	will_return(__wrap_consumer_seek, TEST_FAIL_ALL);
-	rebalance_reposition(&f->ag);
-	rebalance_retry_seek(&f->ag);           /* too early: no seek */
+	rebalance_reposition(f->r);
+	rebalance_retry_seek(f->r);             /* too early: no seek */
 	assert_true(p->seek_due);
-	f->ag.seek_retry_ms = runtime_now_ms();
-	generation = ledger_generation(f->ag.ledger);
+	fake.now_ms += 100;
+	generation = ledger_generation(f->ledger);
 	will_return(__wrap_consumer_seek, TEST_FAIL_NONE);
-	rebalance_retry_seek(&f->ag);
+	rebalance_retry_seek(f->r);
 	assert_false(p->seek_due);
-	assert_true(ledger_generation(f->ag.ledger) != generation);
-	test_count(&f->ag, 0, 100);
-	test_count(&f->ag, 0, 101);
+	assert_true(ledger_generation(f->ledger) != generation);
+	test_count(f, 0, 100);
+	test_count(f, 0, 101);
 	assert_int_equal(p->next, 102);
-	rebalance_retry_seek(&f->ag);           /* nothing due: no seek */
+	fake.now_ms += 10000;
+	rebalance_retry_seek(f->r);             /* nothing due: no seek */
 }
 
-/* The backoff doubles from 100 ms up to 5 s while the seek keeps failing. */
+/* The backoff doubles from 100 ms up to 5 s while the seek keeps failing:
+ * no seek a millisecond before it is over, one when it is. */
 static void test_seek_backoff(void **state)
 {
 	struct fixture *f = *state;
 	int64_t want[] = {100, 200, 400, 800, 1600, 3200, 5000, 5000};
 
-	test_hold(&f->ag, 0, 100);
+	test_hold(f, 0, 100);
+	will_return(__wrap_consumer_seek, TEST_FAIL_ALL);
+	rebalance_reposition(f->r);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		f->ag.seek_retry_ms = 0;
+		fake.now_ms += want[i] - 1;
+		rebalance_retry_seek(f->r);     /* an unexpected seek fails the test */
+		fake.now_ms += 1;
 		will_return(__wrap_consumer_seek, TEST_FAIL_ALL);
-		if (i == 0)
-			rebalance_reposition(&f->ag);
-		else
-			rebalance_retry_seek(&f->ag);
-		assert_int_equal(f->ag.seek_backoff_ms, want[i]);
+		rebalance_retry_seek(f->r);
 	}
 }
 
@@ -189,21 +353,133 @@ static void test_seek_fails_for_one(void **state)
 	struct fixture *f = *state;
 	struct ledger_partition *p0, *p1;
 
-	test_hold(&f->ag, 1, 20);               /* parts[] grows to hold 1 */
-	p0 = test_hold(&f->ag, 0, 10);
-	p1 = ledger_partition(f->ag.ledger, 1);
+	test_hold(f, 1, 20);                    /* parts[] grows to hold 1 */
+	p0 = test_hold(f, 0, 10);
+	p1 = ledger_partition(f->ledger, 1);
 	will_return(__wrap_consumer_seek, 1u << 1);
-	rebalance_reposition(&f->ag);
-	test_count(&f->ag, 0, 10);
-	test_count(&f->ag, 1, 25);
+	rebalance_reposition(f->r);
+	test_count(f, 0, 10);
+	test_count(f, 1, 25);
 	assert_int_equal(p0->next, 11);
 	assert_int_equal(p1->next, 20);
-	f->ag.seek_retry_ms = 0;
+	fake.now_ms += 100;
 	will_return(__wrap_consumer_seek, TEST_FAIL_NONE);
-	rebalance_retry_seek(&f->ag);
-	test_count(&f->ag, 1, 20);
+	rebalance_retry_seek(f->r);
+	test_count(f, 1, 20);
 	assert_int_equal(p1->next, 21);
-	assert_int_equal(metrics_counter_get(f->ag.m.messages), 2);
+	assert_int_equal(metrics_counter_get(f->count.m.messages), 2);
+}
+
+/* --- assignment -------------------------------------------------------- */
+
+/* A partition starts at its stored offset; one with none stored at its
+ * log start; the sources' high marks are loaded. */
+static void test_assign_starts_at_stored(void **state)
+{
+	struct fixture *f = *state;
+	int32_t ids[] = {0, 1};
+	int64_t start[2];
+
+	fake.lo = 50;
+	fake.stored[0] = 100;
+	fake.stored[1] = STORE_OFFSET_NONE;
+	rebalance_assign(f->r, ids, 2, start);
+	assert_int_equal(start[0], 100);
+	assert_int_equal(start[1], 50);
+	assert_true(ledger_partition(f->ledger, 0)->assigned);
+	assert_int_equal(ledger_partition(f->ledger, 0)->next, 100);
+	assert_int_equal(ledger_partition(f->ledger, 1)->next, 50);
+	assert_int_equal(ledger_partition(f->ledger, 1)->stored, STORE_OFFSET_NONE);
+	assert_int_equal(ledger_source(f->ledger, "agent-source", 1)->high, 77);
+	assert_non_null(ledger_partition(f->ledger, 1)->lag);
+	assert_true(rebalance_assigned_once(f->r));
+	assert_false(rebalance_failed(f->r));
+	assert_int_equal(metrics_gauge_get(f->env.m.assigned), 2);
+	assert_int_equal(metrics_counter_get(f->env.m.aged_out), 0);
+}
+
+/* What is stored lies below the log start: those messages aged out of
+ * Kafka before they were counted; start at the log start, and count them. */
+static void test_assign_aged_out(void **state)
+{
+	struct fixture *f = *state;
+	int32_t id = 0;
+	int64_t start;
+
+	fake.lo = 50;
+	fake.stored[0] = 10;
+	rebalance_assign(f->r, &id, 1, &start);
+	assert_int_equal(start, 50);
+	assert_int_equal(metrics_counter_get(f->env.m.aged_out), 40);
+}
+
+/* The database away at assignment is waited for (a partition cannot start
+ * before its stored offset is known); a fatal error is reported and
+ * nothing is held. */
+static void test_assign_waits_or_fails(void **state)
+{
+	struct fixture *f = *state;
+	int32_t id = 0;
+	int64_t start;
+
+	fake.load_rc[0] = STORE_RETRY;
+	fake.stored[0] = 100;
+	rebalance_assign(f->r, &id, 1, &start);
+	assert_int_equal(fake.loads, 2);
+	assert_int_equal(start, 100);
+	assert_false(rebalance_failed(f->r));
+	ledger_partition(f->ledger, 0)->assigned = false;
+	fake.load_rc[2] = STORE_FATAL;
+	rebalance_assign(f->r, &id, 1, &start);
+	assert_true(rebalance_failed(f->r));
+	assert_int_equal(start, RD_KAFKA_OFFSET_END);
+	assert_false(ledger_partition(f->ledger, 0)->assigned);
+}
+
+/* --- revocation -------------------------------------------------------- */
+
+/* Revoked with counts pending: flushed first, the stored offsets committed
+ * to Kafka while the partition is still held, then let go. */
+static void test_revoke_flushes_first(void **state)
+{
+	struct fixture *f = *state;
+	struct ledger_partition *p = test_hold(f, 0, 100);
+	int32_t id = 0;
+
+	p->deltas = window_deltas_new();
+	window_deltas_add(p->deltas, 1700000000, 0, "/", 1, 3);
+	p->next = 103;
+	rebalance_revoke(f->r, &id, 1);
+	assert_int_equal(fake.flushes, 1);
+	assert_int_equal(fake.commits, 1);
+	assert_int_equal(fake.ncommitted, 1);
+	assert_int_equal(fake.committed_at[0], 103);
+	p = ledger_partition(f->ledger, 0);
+	assert_false(p->assigned);
+	assert_int_equal(window_deltas_count(p->deltas), 0);
+}
+
+/* Revoked while the database is away: the counts are dropped (the next
+ * owner counts them again from the stored offsets), nothing committed. */
+static void test_revoke_database_down(void **state)
+{
+	struct fixture *f = *state;
+	struct ledger_partition *p = test_hold(f, 0, 100);
+	int32_t id = 0;
+
+	p->deltas = window_deltas_new();
+	window_deltas_add(p->deltas, 1700000000, 0, "/", 1, 3);
+	p->next = 103;
+	fake.flush_rc = STORE_RETRY;
+	assert_int_equal(flush_sync(f->flush), -1);
+	assert_true(flush_db_down(f->flush));
+	rebalance_revoke(f->r, &id, 1);
+	assert_int_equal(fake.flushes, 1);
+	assert_int_equal(fake.commits, 0);
+	p = ledger_partition(f->ledger, 0);
+	assert_false(p->assigned);
+	assert_int_equal(window_deltas_count(p->deltas), 0);
+	assert_false(ledger_any_pending(f->ledger));
 }
 
 /*
@@ -248,6 +524,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_seek_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seek_backoff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seek_fails_for_one, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_assign_starts_at_stored, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_assign_aged_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_assign_waits_or_fails, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_revoke_flushes_first, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_revoke_database_down, setup,
 						teardown),
 		cmocka_unit_test(test_consumer_seek_reports),
 	};
