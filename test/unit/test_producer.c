@@ -467,14 +467,17 @@ static void test_outage_idle(void **state)
 }
 
 /* A fatal error (here: not authorised to get a producer id) is logged,
- * reported by producer_fatal(), and fails the messages in flight. */
+ * reported by producer_fatal(), and fails the messages in flight. The
+ * answer comes 500 ms late, so that a message is in flight when it does
+ * (under the sanitizers it once came before the first send). */
 static void test_fatal(void **state)
 {
 	struct fixture *f = *state;
 	char err[512] = "";
 
-	rd_kafka_mock_push_request_errors(f->mcluster, APIKEY_INIT_PRODUCER_ID, 1,
-					  RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED);
+	rd_kafka_mock_broker_push_request_error_rtts(f->mcluster, 1, APIKEY_INIT_PRODUCER_ID, 1,
+						     RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED,
+						     500);
 	start(f, 16 << 20);
 	assert_false(producer_fatal(f->p, err, sizeof(err)));
 	assert_int_equal(send_one(f, 0, 10), 0);
