@@ -10,9 +10,8 @@ agent_libagent_a_SOURCES = \
 	agent/producer.c agent/producer.h \
 	agent/registry.c agent/registry.h \
 	agent/sources.c agent/sources.h \
-	agent/sources_identity.c \
-	agent/sources_internal.h \
-	agent/sources_slot.c \
+	agent/sources_identity.c agent/sources_identity.h \
+	agent/sources_slot.c agent/sources_slot.h \
 	agent/tail.c agent/tail.h \
 	agent/watch.c agent/watch.h \
 	agent/watch_backend.h \

@@ -20,7 +20,8 @@
 #include <unistd.h>
 
 #include "runtime.h"
-#include "sources_internal.h"
+#include "sources_identity.h"
+#include "sources_slot.h"
 #include "xalloc.h"
 
 #define SOURCES_READ_SHARE (1u << 20)   /* bytes per file per round */

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "fingerprint.h"
-#include "sources_internal.h"
+#include "sources_identity.h"
 #include "xalloc.h"
 
 static void sources_attach(struct sources *s, struct slot *slot,

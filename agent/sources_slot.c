@@ -1,7 +1,7 @@
 /*
  * sources_slot: what every part of the sources module does with a slot.
  * Its state changes here only (sources_slot_set(), which checks the
- * transition against the table of sources_internal.h and keeps the counts,
+ * transition against the table of sources_slot.h and keeps the counts,
  * the maps and the flags that depend on the state in step); its file is
  * held open within max_open_files (closing the idlest file with nothing
  * pending to make room); and it answers who reads a registry entry, who
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sources_internal.h"
+#include "sources_slot.h"
 #include "xalloc.h"
 
 #define BIT(state) (1u << (state))

@@ -1,13 +1,14 @@
 /*
- * sources_internal.h: what the files of the sources module share, and
- * nothing else includes. sources.c follows the files (scans, periodic
- * work, reading, acknowledgements); sources_identity.c decides which
- * source a file is (a new one, a known one, a copy of one) and when a copy
- * takes its source over; sources_slot.c holds the files open within
- * max_open_files and tells who reads an entry. Calls go down that list.
+ * sources_slot.h: the bottom layer of the sources module, which nothing
+ * outside it includes. The module is three files, and calls go down this
+ * list: sources.c follows the files (scans, periodic work, reading,
+ * acknowledgements); sources_identity.c decides which source a file is (a
+ * new one, a known one, a copy of one) and when a copy takes its source
+ * over; sources_slot.c holds the module's state, the slots, the files open
+ * within max_open_files, and tells who reads an entry.
  */
-#ifndef LOGTALLY_SOURCES_INTERNAL_H
-#define LOGTALLY_SOURCES_INTERNAL_H
+#ifndef LOGTALLY_SOURCES_SLOT_H
+#define LOGTALLY_SOURCES_SLOT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -126,29 +127,5 @@ struct slot *sources_owner(struct sources *s, struct registry_entry *entry,
  * of it may have lines to read, which keeps the sources from being idle
  * until the copy's next tick has looked. */
 void sources_wake_copies(struct sources *s, const struct registry_entry *entry);
-
-/*
- * sources_identity.c: find which source the slot's file is, once it has a
- * fingerprint: attach it to its entry (new or known), or make it a copy.
- * A slot without a complete first line stays SLOT_WAITING, closed.
- */
-void sources_identify(struct sources *s, struct slot *slot, int64_t now_ms);
-
-/*
- * A copy's periodic look: take its entry over once nothing else reads it
- * and it holds bytes past the entry's offset; take it from the file that
- * reads it when the copy is the larger; look at it again when its first
- * line changed.
- */
-void sources_copy_tick(struct sources *s, struct slot *slot, int64_t now_ms);
-
-/*
- * Whether the file at path, whose inode is the slot's, is still the slot's
- * file. An open slot holds its inode, so it cannot have been reused; a
- * closed one may have been deleted and its inode given to a new file, which
- * then has another first line (or, for a file that had none, is found after
- * a scan that did not find the old one).
- */
-bool sources_same_file(const struct slot *slot, const char *path);
 
 #endif
