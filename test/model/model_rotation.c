@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -71,6 +72,9 @@ struct model_run {
 
 /* --seed prints each step as it runs, so that a crash shows where. */
 static bool model_live;
+/* Jobs: the seed each job runs, in memory the forks share, so that a job
+ * that dies says where (NULL with one job). */
+static uint64_t *model_job_seed;
 
 static int64_t model_clock_ms(void)
 {
@@ -758,8 +762,12 @@ static int model_job(const struct model_opts *o, unsigned job, const char *top,
 	     t->failures < MODEL_FAILURES_MAX; seed += o->jobs) {
 		unsigned steps = 0;
 		size_t n = 0;
-		long problems = model_seed(seed, NULL, o, top, &cluster,
-					   o->agent_bin ? &broker : NULL, &steps, &n);
+		long problems;
+
+		if (model_job_seed)
+			model_job_seed[job] = seed;
+		problems = model_seed(seed, NULL, o, top, &cluster,
+				      o->agent_bin ? &broker : NULL, &steps, &n);
 
 		if (problems < 0) {
 			printf("Bail out! seed %llu: the run could not be set up\n", (unsigned long long)seed);
@@ -832,8 +840,13 @@ static int model_scenarios_run(const struct model_opts *o, const char *top, cons
 static int model_jobs(const struct model_opts *o, const char *top, const char *self,
 		      struct model_tally *t)
 {
+	pid_t *pids = xcalloc(o->jobs, sizeof(*pids));
 	int rc = 0;
 
+	model_job_seed = mmap(NULL, o->jobs * sizeof(*model_job_seed),
+			      PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (model_job_seed == MAP_FAILED)
+		model_job_seed = NULL;
 	for (unsigned job = 0; job < o->jobs; job++) {
 		char path[320];
 		pid_t pid;
@@ -854,15 +867,28 @@ static int model_jobs(const struct model_opts *o, const char *top, const char *s
 			fflush(stdout);
 			exit(rc < 0 ? 99 : 0);
 		}
+		pids[job] = pid;
 	}
 	for (unsigned job = 0; job < o->jobs; job++) {
 		int status;
 
-		if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			rc = -1;
+		if (waitpid(pids[job], &status, 0) < 0)
+			status = -1;
+		if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			continue;
+		rc = -1;
+		printf("# job %u %s %d during seed %llu; replay: %s --seed %llu\n", job,
+		       status != -1 && WIFSIGNALED(status) ? "was killed by signal" : "exited with",
+		       status == -1 ? -1 : WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+		       model_job_seed ? (unsigned long long)model_job_seed[job] : 0ull, self,
+		       model_job_seed ? (unsigned long long)model_job_seed[job] : 0ull);
 	}
 	for (unsigned job = 0; job < o->jobs; job++)
 		model_job_report(top, job, t);
+	if (model_job_seed)
+		munmap(model_job_seed, o->jobs * sizeof(*model_job_seed));
+	model_job_seed = NULL;
+	free(pids);
 	return rc;
 }
 
