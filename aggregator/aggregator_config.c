@@ -15,13 +15,13 @@
 #include <string.h>
 
 #include "confcheck.h"
+#include "schema.h"
 #include "units.h"
 
 #define MS(n) ((int64_t)(n))
 #define SECONDS(n) ((int64_t)(n) * 1000)
 #define DAYS(n) ((int64_t)(n) * 86400000)
 #define KEY(s, f) .offset = offsetof(struct s, f)
-#define DIMENSION_NAME_MAX 32
 
 static const char *const aggregator_log_levels[] = {"error", "warn", "info", "debug", NULL};
 
@@ -67,7 +67,8 @@ static int aggregator_check_log_format(const char *key, const char *value,
 
 static const struct config_key aggregator_dimension_keys[] = {
 	{"name", CONFIG_STRING, KEY(aggregator_dimension, name), .flags = CONFIG_REQUIRED,
-	 .help = "the dimension column of the counts table (letters, digits, _; at most 32)"},
+	 .help = "the dimension column of the counts table (letters, digits, _; at most "
+	 SCHEMA_STR(SCHEMA_DIMENSION_CHARS) ")"},
 	{"from", CONFIG_STRING, KEY(aggregator_dimension, from), .flags = CONFIG_REQUIRED,
 	 .help = "field of the line: path, target, method, status, referer, user_agent, ..."},
 	{"match", CONFIG_STRING, KEY(aggregator_dimension, match), .def = "''",
@@ -85,11 +86,11 @@ static void aggregator_dimension_validate(void *obj, struct config_ctx *ctx)
 
 	if (!dim->name)
 		return;
-	if (len == 0 || len > DIMENSION_NAME_MAX ||
+	if (len == 0 || len > SCHEMA_DIMENSION_CHARS ||
 	    strspn(dim->name, "abcdefghijklmnopqrstuvwxyz0123456789_") != len)
 		config_report(ctx, "name",
 			      "'%s' must be 1 to %d lowercase letters, digits or '_'",
-			      dim->name, DIMENSION_NAME_MAX);
+			      dim->name, SCHEMA_DIMENSION_CHARS);
 }
 
 static const struct config_section aggregator_dimension_section = {

@@ -20,13 +20,13 @@
 #include "logging.h"
 #include "metrics.h"
 #include "runtime.h"
+#include "schema.h"
 #include "units.h"
 #include "webhook.h"
 #include "xalloc.h"
 
 #define ALERTS_CONNECT_TIMEOUT_S 5
 #define ALERTS_IO_TIMEOUT_S 10
-#define ALERTS_VALUE_MAX (512 * 4)      /* counts.value: VARCHAR(512) utf8mb4 */
 
 /* Rows of the base window only: the rollups hold the same hits again. */
 static const char alerts_sql[] =
@@ -201,7 +201,7 @@ static void alerts_bind_params(struct alerts_params *p)
 
 /* One value and its hits, as mysql_stmt_fetch() fills them. */
 struct alerts_row {
-	char value[ALERTS_VALUE_MAX + 1];
+	char value[SCHEMA_VALUE_BYTES + 1];
 	unsigned long len;
 	unsigned long long hits;
 	MYSQL_BIND bind[2];
@@ -212,7 +212,7 @@ static void alerts_bind_row(struct alerts_row *row)
 	memset(row->bind, 0, sizeof(row->bind));
 	row->bind[0].buffer_type = MYSQL_TYPE_STRING;
 	row->bind[0].buffer = row->value;
-	row->bind[0].buffer_length = ALERTS_VALUE_MAX;
+	row->bind[0].buffer_length = SCHEMA_VALUE_BYTES;
 	row->bind[0].length = &row->len;
 	row->bind[1].buffer_type = MYSQL_TYPE_LONGLONG;
 	row->bind[1].buffer = &row->hits;
@@ -243,7 +243,7 @@ static int alerts_read(struct alerts *al, struct alert_rule *rule,
 		return alerts_fail(al, "SELECT", true, err, errlen);
 	}
 	while ((rc = mysql_stmt_fetch(al->stmt)) == 0 || rc == MYSQL_DATA_TRUNCATED) {
-		size_t len = row->len < ALERTS_VALUE_MAX ? row->len : ALERTS_VALUE_MAX;
+		size_t len = row->len < SCHEMA_VALUE_BYTES ? row->len : SCHEMA_VALUE_BYTES;
 
 		row->value[len] = '\0';
 		alert_rule_add(rule, row->value, len, row->hits);

@@ -22,6 +22,7 @@
 #include "logging.h"
 #include "message.h"
 #include "runtime.h"
+#include "schema.h"
 #include "store.h"
 #include "units.h"
 #include "utf8.h"
@@ -30,7 +31,6 @@
 #define API_JSON "application/json; charset=utf-8"
 #define API_MAX_PARAMS 64               /* the IN list of a series, and more */
 #define API_MAX_COLS 4
-#define API_VALUE_BYTES (4 * 512)       /* counts.value: VARCHAR(512) utf8mb4 */
 #define API_TOP_LIMIT 10
 #define API_TOP_LIMIT_MAX 1000
 #define API_SERIES_LIMIT 5
@@ -311,7 +311,7 @@ struct api_param {
 struct api_col {
 	enum api_type type;
 	long long i;
-	char s[API_VALUE_BYTES + 1];
+	char s[SCHEMA_VALUE_BYTES + 1];
 	unsigned long len;
 	my_bool null, error;
 };

@@ -34,8 +34,6 @@
  * under 3 times this, and a longer field's tail is not searched.
  */
 #define DIMENSIONS_MATCH_INPUT_MAX ((size_t)4 << 20)
-/* Bytes of one value at most: 4 per character of UTF-8. */
-#define DIMENSIONS_VALUE_BYTES (4 * DIMENSIONS_VALUE_MAX)
 /* The Latin letters lowercased beside ASCII: U+00C0..U+024F. */
 #define DIMENSIONS_LATIN_FIRST 0xc0
 #define DIMENSIONS_LATIN_END 0x250
@@ -54,7 +52,7 @@ struct dimensions {
 	pcre2_match_data *md;           /* two pairs: the match and capture 1 */
 	char *subject;                  /* the decoded field a match runs over */
 	size_t subject_cap;
-	char value[DIMENSIONS_VALUE_BYTES];     /* a value that was rewritten */
+	char value[SCHEMA_VALUE_BYTES];         /* a value that was rewritten */
 };
 
 /* --- UTF-8 ------------------------------------------------------------ */
@@ -269,9 +267,9 @@ static int dimensions_dim_init(struct dimensions_dim *d,
 	int field;
 
 	d->name = xstrdup(cfg->name ? cfg->name : "");
-	if (!d->name[0] || strlen(d->name) > DIMENSIONS_NAME_MAX) {
+	if (!d->name[0] || strlen(d->name) > SCHEMA_DIMENSION_CHARS) {
 		snprintf(err, errlen, "dimension '%s': a name of 1 to %d bytes is needed",
-			 d->name, DIMENSIONS_NAME_MAX);
+			 d->name, SCHEMA_DIMENSION_CHARS);
 		return -EINVAL;
 	}
 	field = accesslog_field_index(lp, from);
@@ -348,7 +346,7 @@ const char *dimensions_name(const struct dimensions *dims, size_t i)
 
 /*
  * Emits s[0..len) as a value of dimension i: repaired if it is not valid
- * UTF-8, cut to DIMENSIONS_VALUE_MAX characters, lowercased if asked.
+ * UTF-8, cut to SCHEMA_VALUE_CHARS characters, lowercased if asked.
  * Returns the number of values emitted (0 for an empty one).
  */
 static size_t dimensions_emit_value(struct dimensions *dims, size_t i,
@@ -358,9 +356,9 @@ static size_t dimensions_emit_value(struct dimensions *dims, size_t i,
 	const char *v = s;
 	size_t chars, n;
 
-	n = dimensions_utf8_prefix(s, len, DIMENSIONS_VALUE_MAX, &chars);
-	if (n < len && chars < DIMENSIONS_VALUE_MAX) {
-		n = dimensions_utf8_repair(s, len, DIMENSIONS_VALUE_MAX, dims->value);
+	n = dimensions_utf8_prefix(s, len, SCHEMA_VALUE_CHARS, &chars);
+	if (n < len && chars < SCHEMA_VALUE_CHARS) {
+		n = dimensions_utf8_repair(s, len, SCHEMA_VALUE_CHARS, dims->value);
 		v = dims->value;
 	}
 	if (n == 0)

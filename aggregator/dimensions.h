@@ -5,8 +5,8 @@
  * when the pattern has one, else the whole match) and optionally lowercases
  * the result (ASCII and the Latin letters of U+00C0..U+024F). Without match
  * the field's text is the value, verbatim. Every value handed out is valid
- * UTF-8 of at most DIMENSIONS_VALUE_MAX characters (longer ones are cut at
- * a character boundary) and never empty.
+ * UTF-8 of at most SCHEMA_VALUE_CHARS characters, the counts table's value
+ * column (longer ones are cut at a character boundary), and never empty.
  * Position in the pipeline: accesslog -> dimensions -> window.
  */
 #ifndef LOGTALLY_DIMENSIONS_H
@@ -16,11 +16,7 @@
 
 #include "accesslog.h"
 #include "config.h"
-
-/* The counts table's value column is VARCHAR(512): characters, not bytes. */
-#define DIMENSIONS_VALUE_MAX 512
-/* The counts table's dimension column is VARCHAR(32). */
-#define DIMENSIONS_NAME_MAX 32
+#include "schema.h"
 
 struct dimensions;
 

@@ -21,6 +21,7 @@ aggregator_libaggregator_a_SOURCES = \
 	aggregator/once.c aggregator/once.h \
 	aggregator/prep.c aggregator/prep.h \
 	aggregator/rebalance.c aggregator/rebalance.h \
+	aggregator/schema.h \
 	aggregator/status.c aggregator/status.h \
 	aggregator/stop.c aggregator/stop.h \
 	aggregator/store.c aggregator/store.h \

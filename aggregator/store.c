@@ -26,6 +26,7 @@
 
 #include "buf.h"
 #include "logging.h"
+#include "schema.h"
 #include "store_sql.h"
 #include "xalloc.h"
 
@@ -35,7 +36,6 @@
 #define STORE_STATEMENT_MAX (1024 * 1024)
 #define STORE_PACKET_SLACK 1024
 #define STORE_PART_CHUNK 1000
-#define STORE_DIMENSION_CHARS 32	/* counts.dimension is VARCHAR(32) */
 /* Internal class: a deadlock or lock wait, rolled back; replay at once. */
 #define STORE_CONFLICT (-4)
 
@@ -771,7 +771,7 @@ int store_flush(struct store *st, const struct store_flush *fl,
 
 /* The dimension after the one asked for, read by store_expire(). */
 struct store_next_dim {
-	char name[4 * STORE_DIMENSION_CHARS + 1];
+	char name[SCHEMA_DIMENSION_BYTES + 1];
 	bool found;
 };
 

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "schema.h"
+
 /* DATETIME's range: 0000-01-01 00:00:00 .. 9999-12-31 23:59:59 UTC. */
 #define STORE_SQL_EPOCH_MIN INT64_C(-62167219200)
 #define STORE_SQL_EPOCH_MAX INT64_C(253402300799)
@@ -37,8 +39,8 @@ static const char *const store_sql_v1[] = {
 	"CREATE TABLE IF NOT EXISTS counts ("
 	" window_seconds INT UNSIGNED NOT NULL,"
 	" window_start DATETIME NOT NULL,"
-	" dimension VARCHAR(32) NOT NULL,"
-	" value VARCHAR(512) NOT NULL,"
+	" dimension VARCHAR(" SCHEMA_STR(SCHEMA_DIMENSION_CHARS) ") NOT NULL,"
+	" value VARCHAR(" SCHEMA_STR(SCHEMA_VALUE_CHARS) ") NOT NULL,"
 	" hits BIGINT UNSIGNED NOT NULL,"
 	" PRIMARY KEY (window_seconds, dimension, window_start, value),"
 	" KEY by_time (window_seconds, window_start)"

@@ -75,9 +75,10 @@ int store_sql_batch(const char *head, const char *tail, size_t n,
  *   INSERT INTO table (window_seconds,window_start,dimension,value,hits)
  *   VALUES (...),(...) ON DUPLICATE KEY UPDATE hits = hits + VALUES(hits)
  * in row order, each statement at most max_bytes (>= STORE_SQL_MIN_BYTES;
- * one row always fits since values are at most 512 characters), and pass
- * each to fn. names[row.dim] is the dimension's name. Returns 0, or the
- * first non-zero return of fn (or an error of store_sql_batch()).
+ * one row always fits since values are at most SCHEMA_VALUE_CHARS
+ * characters), and pass each to fn. names[row.dim] is the dimension's
+ * name. Returns 0, or the first non-zero return of fn (or an error of
+ * store_sql_batch()).
  */
 int store_sql_upserts(const char *table, const struct window_row *rows,
 		      size_t n, const char *const *names, size_t max_bytes,

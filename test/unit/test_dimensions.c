@@ -2,9 +2,9 @@
  * Unit tests of dimensions: percent-decoding (against a reference decoder
  * built from a naive unescape and utf8_ref's WHATWG repair), lowercasing,
  * the default dimensions on the examples of DESIGN.md, values kept
- * verbatim, truncation to DIMENSIONS_VALUE_MAX characters, and the errors
+ * verbatim, truncation to SCHEMA_VALUE_CHARS characters, and the errors
  * of dimensions_new(). Every emitted value is checked to be non-empty
- * valid UTF-8 of at most DIMENSIONS_VALUE_MAX characters.
+ * valid UTF-8 of at most SCHEMA_VALUE_CHARS characters.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,13 +21,12 @@
 #include "utf8_ref.h"
 
 #define MAX_VALUES 64
-#define VALUE_BYTES (4 * DIMENSIONS_VALUE_MAX)
 
 struct seen {
 	size_t n;
 	size_t dim[MAX_VALUES];
 	size_t len[MAX_VALUES];
-	char value[MAX_VALUES][VALUE_BYTES + 1];
+	char value[MAX_VALUES][SCHEMA_VALUE_BYTES + 1];
 };
 
 static size_t utf8_chars(const char *s, size_t len)
@@ -55,9 +54,9 @@ static void seen_emit(void *arg, size_t dim, const char *value, size_t len)
 	struct seen *seen = arg;
 
 	assert_true(len > 0);
-	assert_true(len <= VALUE_BYTES);
+	assert_true(len <= SCHEMA_VALUE_BYTES);
 	assert_true(utf8_valid(value, len));
-	assert_true(utf8_chars(value, len) <= DIMENSIONS_VALUE_MAX);
+	assert_true(utf8_chars(value, len) <= SCHEMA_VALUE_CHARS);
 	assert_true(seen->n < MAX_VALUES);
 	seen->dim[seen->n] = dim;
 	seen->len[seen->n] = len;
@@ -448,11 +447,11 @@ static void check_cut(struct dimensions *dims, size_t field, const char *c,
 		      size_t n, const char *prefix, const char *want_char)
 {
 	char *text = repeat(c, n, prefix);
-	char *want = repeat(want_char, DIMENSIONS_VALUE_MAX, "");
+	char *want = repeat(want_char, SCHEMA_VALUE_CHARS, "");
 	struct seen seen;
 
 	assert_int_equal(extract_field(dims, field, text, strlen(text), &seen), 1);
-	assert_int_equal(utf8_chars(seen.value[0], seen.len[0]), DIMENSIONS_VALUE_MAX);
+	assert_int_equal(utf8_chars(seen.value[0], seen.len[0]), SCHEMA_VALUE_CHARS);
 	assert_string_equal(seen.value[0], want);
 	free(text);
 	free(want);
