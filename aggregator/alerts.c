@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "alert_rule.h"
+#include "db.h"
 #include "logging.h"
 #include "metrics.h"
 #include "runtime.h"
@@ -25,13 +26,20 @@
 #include "webhook.h"
 #include "xalloc.h"
 
-#define ALERTS_CONNECT_TIMEOUT_S 5
 #define ALERTS_IO_TIMEOUT_S 10
 
 /* Rows of the base window only: the rollups hold the same hits again. */
 static const char alerts_sql[] =
 	"SELECT value, SUM(hits) AS h FROM counts WHERE window_seconds = ? "
 	"AND dimension = ? AND window_start >= ? GROUP BY value ORDER BY h DESC";
+
+/*
+ * The server's session defaults, autocommit on: each round's SELECTs read
+ * what is committed by then, and no transaction stays open between rounds.
+ */
+static const struct db_session alerts_session = {
+	ALERTS_IO_TIMEOUT_S, 0, NULL, false,
+};
 
 static const char alerts_lock_sql[] =
 	"SELECT GET_LOCK(LEFT(CONCAT('logtally_alerts:', DATABASE()), 64), 0)";
@@ -84,37 +92,14 @@ static int alerts_fail(struct alerts *al, const char *what, bool stmt,
 	return -1;
 }
 
-static void alerts_options(const struct aggregator_mariadb *cfg, MYSQL *db)
-{
-	unsigned int connect_s = ALERTS_CONNECT_TIMEOUT_S;
-	unsigned int io_s = ALERTS_IO_TIMEOUT_S;
-	unsigned int protocol = MYSQL_PROTOCOL_SOCKET;
-
-	mysql_options(db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-	mysql_options(db, MYSQL_OPT_CONNECT_TIMEOUT, &connect_s);
-	mysql_options(db, MYSQL_OPT_READ_TIMEOUT, &io_s);
-	mysql_options(db, MYSQL_OPT_WRITE_TIMEOUT, &io_s);
-	if (*cfg->socket)
-		mysql_options(db, MYSQL_OPT_PROTOCOL, &protocol);
-}
-
 static int alerts_connect(struct alerts *al, char *err, size_t errlen)
 {
-	const struct aggregator_mariadb *cfg = &al->cfg->mariadb;
-	const char *socket = *cfg->socket ? cfg->socket : NULL;
-
 	if (al->db)
 		return 0;
-	al->db = mysql_init(NULL);
-	if (!al->db) {
-		snprintf(err, errlen, "mysql_init: out of memory");
+	al->db = db_connect(&al->cfg->mariadb, &alerts_session, NULL, err,
+			    errlen);
+	if (!al->db)
 		return -1;
-	}
-	alerts_options(cfg, al->db);
-	if (!mysql_real_connect(al->db, socket ? NULL : cfg->host, cfg->user,
-				cfg->password, cfg->database,
-				(unsigned int)cfg->port, socket, 0))
-		return alerts_fail(al, "connect", false, err, errlen);
 	al->stmt = mysql_stmt_init(al->db);
 	if (!al->stmt)
 		return alerts_fail(al, "statement", false, err, errlen);

@@ -15,6 +15,7 @@ aggregator_libaggregator_a_SOURCES = \
 	aggregator/api.c aggregator/api.h \
 	aggregator/consumer.c aggregator/consumer.h \
 	aggregator/count.c aggregator/count.h \
+	aggregator/db.c aggregator/db.h \
 	aggregator/dimensions.c aggregator/dimensions.h \
 	aggregator/flush.c aggregator/flush.h \
 	aggregator/ledger.c aggregator/ledger.h \

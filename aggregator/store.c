@@ -25,12 +25,12 @@
 #include <string.h>
 
 #include "buf.h"
+#include "db.h"
 #include "logging.h"
 #include "schema.h"
 #include "store_sql.h"
 #include "xalloc.h"
 
-#define STORE_CONNECT_TIMEOUT_S 5
 #define STORE_IO_TIMEOUT_S 30
 #define STORE_REPLAYS 5
 #define STORE_STATEMENT_MAX (1024 * 1024)
@@ -46,6 +46,14 @@ static const char *const store_session_sql[] = {
 	"SET sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
 	"SET innodb_lock_wait_timeout = 10",
 	NULL,
+};
+
+/*
+ * Found rows: an offset's compare-and-set that matches counts as 1 row even
+ * when it changes nothing (the same offset within the same millisecond).
+ */
+static const struct db_session store_db_session = {
+	STORE_IO_TIMEOUT_S, CLIENT_FOUND_ROWS, store_session_sql, true,
 };
 
 struct store {
@@ -249,34 +257,14 @@ static int store_commit_plain(struct store *st, char *err, size_t errlen)
 	return store_fail(st, "COMMIT", err, errlen);
 }
 
-static void store_options(struct store *st, MYSQL *db)
-{
-	unsigned int connect_s = STORE_CONNECT_TIMEOUT_S;
-	unsigned int io_s = STORE_IO_TIMEOUT_S;
-	unsigned int protocol = MYSQL_PROTOCOL_SOCKET;
-
-	mysql_options(db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-	mysql_options(db, MYSQL_OPT_CONNECT_TIMEOUT, &connect_s);
-	mysql_options(db, MYSQL_OPT_READ_TIMEOUT, &io_s);
-	mysql_options(db, MYSQL_OPT_WRITE_TIMEOUT, &io_s);
-	if (st->cfg.socket[0])
-		mysql_options(db, MYSQL_OPT_PROTOCOL, &protocol);
-}
-
-/* Session settings and the statement size, on a fresh connection. */
-static int store_session(struct store *st, char *err, size_t errlen)
+/* The statement size, on a fresh connection. */
+static int store_statement_size(struct store *st, char *err, size_t errlen)
 {
 	long long packet;
-	size_t i;
-	int rc = 0;
+	int rc;
 
-	for (i = 0; store_session_sql[i] && !rc; i++)
-		rc = store_execstr(st, store_session_sql[i], err, errlen);
-	if (!rc && mysql_autocommit(st->db, 0))
-		rc = store_fail(st, "autocommit off", err, errlen);
-	if (!rc)
-		rc = store_select_int(st, "SELECT @@max_allowed_packet",
-				      &packet, err, errlen);
+	rc = store_select_int(st, "SELECT @@max_allowed_packet", &packet, err,
+			      errlen);
 	if (!rc)
 		rc = store_commit_plain(st, err, errlen);
 	if (rc)
@@ -290,27 +278,15 @@ static int store_session(struct store *st, char *err, size_t errlen)
 
 static int store_connect(struct store *st, char *err, size_t errlen)
 {
-	const struct aggregator_mariadb *cfg = &st->cfg;
-	const char *socket = cfg->socket[0] ? cfg->socket : NULL;
+	unsigned int code;
 	int rc;
 
 	if (st->db)
 		return 0;
-	st->db = mysql_init(NULL);
-	if (!st->db) {
-		snprintf(err, errlen, "mysql_init: out of memory");
-		return STORE_FATAL;
-	}
-	store_options(st, st->db);
-	if (!mysql_real_connect(st->db, socket ? NULL : cfg->host, cfg->user,
-				cfg->password, cfg->database,
-				(unsigned int)cfg->port, socket,
-				CLIENT_FOUND_ROWS)) {
-		rc = store_classify(store_describe(st, "connect", err, errlen));
-		store_disconnect(st);
-		return rc;
-	}
-	rc = store_session(st, err, errlen);
+	st->db = db_connect(&st->cfg, &store_db_session, &code, err, errlen);
+	if (!st->db)
+		return store_classify(code);
+	rc = store_statement_size(st, err, errlen);
 	if (rc)
 		store_disconnect(st);
 	return rc;
