@@ -26,6 +26,8 @@ aggregator_libaggregator_a_SOURCES = \
 	aggregator/status.c aggregator/status.h \
 	aggregator/stop.c aggregator/stop.h \
 	aggregator/store.c aggregator/store.h \
+	aggregator/store_internal.h \
+	aggregator/store_retention.c \
 	aggregator/store_sql.c aggregator/store_sql.h \
 	aggregator/webhook.c aggregator/webhook.h \
 	aggregator/window.c aggregator/window.h \

@@ -7,13 +7,12 @@
  * idempotent DDL, applied in order under a named lock; logtally_schema
  * records the versions applied.
  *
- * Size: past the 800 lines of CONVENTIONS.md (834), because every
- * statement here shares the connection state and the error classification
- * (store_describe, store_settle, store_outward) that a split would have to
- * export. The next thing to leave is retention (store_expire), with a
- * store_private.h for those helpers.
+ * The store is split by concern over files that all stand on this one
+ * through store_internal.h (the object and the helpers that keep the
+ * rule above): store_retention.c deletes expired counts. This file knows
+ * none of them.
  */
-#include "store.h"
+#include "store_internal.h"
 
 #include <errmsg.h>
 #include <errno.h>
@@ -27,7 +26,6 @@
 #include "buf.h"
 #include "db.h"
 #include "logging.h"
-#include "schema.h"
 #include "store_sql.h"
 #include "xalloc.h"
 
@@ -36,8 +34,6 @@
 #define STORE_STATEMENT_MAX (1024 * 1024)
 #define STORE_PACKET_SLACK 1024
 #define STORE_PART_CHUNK 1000
-/* Internal class: a deadlock or lock wait, rolled back; replay at once. */
-#define STORE_CONFLICT (-4)
 
 /* The session: lock waits end well before the client's read timeout. */
 static const char *const store_session_sql[] = {
@@ -56,22 +52,12 @@ static const struct db_session store_db_session = {
 	STORE_IO_TIMEOUT_S, CLIENT_FOUND_ROWS, store_session_sql, true,
 };
 
-struct store {
-	struct aggregator_mariadb cfg;  /* strings owned */
-	MYSQL *db;                      /* NULL while disconnected */
-	size_t max_statement;           /* below max_allowed_packet */
-	size_t statements;              /* upserts of the last flush */
-	struct buf sql;                 /* the statement being built */
-};
-
 /* The arguments every statement callback needs. */
 struct store_call {
 	struct store *st;
 	char *err;
 	size_t errlen;
 };
-
-typedef void (*store_row_fn)(void *arg, MYSQL_ROW row);
 
 int store_classify(unsigned int code)
 {
@@ -176,8 +162,7 @@ static int store_settle(struct store *st, unsigned int code)
 	return rc;
 }
 
-/* A deadlock outside store_flush() is for the caller to retry. */
-static int store_outward(int rc)
+int store_outward(int rc)
 {
 	return rc == STORE_CONFLICT ? STORE_RETRY : rc;
 }
@@ -188,8 +173,8 @@ static int store_fail(struct store *st, const char *what, char *err,
 	return store_settle(st, store_describe(st, what, err, errlen));
 }
 
-static int store_exec(struct store *st, const char *sql, size_t len,
-		      char *err, size_t errlen)
+int store_exec(struct store *st, const char *sql, size_t len,
+	       char *err, size_t errlen)
 {
 	if (mysql_real_query(st->db, sql, len) == 0)
 		return 0;
@@ -202,18 +187,16 @@ static int store_execstr(struct store *st, const char *sql, char *err,
 	return store_exec(st, sql, strlen(sql), err, errlen);
 }
 
-/* A statement of the program's own that did not fit or could not be built. */
-static int store_toolong(struct store *st, const char *what, char *err,
-			 size_t errlen)
+int store_toolong(struct store *st, const char *what, char *err,
+		  size_t errlen)
 {
 	snprintf(err, errlen, "%s: statement too long", what);
 	store_abort(st);
 	return STORE_FATAL;
 }
 
-/* Runs a SELECT and streams its rows to fn. */
-static int store_select(struct store *st, const char *sql, size_t len,
-			store_row_fn fn, void *arg, char *err, size_t errlen)
+int store_select(struct store *st, const char *sql, size_t len,
+		 store_row_fn fn, void *arg, char *err, size_t errlen)
 {
 	MYSQL_RES *res;
 	MYSQL_ROW row;
@@ -250,7 +233,7 @@ static int store_select_int(struct store *st, const char *sql, long long *v,
 			    errlen);
 }
 
-static int store_commit_plain(struct store *st, char *err, size_t errlen)
+int store_commit_plain(struct store *st, char *err, size_t errlen)
 {
 	if (mysql_commit(st->db) == 0)
 		return 0;
@@ -276,7 +259,7 @@ static int store_statement_size(struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
-static int store_connect(struct store *st, char *err, size_t errlen)
+int store_connect(struct store *st, char *err, size_t errlen)
 {
 	unsigned int code;
 	int rc;
@@ -741,76 +724,4 @@ int store_flush(struct store *st, const struct store_flush *fl,
 			logging_debug("store: replaying a flush: %s", err);
 	}
 	return store_outward(rc);
-}
-
-/* --- retention ------------------------------------------------------------ */
-
-/* The dimension after the one asked for, read by store_expire(). */
-struct store_next_dim {
-	char name[SCHEMA_DIMENSION_BYTES + 1];
-	bool found;
-};
-
-static void store_next_dim_row(void *arg, MYSQL_ROW row)
-{
-	struct store_next_dim *next = arg;
-
-	next->found = row[0] != NULL;
-	if (row[0])
-		snprintf(next->name, sizeof(next->name), "%s", row[0]);
-}
-
-/*
- * Dimension by dimension, each found with one seek (the smallest dimension
- * after the last), so that each DELETE reads a range of the primary key
- * (window_seconds, dimension, window_start, ...) from its oldest row:
- * counts has no index by time alone (schema version 2 dropped it, to spare
- * every upsert its upkeep).
- */
-int64_t store_expire(struct store *st, int64_t size_s, int64_t before_s,
-		     int64_t batch, char *err, size_t errlen)
-{
-	struct store_next_dim dim = {"", false};
-	my_ulonglong deleted = 0;
-	char when[20];
-	int rc;
-
-	if (batch <= 0)
-		return 0;
-	store_sql_datetime(before_s, when);
-	rc = store_connect(st, err, errlen);
-	while (!rc && (int64_t)deleted < batch) {
-		bool first = !dim.found;
-		char last[sizeof(dim.name)];
-
-		memcpy(last, dim.name, sizeof(last));
-		buf_reset(&st->sql);
-		if (buf_printf(&st->sql, "SELECT MIN(dimension) FROM counts WHERE "
-			       "window_seconds = %" PRId64, size_s) ||
-		    (!first && (buf_printf(&st->sql, " AND dimension > ") ||
-				store_sql_quote(&st->sql, dim.name, strlen(dim.name)))))
-			rc = store_toolong(st, "expire", err, errlen);
-		if (!rc)
-			rc = store_select(st, buf_str(&st->sql), buf_len(&st->sql),
-					  store_next_dim_row, &dim, err, errlen);
-		/* a name with a NUL would come back cut short, again and again */
-		if (rc || !dim.found || (!first && !strcmp(last, dim.name)))
-			break;
-		buf_reset(&st->sql);
-		if (buf_printf(&st->sql, "DELETE FROM counts WHERE window_seconds"
-			       " = %" PRId64 " AND dimension = ", size_s) ||
-		    store_sql_quote(&st->sql, dim.name, strlen(dim.name)) ||
-		    buf_printf(&st->sql, " AND window_start < '%s' ORDER BY "
-			       "window_start LIMIT %" PRId64, when,
-			       batch - (int64_t)deleted))
-			rc = store_toolong(st, "expire", err, errlen);
-		if (!rc)
-			rc = store_exec(st, buf_str(&st->sql), buf_len(&st->sql),
-					err, errlen);
-		if (!rc)
-			deleted += mysql_affected_rows(st->db);
-	}
-	if (!rc)
-		rc = store_commit_plain(st, err, errlen);
-	return rc ? store_outward(rc) : (int64_t)deleted;
 }

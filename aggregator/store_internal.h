@@ -1,0 +1,50 @@
+/*
+ * store_internal: what store.c lends the store's other files: the store
+ * object and the helpers that keep its invariant (every call starts
+ * connected outside a transaction, or disconnected). A helper that fails
+ * has already ended the transaction (rolled back, or the connection
+ * dropped) and returns an internal class: a STORE_* of store.h or
+ * STORE_CONFLICT, which a public function turns into STORE_RETRY with
+ * store_outward() unless it replays. Only the store's files include this;
+ * store.c includes none of theirs.
+ */
+#ifndef LOGTALLY_STORE_INTERNAL_H
+#define LOGTALLY_STORE_INTERNAL_H
+
+#include <mysql.h>
+#include <stddef.h>
+
+#include "aggregator_config.h"
+#include "buf.h"
+#include "store.h"
+
+/* Internal class: a deadlock or lock wait, rolled back; replay at once. */
+#define STORE_CONFLICT (-4)
+
+struct store {
+	struct aggregator_mariadb cfg;  /* strings owned */
+	MYSQL *db;                      /* NULL while disconnected */
+	size_t max_statement;           /* below max_allowed_packet */
+	size_t statements;              /* upserts of the last flush */
+	struct buf sql;                 /* the statement being built */
+};
+
+typedef void (*store_row_fn)(void *arg, MYSQL_ROW row);
+
+/* Connect and set the session up, unless connected. */
+int store_connect(struct store *st, char *err, size_t errlen);
+
+/* A statement of the program's own that did not fit or could not be built. */
+int store_toolong(struct store *st, const char *what, char *err,
+		  size_t errlen);
+/* A deadlock outside store_flush() is for the caller to retry. */
+int store_outward(int rc);
+
+int store_exec(struct store *st, const char *sql, size_t len, char *err,
+	       size_t errlen);
+int store_commit_plain(struct store *st, char *err, size_t errlen);
+/* Runs a SELECT and streams its rows to fn. */
+int store_select(struct store *st, const char *sql, size_t len,
+		 store_row_fn fn, void *arg, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * store_retention: store_expire(), the deletion of expired counts, in
+ * batches the caller repeats so that no transaction holds many row locks
+ * while flushes go on. counts has no index by time alone (schema version
+ * 2 dropped it), so the rows are found dimension by dimension along the
+ * primary key. It sits on store.c's connection and helpers
+ * (store_internal.h) and on nothing else of the store's.
+ */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "schema.h"
+#include "store_internal.h"
+#include "store_sql.h"
+
+/* The dimension after the one asked for, read by store_expire(). */
+struct store_next_dim {
+	char name[SCHEMA_DIMENSION_BYTES + 1];
+	bool found;
+};
+
+static void store_next_dim_row(void *arg, MYSQL_ROW row)
+{
+	struct store_next_dim *next = arg;
+
+	next->found = row[0] != NULL;
+	if (row[0])
+		snprintf(next->name, sizeof(next->name), "%s", row[0]);
+}
+
+/*
+ * Dimension by dimension, each found with one seek (the smallest dimension
+ * after the last), so that each DELETE reads a range of the primary key
+ * (window_seconds, dimension, window_start, ...) from its oldest row:
+ * counts has no index by time alone (schema version 2 dropped it, to spare
+ * every upsert its upkeep).
+ */
+int64_t store_expire(struct store *st, int64_t size_s, int64_t before_s,
+		     int64_t batch, char *err, size_t errlen)
+{
+	struct store_next_dim dim = {"", false};
+	my_ulonglong deleted = 0;
+	char when[20];
+	int rc;
+
+	if (batch <= 0)
+		return 0;
+	store_sql_datetime(before_s, when);
+	rc = store_connect(st, err, errlen);
+	while (!rc && (int64_t)deleted < batch) {
+		bool first = !dim.found;
+		char last[sizeof(dim.name)];
+
+		memcpy(last, dim.name, sizeof(last));
+		buf_reset(&st->sql);
+		if (buf_printf(&st->sql, "SELECT MIN(dimension) FROM counts WHERE "
+			       "window_seconds = %" PRId64, size_s) ||
+		    (!first && (buf_printf(&st->sql, " AND dimension > ") ||
+				store_sql_quote(&st->sql, dim.name, strlen(dim.name)))))
+			rc = store_toolong(st, "expire", err, errlen);
+		if (!rc)
+			rc = store_select(st, buf_str(&st->sql), buf_len(&st->sql),
+					  store_next_dim_row, &dim, err, errlen);
+		/* a name with a NUL would come back cut short, again and again */
+		if (rc || !dim.found || (!first && !strcmp(last, dim.name)))
+			break;
+		buf_reset(&st->sql);
+		if (buf_printf(&st->sql, "DELETE FROM counts WHERE window_seconds"
+			       " = %" PRId64 " AND dimension = ", size_s) ||
+		    store_sql_quote(&st->sql, dim.name, strlen(dim.name)) ||
+		    buf_printf(&st->sql, " AND window_start < '%s' ORDER BY "
+			       "window_start LIMIT %" PRId64, when,
+			       batch - (int64_t)deleted))
+			rc = store_toolong(st, "expire", err, errlen);
+		if (!rc)
+			rc = store_exec(st, buf_str(&st->sql), buf_len(&st->sql),
+					err, errlen);
+		if (!rc)
+			deleted += mysql_affected_rows(st->db);
+	}
+	if (!rc)
+		rc = store_commit_plain(st, err, errlen);
+	return rc ? store_outward(rc) : (int64_t)deleted;
+}
