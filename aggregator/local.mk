@@ -27,6 +27,7 @@ aggregator_libaggregator_a_SOURCES = \
 	aggregator/stop.c aggregator/stop.h \
 	aggregator/store.c aggregator/store.h \
 	aggregator/store_internal.h \
+	aggregator/store_read.c \
 	aggregator/store_retention.c \
 	aggregator/store_sql.c aggregator/store_sql.h \
 	aggregator/webhook.c aggregator/webhook.h \

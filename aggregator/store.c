@@ -9,8 +9,9 @@
  *
  * The store is split by concern over files that all stand on this one
  * through store_internal.h (the object and the helpers that keep the
- * rule above): store_retention.c deletes expired counts. This file knows
- * none of them.
+ * rule above): store_read.c reads offsets and sources and lends the
+ * API its connection, store_retention.c deletes expired counts. This file
+ * knows none of them.
  */
 #include "store_internal.h"
 
@@ -104,7 +105,7 @@ struct store *store_new(const struct aggregator_mariadb *cfg)
 	return st;
 }
 
-static void store_disconnect(struct store *st)
+void store_disconnect(struct store *st)
 {
 	if (st->db)
 		mysql_close(st->db);
@@ -275,17 +276,6 @@ int store_connect(struct store *st, char *err, size_t errlen)
 	return rc;
 }
 
-MYSQL *store_reader(struct store *st, char *err, size_t errlen)
-{
-	return store_connect(st, err, errlen) ? NULL : st->db;
-}
-
-void store_reader_done(struct store *st, bool failed)
-{
-	if (failed || !st->db || mysql_rollback(st->db))
-		store_disconnect(st);
-}
-
 /* --- schema ------------------------------------------------------------ */
 
 static int store_lock(struct store *st, char *err, size_t errlen)
@@ -376,7 +366,7 @@ int store_open(struct store *st, char *err, size_t errlen)
 	return store_outward(rc);
 }
 
-/* --- offsets and sources ------------------------------------------------ */
+/* --- statements of many rows ------------------------------------------ */
 
 static int store_send(void *arg, const char *sql, size_t len)
 {
@@ -394,9 +384,9 @@ static int store_batch_rc(struct store *st, int rc, const char *what,
 	return rc;
 }
 
-static int store_batch(struct store *st, const char *head, const char *tail,
-		       size_t n, store_sql_row_fn row, const void *row_arg,
-		       char *err, size_t errlen)
+int store_batch(struct store *st, const char *head, const char *tail,
+		size_t n, store_sql_row_fn row, const void *row_arg, char *err,
+		size_t errlen)
 {
 	struct store_call call = {st, err, errlen};
 	int rc;
@@ -406,11 +396,9 @@ static int store_batch(struct store *st, const char *head, const char *tail,
 	return store_batch_rc(st, rc, head, err, errlen);
 }
 
-/* A SELECT of topic's partitions parts[0..n), a chunk at a time. */
-static int store_select_parts(struct store *st, const char *head,
-			      const char *topic, const int32_t *parts,
-			      size_t n, const char *tail, store_row_fn fn,
-			      void *arg, char *err, size_t errlen)
+int store_select_parts(struct store *st, const char *head, const char *topic,
+		       const int32_t *parts, size_t n, const char *tail,
+		       store_row_fn fn, void *arg, char *err, size_t errlen)
 {
 	size_t from, to;
 	int rc = 0;
@@ -425,95 +413,6 @@ static int store_select_parts(struct store *st, const char *head,
 				  arg, err, errlen);
 	}
 	return rc;
-}
-
-struct store_parts {
-	const char *topic;
-	const int32_t *parts;
-	size_t n;
-	int64_t *offsets;
-};
-
-static int store_offset_new_row(void *arg, size_t i, struct buf *out)
-{
-	const struct store_parts *sp = arg;
-	int rc;
-
-	rc = buf_addc(out, '(');
-	if (!rc)
-		rc = store_sql_quote(out, sp->topic, strlen(sp->topic));
-	if (!rc)
-		rc = buf_printf(out, ",%" PRId32 ",%d,NOW(3))", sp->parts[i],
-				STORE_OFFSET_NONE);
-	return rc;
-}
-
-static void store_offset_row(void *arg, MYSQL_ROW row)
-{
-	struct store_parts *sp = arg;
-	int32_t partition = (int32_t)strtol(row[0], NULL, 10);
-	size_t i;
-
-	for (i = 0; i < sp->n; i++)
-		if (sp->parts[i] == partition)
-			sp->offsets[i] = strtoll(row[1], NULL, 10);
-}
-
-int store_load_offsets(struct store *st, const char *topic,
-		       const int32_t *parts, size_t n, int64_t *offsets,
-		       char *err, size_t errlen)
-{
-	struct store_parts sp = {topic, parts, n, offsets};
-	size_t i;
-	int rc;
-
-	for (i = 0; i < n; i++)
-		offsets[i] = STORE_OFFSET_NONE;
-	rc = store_connect(st, err, errlen);
-	if (!rc)
-		rc = store_batch(st, "INSERT IGNORE INTO logtally_offsets (topic,"
-				 "kafka_partition,next_offset,updated_at) VALUES ",
-				 "", n, store_offset_new_row, &sp, err, errlen);
-	/* a locking read: it waits for a flush still committing on them */
-	if (!rc)
-		rc = store_select_parts(st, "SELECT kafka_partition, next_offset"
-					" FROM logtally_offsets WHERE topic = ",
-					topic, parts, n, " LOCK IN SHARE MODE",
-					store_offset_row, &sp, err, errlen);
-	if (!rc)
-		rc = store_commit_plain(st, err, errlen);
-	return store_outward(rc);
-}
-
-struct store_sources {
-	store_source_fn fn;
-	void *arg;
-};
-
-static void store_source_row(void *arg, MYSQL_ROW row)
-{
-	struct store_sources *ss = arg;
-
-	ss->fn(ss->arg, row[0], (int32_t)strtol(row[1], NULL, 10),
-	       strtoll(row[2], NULL, 10));
-}
-
-int store_load_sources(struct store *st, const char *topic,
-		       const int32_t *parts, size_t n, store_source_fn fn,
-		       void *arg, char *err, size_t errlen)
-{
-	struct store_sources ss = {fn, arg};
-	int rc;
-
-	rc = store_connect(st, err, errlen);
-	if (!rc)
-		rc = store_select_parts(st, "SELECT source, kafka_partition, "
-					"high_offset FROM logtally_sources "
-					"WHERE topic = ", topic, parts, n, "",
-					store_source_row, &ss, err, errlen);
-	if (!rc)
-		rc = store_commit_plain(st, err, errlen);
-	return store_outward(rc);
 }
 
 /* --- flush --------------------------------------------------------------- */

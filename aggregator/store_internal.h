@@ -13,10 +13,12 @@
 
 #include <mysql.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "aggregator_config.h"
 #include "buf.h"
 #include "store.h"
+#include "store_sql.h"
 
 /* Internal class: a deadlock or lock wait, rolled back; replay at once. */
 #define STORE_CONFLICT (-4)
@@ -33,6 +35,7 @@ typedef void (*store_row_fn)(void *arg, MYSQL_ROW row);
 
 /* Connect and set the session up, unless connected. */
 int store_connect(struct store *st, char *err, size_t errlen);
+void store_disconnect(struct store *st);
 
 /* A statement of the program's own that did not fit or could not be built. */
 int store_toolong(struct store *st, const char *what, char *err,
@@ -46,5 +49,13 @@ int store_commit_plain(struct store *st, char *err, size_t errlen);
 /* Runs a SELECT and streams its rows to fn. */
 int store_select(struct store *st, const char *sql, size_t len,
 		 store_row_fn fn, void *arg, char *err, size_t errlen);
+/* "head row,row,... tail" statements of rows 0..n (store_sql_batch()). */
+int store_batch(struct store *st, const char *head, const char *tail,
+		size_t n, store_sql_row_fn row, const void *row_arg, char *err,
+		size_t errlen);
+/* A SELECT of topic's partitions parts[0..n), a chunk at a time. */
+int store_select_parts(struct store *st, const char *head, const char *topic,
+		       const int32_t *parts, size_t n, const char *tail,
+		       store_row_fn fn, void *arg, char *err, size_t errlen);
 
 #endif
