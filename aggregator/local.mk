@@ -26,6 +26,7 @@ aggregator_libaggregator_a_SOURCES = \
 	aggregator/status.c aggregator/status.h \
 	aggregator/stop.c aggregator/stop.h \
 	aggregator/store.c aggregator/store.h \
+	aggregator/store_flush.c \
 	aggregator/store_internal.h \
 	aggregator/store_read.c \
 	aggregator/store_retention.c \

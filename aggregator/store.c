@@ -9,15 +9,14 @@
  *
  * The store is split by concern over files that all stand on this one
  * through store_internal.h (the object and the helpers that keep the
- * rule above): store_read.c reads offsets and sources and lends the
- * API its connection, store_retention.c deletes expired counts. This file
- * knows none of them.
+ * rule above): store_flush.c writes a flush, store_read.c reads offsets
+ * and sources and lends the API its connection, store_retention.c deletes
+ * expired counts. This file knows none of them.
  */
-#include "store_internal.h"
+#include "store.h"
 
 #include <errmsg.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <mysql.h>
 #include <mysqld_error.h>
 #include <stdio.h>
@@ -27,11 +26,11 @@
 #include "buf.h"
 #include "db.h"
 #include "logging.h"
+#include "store_internal.h"
 #include "store_sql.h"
 #include "xalloc.h"
 
 #define STORE_IO_TIMEOUT_S 30
-#define STORE_REPLAYS 5
 #define STORE_STATEMENT_MAX (1024 * 1024)
 #define STORE_PACKET_SLACK 1024
 #define STORE_PART_CHUNK 1000
@@ -51,13 +50,6 @@ static const char *const store_session_sql[] = {
  */
 static const struct db_session store_db_session = {
 	STORE_IO_TIMEOUT_S, CLIENT_FOUND_ROWS, store_session_sql, true,
-};
-
-/* The arguments every statement callback needs. */
-struct store_call {
-	struct store *st;
-	char *err;
-	size_t errlen;
 };
 
 int store_classify(unsigned int code)
@@ -126,11 +118,6 @@ void store_free(struct store *st)
 	free(st);
 }
 
-size_t store_last_statements(const struct store *st)
-{
-	return st->statements;
-}
-
 /* Describes the last error of st->db into err; returns its number. */
 static unsigned int store_describe(struct store *st, const char *what,
 				   char *err, size_t errlen)
@@ -142,8 +129,7 @@ static unsigned int store_describe(struct store *st, const char *what,
 	return code;
 }
 
-/* Ends the transaction in progress: rolled back, or the connection gone. */
-static void store_abort(struct store *st)
+void store_abort(struct store *st)
 {
 	if (st->db && mysql_rollback(st->db))
 		store_disconnect(st);
@@ -168,8 +154,7 @@ int store_outward(int rc)
 	return rc == STORE_CONFLICT ? STORE_RETRY : rc;
 }
 
-static int store_fail(struct store *st, const char *what, char *err,
-		      size_t errlen)
+int store_fail(struct store *st, const char *what, char *err, size_t errlen)
 {
 	return store_settle(st, store_describe(st, what, err, errlen));
 }
@@ -182,8 +167,8 @@ int store_exec(struct store *st, const char *sql, size_t len,
 	return store_fail(st, sql, err, errlen);
 }
 
-static int store_execstr(struct store *st, const char *sql, char *err,
-			 size_t errlen)
+int store_execstr(struct store *st, const char *sql, char *err,
+		  size_t errlen)
 {
 	return store_exec(st, sql, strlen(sql), err, errlen);
 }
@@ -368,16 +353,15 @@ int store_open(struct store *st, char *err, size_t errlen)
 
 /* --- statements of many rows ------------------------------------------ */
 
-static int store_send(void *arg, const char *sql, size_t len)
+int store_send(void *arg, const char *sql, size_t len)
 {
 	struct store_call *call = arg;
 
 	return store_exec(call->st, sql, len, call->err, call->errlen);
 }
 
-/* A store_sql error means a statement of ours could not be built. */
-static int store_batch_rc(struct store *st, int rc, const char *what,
-			  char *err, size_t errlen)
+int store_batch_rc(struct store *st, int rc, const char *what, char *err,
+		   size_t errlen)
 {
 	if (rc == -EMSGSIZE || rc == -EINVAL)
 		return store_toolong(st, what, err, errlen);
@@ -413,214 +397,4 @@ int store_select_parts(struct store *st, const char *head, const char *topic,
 				  arg, err, errlen);
 	}
 	return rc;
-}
-
-/* --- flush --------------------------------------------------------------- */
-
-static int store_lost(struct store *st, const char *topic,
-		      const struct store_offset *o, int32_t *lost, char *err,
-		      size_t errlen)
-{
-	*lost = o->partition;
-	snprintf(err, errlen, "partition %" PRId32 " of %s no longer holds "
-		 "offset %" PRId64 ": another member owns it", o->partition,
-		 topic, o->expected);
-	store_abort(st);
-	return STORE_LOST;
-}
-
-static int store_cas(struct store *st, const struct store_flush *fl,
-		     int32_t *lost, char *err, size_t errlen)
-{
-	const struct store_offset *o;
-	size_t i;
-	int rc = 0;
-
-	for (i = 0; i < fl->noffsets && !rc; i++) {
-		o = &fl->offsets[i];
-		buf_reset(&st->sql);
-		if (store_sql_offset_cas(&st->sql, fl->topic, o->partition,
-					 o->expected, o->next))
-			return store_toolong(st, "offset update", err, errlen);
-		rc = store_exec(st, buf_str(&st->sql), buf_len(&st->sql), err,
-				errlen);
-		if (!rc && mysql_affected_rows(st->db) != 1)
-			rc = store_lost(st, fl->topic, o, lost, err, errlen);
-	}
-	return rc;
-}
-
-static int store_upsert_send(void *arg, const char *sql, size_t len)
-{
-	struct store_call *call = arg;
-
-	call->st->statements++;
-	return store_send(arg, sql, len);
-}
-
-static int store_counts(struct store *st, const struct store_flush *fl,
-			char *err, size_t errlen)
-{
-	struct store_call call = {st, err, errlen};
-	int rc;
-
-	rc = store_sql_upserts("counts", fl->rows, fl->nrows, fl->names,
-			       st->max_statement, store_upsert_send, &call);
-	return store_batch_rc(st, rc, "counts upsert", err, errlen);
-}
-
-static int store_source_new_row(void *arg, size_t i, struct buf *out)
-{
-	const struct store_flush *fl = arg;
-	const struct store_source *src = &fl->sources[i];
-	int rc;
-
-	rc = buf_addc(out, '(');
-	if (!rc)
-		rc = store_sql_quote(out, fl->topic, strlen(fl->topic));
-	if (!rc)     /* a key is bytes, maybe not UTF-8: a binary literal */
-		rc = buf_addstr(out, ",_binary");
-	if (!rc)
-		rc = store_sql_quote(out, src->source, strlen(src->source));
-	if (!rc)
-		rc = buf_printf(out, ",%" PRId32 ",%" PRId64 ",NOW(3))",
-				src->partition, src->high);
-	return rc;
-}
-
-static int store_sources(struct store *st, const struct store_flush *fl,
-			 char *err, size_t errlen)
-{
-	return store_batch(st, "INSERT INTO logtally_sources (topic,source,"
-			   "kafka_partition,high_offset,updated_at) VALUES ",
-			   " ON DUPLICATE KEY UPDATE high_offset = GREATEST("
-			   "high_offset, VALUES(high_offset)), kafka_partition"
-			   " = VALUES(kafka_partition), updated_at = "
-			   "VALUES(updated_at)", fl->nsources,
-			   store_source_new_row, fl, err, errlen);
-}
-
-/* What the stored offsets say of a flush whose COMMIT went unanswered. */
-struct store_moved {
-	const struct store_flush *fl;
-	size_t at_next;         /* moved partitions that hold next */
-	size_t at_expected;     /* moved partitions that still hold expected */
-};
-
-static void store_moved_row(void *arg, MYSQL_ROW row)
-{
-	struct store_moved *mv = arg;
-	int32_t partition = (int32_t)strtol(row[0], NULL, 10);
-	int64_t offset = strtoll(row[1], NULL, 10);
-	const struct store_offset *o;
-	size_t i;
-
-	for (i = 0; i < mv->fl->noffsets; i++) {
-		o = &mv->fl->offsets[i];
-		if (o->partition != partition || o->next == o->expected)
-			continue;
-		mv->at_next += offset == o->next;
-		mv->at_expected += offset == o->expected;
-	}
-}
-
-/* Reads the flush's offsets back on a new connection into mv. */
-static int store_read_moved(struct store *st, struct store_moved *mv,
-			    char *err, size_t errlen)
-{
-	const struct store_flush *fl = mv->fl;
-	int32_t *parts = xcalloc(fl->noffsets + 1, sizeof(*parts));
-	size_t i;
-	int rc;
-
-	for (i = 0; i < fl->noffsets; i++)
-		parts[i] = fl->offsets[i].partition;
-	rc = store_connect(st, err, errlen);
-	if (!rc)
-		rc = store_select_parts(st, "SELECT kafka_partition, next_offset"
-					" FROM logtally_offsets WHERE topic = ",
-					fl->topic, parts, fl->noffsets,
-					" LOCK IN SHARE MODE", store_moved_row,
-					mv, err, errlen);
-	if (!rc)
-		rc = store_commit_plain(st, err, errlen);
-	free(parts);
-	return rc;
-}
-
-/*
- * The connection died during COMMIT: find out whether it happened. The
- * locking read waits for a COMMIT the server may still be running.
- */
-static int store_outcome(struct store *st, const struct store_flush *fl,
-			 char *err, size_t errlen)
-{
-	struct store_moved mv = {fl, 0, 0};
-	char first[512], why[512];
-	size_t i, moved = 0;
-	int rc;
-
-	snprintf(first, sizeof(first), "%s", err);
-	for (i = 0; i < fl->noffsets; i++)
-		moved += fl->offsets[i].next != fl->offsets[i].expected;
-	rc = store_read_moved(st, &mv, why, sizeof(why));
-	if (rc) {
-		snprintf(err, errlen, "%s; whether it committed is unknown: %s",
-			 first, why);
-		return store_outward(rc);
-	}
-	if (moved > 0 && mv.at_next == moved) {
-		logging_warn("store: %s, but the flush had committed", first);
-		return 0;
-	}
-	snprintf(err, errlen, "%s; %s", first, mv.at_expected == moved ?
-		 "nothing was committed" : "another member moved the offsets");
-	return STORE_RETRY;
-}
-
-static int store_commit_flush(struct store *st, const struct store_flush *fl,
-			      char *err, size_t errlen)
-{
-	int rc;
-
-	if (mysql_commit(st->db) == 0)
-		return 0;
-	rc = store_fail(st, "COMMIT", err, errlen);
-	if (rc != STORE_RETRY || st->db)
-		return rc;      /* the server answered: rolled back */
-	return store_outcome(st, fl, err, errlen);
-}
-
-static int store_flush_once(struct store *st, const struct store_flush *fl,
-			    int32_t *lost, char *err, size_t errlen)
-{
-	int rc;
-
-	st->statements = 0;
-	rc = store_connect(st, err, errlen);
-	if (!rc)
-		rc = store_execstr(st, "START TRANSACTION", err, errlen);
-	if (!rc)
-		rc = store_cas(st, fl, lost, err, errlen);
-	if (!rc)
-		rc = store_counts(st, fl, err, errlen);
-	if (!rc)
-		rc = store_sources(st, fl, err, errlen);
-	if (!rc)
-		rc = store_commit_flush(st, fl, err, errlen);
-	return rc;
-}
-
-int store_flush(struct store *st, const struct store_flush *fl,
-		int32_t *lost, char *err, size_t errlen)
-{
-	int attempt, rc = STORE_CONFLICT;
-
-	for (attempt = 0; attempt < STORE_REPLAYS && rc == STORE_CONFLICT;
-	     attempt++) {
-		rc = store_flush_once(st, fl, lost, err, errlen);
-		if (rc == STORE_CONFLICT)
-			logging_debug("store: replaying a flush: %s", err);
-	}
-	return store_outward(rc);
 }

@@ -31,20 +31,38 @@ struct store {
 	struct buf sql;                 /* the statement being built */
 };
 
+/* The arguments of store_send(). */
+struct store_call {
+	struct store *st;
+	char *err;
+	size_t errlen;
+};
+
 typedef void (*store_row_fn)(void *arg, MYSQL_ROW row);
 
 /* Connect and set the session up, unless connected. */
 int store_connect(struct store *st, char *err, size_t errlen);
 void store_disconnect(struct store *st);
+/* Ends the transaction in progress: rolled back, or the connection gone. */
+void store_abort(struct store *st);
 
+/* Describes st->db's last error, done by what, into err; its class. */
+int store_fail(struct store *st, const char *what, char *err, size_t errlen);
 /* A statement of the program's own that did not fit or could not be built. */
 int store_toolong(struct store *st, const char *what, char *err,
 		  size_t errlen);
+/* The class of a store_sql error: -EMSGSIZE or -EINVAL is store_toolong(). */
+int store_batch_rc(struct store *st, int rc, const char *what, char *err,
+		   size_t errlen);
 /* A deadlock outside store_flush() is for the caller to retry. */
 int store_outward(int rc);
 
 int store_exec(struct store *st, const char *sql, size_t len, char *err,
 	       size_t errlen);
+int store_execstr(struct store *st, const char *sql, char *err,
+		  size_t errlen);
+/* store_exec() as a store_sql_statement_fn; arg is a struct store_call. */
+int store_send(void *arg, const char *sql, size_t len);
 int store_commit_plain(struct store *st, char *err, size_t errlen);
 /* Runs a SELECT and streams its rows to fn. */
 int store_select(struct store *st, const char *sql, size_t len,

@@ -6,7 +6,10 @@
  * back), as store.c's rule wants. It sits on store.c's connection and
  * helpers (store_internal.h) and on nothing else of the store's.
  */
+#include "store.h"
+
 #include <inttypes.h>
+#include <mysql.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -6,7 +6,10 @@
  * primary key. It sits on store.c's connection and helpers
  * (store_internal.h) and on nothing else of the store's.
  */
+#include "store.h"
+
 #include <inttypes.h>
+#include <mysql.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
