@@ -34,11 +34,61 @@ static void store_next_dim_row(void *arg, MYSQL_ROW row)
 }
 
 /*
- * Dimension by dimension, each found with one seek (the smallest dimension
- * after the last), so that each DELETE reads a range of the primary key
- * (window_seconds, dimension, window_start, ...) from its oldest row:
- * counts has no index by time alone (schema version 2 dropped it, to spare
- * every upsert its upkeep).
+ * Moves dim to the smallest dimension of size_s's rows after dim's (the
+ * smallest of all while !dim->found): one seek along the primary key.
+ * dim->found is false when there is none, and when the same name comes
+ * back: a name with a NUL would come back cut short, again and again.
+ */
+static int store_expire_next(struct store *st, int64_t size_s,
+			     struct store_next_dim *dim, char *err,
+			     size_t errlen)
+{
+	bool first = !dim->found;
+	char last[sizeof(dim->name)];
+	int rc;
+
+	memcpy(last, dim->name, sizeof(last));
+	buf_reset(&st->sql);
+	if (buf_printf(&st->sql, "SELECT MIN(dimension) FROM counts WHERE "
+		       "window_seconds = %" PRId64, size_s) ||
+	    (!first && (buf_printf(&st->sql, " AND dimension > ") ||
+			store_sql_quote(&st->sql, last, strlen(last)))))
+		return store_toolong(st, "expire", err, errlen);
+	rc = store_select(st, buf_str(&st->sql), buf_len(&st->sql),
+			  store_next_dim_row, dim, err, errlen);
+	if (!rc && !first && dim->found && !strcmp(last, dim->name))
+		dim->found = false;
+	return rc;
+}
+
+/*
+ * Deletes up to limit of dimension name's rows of size_s that start
+ * before when, oldest first, and adds how many to *deleted.
+ */
+static int store_expire_dim(struct store *st, int64_t size_s,
+			    const char *name, const char *when, int64_t limit,
+			    my_ulonglong *deleted, char *err, size_t errlen)
+{
+	int rc;
+
+	buf_reset(&st->sql);
+	if (buf_printf(&st->sql, "DELETE FROM counts WHERE window_seconds"
+		       " = %" PRId64 " AND dimension = ", size_s) ||
+	    store_sql_quote(&st->sql, name, strlen(name)) ||
+	    buf_printf(&st->sql, " AND window_start < '%s' ORDER BY "
+		       "window_start LIMIT %" PRId64, when, limit))
+		return store_toolong(st, "expire", err, errlen);
+	rc = store_exec(st, buf_str(&st->sql), buf_len(&st->sql), err, errlen);
+	if (!rc)
+		*deleted += mysql_affected_rows(st->db);
+	return rc;
+}
+
+/*
+ * Dimension by dimension, so that each DELETE reads a range of the
+ * primary key (window_seconds, dimension, window_start, ...) from its
+ * oldest row: counts has no index by time alone (schema version 2 dropped
+ * it, to spare every upsert its upkeep).
  */
 int64_t store_expire(struct store *st, int64_t size_s, int64_t before_s,
 		     int64_t batch, char *err, size_t errlen)
@@ -53,35 +103,12 @@ int64_t store_expire(struct store *st, int64_t size_s, int64_t before_s,
 	store_sql_datetime(before_s, when);
 	rc = store_connect(st, err, errlen);
 	while (!rc && (int64_t)deleted < batch) {
-		bool first = !dim.found;
-		char last[sizeof(dim.name)];
-
-		memcpy(last, dim.name, sizeof(last));
-		buf_reset(&st->sql);
-		if (buf_printf(&st->sql, "SELECT MIN(dimension) FROM counts WHERE "
-			       "window_seconds = %" PRId64, size_s) ||
-		    (!first && (buf_printf(&st->sql, " AND dimension > ") ||
-				store_sql_quote(&st->sql, dim.name, strlen(dim.name)))))
-			rc = store_toolong(st, "expire", err, errlen);
-		if (!rc)
-			rc = store_select(st, buf_str(&st->sql), buf_len(&st->sql),
-					  store_next_dim_row, &dim, err, errlen);
-		/* a name with a NUL would come back cut short, again and again */
-		if (rc || !dim.found || (!first && !strcmp(last, dim.name)))
+		rc = store_expire_next(st, size_s, &dim, err, errlen);
+		if (rc || !dim.found)
 			break;
-		buf_reset(&st->sql);
-		if (buf_printf(&st->sql, "DELETE FROM counts WHERE window_seconds"
-			       " = %" PRId64 " AND dimension = ", size_s) ||
-		    store_sql_quote(&st->sql, dim.name, strlen(dim.name)) ||
-		    buf_printf(&st->sql, " AND window_start < '%s' ORDER BY "
-			       "window_start LIMIT %" PRId64, when,
-			       batch - (int64_t)deleted))
-			rc = store_toolong(st, "expire", err, errlen);
-		if (!rc)
-			rc = store_exec(st, buf_str(&st->sql), buf_len(&st->sql),
-					err, errlen);
-		if (!rc)
-			deleted += mysql_affected_rows(st->db);
+		rc = store_expire_dim(st, size_s, dim.name, when,
+				      batch - (int64_t)deleted, &deleted, err,
+				      errlen);
 	}
 	if (!rc)
 		rc = store_commit_plain(st, err, errlen);
