@@ -24,7 +24,7 @@
 #include "utf8.h"
 #include "xalloc.h"
 
-/* The text line: the name, a value of 512 characters escaped, some words. */
+/* The text line: the name, a value of SCHEMA_VALUE_CHARS (512) characters escaped, some words. */
 #define ALERT_RULE_TEXT_MAX (16 * 1024)
 
 struct alert_rule_instance {

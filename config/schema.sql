@@ -1,7 +1,7 @@
 -- logtally: the MariaDB schema, version 2.
 --
 -- logtally-aggregator creates and migrates these tables itself (the same
--- DDL is in aggregator/store.c, and test_store checks that both make the
+-- DDL is in aggregator/store_sql.c, and test_store checks that both make the
 -- same tables); this file is for reading, and for creating the schema by
 -- hand:  mariadb logtally < config/schema.sql
 --

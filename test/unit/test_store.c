@@ -110,7 +110,7 @@ static char *show_create(const char *db, const char *table)
 	return s;
 }
 
-/* config/schema.sql and store.c make the same tables. */
+/* config/schema.sql and store_sql.c make the same tables. */
 static void test_schema_sql_agrees(void **state)
 {
 	static const char *const tables[] = {
