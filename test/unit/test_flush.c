@@ -355,20 +355,27 @@ static void test_backoff_doubles(void **state)
 	assert_int_equal(fake.ncalls, 1);
 }
 
+/* A flush of partitions 0 (100 -> 110) and 1 (200 -> 205) whose answer is
+ * lost; MariaDB then holds stored0 and stored1, and the backoff is over. */
+static void test_answer_lost(struct fixture *f, int64_t stored0, int64_t stored1)
+{
+	test_start(f);
+	test_hold(f, 0, 100, 10);
+	test_hold(f, 1, 200, 5);
+	fake.rc[0] = STORE_RETRY;
+	assert_int_equal(flush_sync(f->flush), -1);
+	fake.stored[0] = stored0;
+	fake.stored[1] = stored1;
+	fake.now_ms += 200;
+}
+
 /* The connection died during COMMIT, which went through: the offsets read
  * back are the job's; it is not written again. */
 static void test_unknown_commit_committed(void **state)
 {
 	struct fixture *f = *state;
 
-	test_start(f);
-	test_hold(f, 0, 100, 10);
-	test_hold(f, 1, 200, 5);
-	fake.rc[0] = STORE_RETRY;
-	assert_int_equal(flush_sync(f->flush), -1);
-	fake.stored[0] = 110;
-	fake.stored[1] = 205;
-	fake.now_ms += 200;
+	test_answer_lost(f, 110, 205);
 	flush_tick(f->flush);
 	assert_int_equal(fake.loads, 1);
 	assert_int_equal(fake.ncalls, 1);
@@ -385,14 +392,7 @@ static void test_unknown_commit_taken(void **state)
 {
 	struct fixture *f = *state;
 
-	test_start(f);
-	test_hold(f, 0, 100, 10);
-	test_hold(f, 1, 200, 5);
-	fake.rc[0] = STORE_RETRY;
-	assert_int_equal(flush_sync(f->flush), -1);
-	fake.stored[0] = 100;
-	fake.stored[1] = 250;
-	fake.now_ms += 200;
+	test_answer_lost(f, 100, 250);
 	test_settle(f->flush);
 	assert_int_equal(fake.ncalls, 2);
 	assert_int_equal(fake.calls[1].noffsets, 1);

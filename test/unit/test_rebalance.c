@@ -438,17 +438,26 @@ static void test_assign_waits_or_fails(void **state)
 
 /* --- revocation -------------------------------------------------------- */
 
+/* Partition id held, stored at stored, with n messages counted since. */
+static struct ledger_partition *test_hold_pending(struct fixture *f, int32_t id,
+						  int64_t stored, uint64_t n)
+{
+	struct ledger_partition *p = test_hold(f, id, stored);
+
+	p->deltas = window_deltas_new();
+	window_deltas_add(p->deltas, 1700000000, 0, "/", 1, n);
+	p->next = stored + (int64_t)n;
+	return p;
+}
+
 /* Revoked with counts pending: flushed first, the stored offsets committed
  * to Kafka while the partition is still held, then let go. */
 static void test_revoke_flushes_first(void **state)
 {
 	struct fixture *f = *state;
-	struct ledger_partition *p = test_hold(f, 0, 100);
+	struct ledger_partition *p = test_hold_pending(f, 0, 100, 3);
 	int32_t id = 0;
 
-	p->deltas = window_deltas_new();
-	window_deltas_add(p->deltas, 1700000000, 0, "/", 1, 3);
-	p->next = 103;
 	rebalance_revoke(f->r, &id, 1);
 	assert_int_equal(fake.flushes, 1);
 	assert_int_equal(fake.commits, 1);
@@ -464,12 +473,9 @@ static void test_revoke_flushes_first(void **state)
 static void test_revoke_database_down(void **state)
 {
 	struct fixture *f = *state;
-	struct ledger_partition *p = test_hold(f, 0, 100);
+	struct ledger_partition *p = test_hold_pending(f, 0, 100, 3);
 	int32_t id = 0;
 
-	p->deltas = window_deltas_new();
-	window_deltas_add(p->deltas, 1700000000, 0, "/", 1, 3);
-	p->next = 103;
 	fake.flush_rc = STORE_RETRY;
 	assert_int_equal(flush_sync(f->flush), -1);
 	assert_true(flush_db_down(f->flush));
