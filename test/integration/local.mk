@@ -37,6 +37,7 @@ integration_tests = \
 	test/integration/cli.sh \
 	test/integration/dev_services.sh \
 	test/integration/devbroker.sh \
+	test/integration/docs.sh \
 	test/integration/grafana.sh
 TESTS += $(integration_tests)
 dist_check_SCRIPTS += $(integration_tests)
