@@ -35,12 +35,13 @@ check "every key of both programs has a row in the reference" rows_cover_keys
 
 man_clean() {
 	local page out
-	"$ref" --man "$agent" "$aggregator" >"$fresh.5"
-	for page in "$top_srcdir"/docs/*.8 "$fresh.5"; do
+	"$ref" --man agent "$agent" >"$fresh.agent.5"
+	"$ref" --man aggregator "$aggregator" >"$fresh.aggregator.5"
+	for page in "$top_srcdir"/docs/*.8 "$fresh".*.5; do
 		out=$(groff -man -ww -z "$page" 2>&1) || { echo "$page: groff failed"; return 1; }
 		[[ -z $out ]] || { echo "$page: $out"; return 1; }
 	done
-	rm -f "$fresh.5"
+	rm -f "$fresh".*.5
 }
 if command -v groff >/dev/null; then
 	check "the manual pages render without a warning" man_clean
