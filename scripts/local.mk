@@ -6,6 +6,7 @@
 dist_noinst_SCRIPTS += \
 	scripts/bench-agent \
 	scripts/bench-aggregator \
+	scripts/check-packages \
 	scripts/config-reference \
 	scripts/dev-services \
 	scripts/fuzz \
