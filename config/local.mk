@@ -1,14 +1,19 @@
 # config/: nothing to build; the example configurations (every key, its
-# default, a comment), the database schema and the Grafana dashboard over
-# the counts table, shipped in the tarball. make install puts the schema and
-# the dashboard in $(pkgdatadir), and the two configurations in
-# $(sysconfdir)/logtally.
+# default, a comment), the database schema, the Grafana dashboard over the
+# counts table and logrotate snippets for the web servers, shipped in the
+# tarball. make install puts the schema, the dashboard and the snippets in
+# $(pkgdatadir), and the two configurations in $(sysconfdir)/logtally.
 dist_noinst_DATA += \
 	config/agent.yml \
 	config/aggregator.yml
 dist_pkgdata_DATA += config/schema.sql
 grafanadir = $(pkgdatadir)/grafana
 dist_grafana_DATA = config/grafana/logtally.json
+# Samples for /etc/logrotate.d: installing them there is a package's call.
+logrotatedir = $(pkgdatadir)/logrotate
+dist_logrotate_DATA = \
+	config/logrotate/apache2 \
+	config/logrotate/nginx
 
 # The configurations are an operator's to edit: an install never replaces
 # one that is there, and uninstall removes one only while it is still the
