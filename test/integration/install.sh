@@ -37,9 +37,12 @@ logtally-print-dirs:
 MAKE
 dirs=$(run_make -s -f Makefile -f "$TAP_TMP/dirs.mk" logtally-print-dirs) ||
 	bail_out "cannot read the installation folders from $top_builddir/Makefile: $dirs"
-while IFS='=' read -r key value; do
-	printf -v "$key" '%s' "$value"
-done <<<"$dirs"
+dir_of() { sed -n "s|^$1=||p" <<<"$dirs"; }
+bindir=$(dir_of bindir)
+sysconfdir=$(dir_of sysconfdir)
+pkgdatadir=$(dir_of pkgdatadir)
+mandir=$(dir_of mandir)
+systemdsystemunitdir=$(dir_of systemdsystemunitdir)
 diag "$dirs"
 conf=$dest$sysconfdir/logtally
 share=$dest$pkgdatadir
@@ -124,8 +127,11 @@ verify_unit() {     # NAME
 	mkdir -p "$TAP_TMP/verify"
 	sed "s|^ExecStart=$bindir/|ExecStart=$dest$bindir/|" "$units/logtally-$1.service" >"$copy"
 	[ ! -f "$dest$mandir/man8/logtally-$1.8" ] || man=yes
-	out=$(MANPATH=$dest$mandir systemd-analyze verify --man="$man" "$copy" 2>&1) &&
-		[ -z "$out" ] || { echo "$out"; return 1; }
+	if ! out=$(MANPATH=$dest$mandir systemd-analyze verify --man="$man" "$copy" 2>&1) ||
+		[ -n "$out" ]; then
+		echo "$out"
+		return 1
+	fi
 }
 for name in agent aggregator; do
 	if [ -z "$units" ]; then
@@ -146,8 +152,11 @@ logrotate_dry_run() {   # SERVER
 	mkdir -p "$dir"
 	echo '127.0.0.1 - - [07/Dec/2026:18:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "test"' >"$dir/access.log"
 	sed "s|/var/log/$1/|$dir/|" "$share/logrotate/$1" >"$conf"
-	! grep -Eq '^[[:space:]]*copytruncate' "$conf" && grep -Eq '^[[:space:]]*delaycompress' "$conf" ||
-		{ echo "copytruncate, or no delaycompress"; return 1; }
+	if grep -Eq '^[[:space:]]*copytruncate' "$conf" ||
+		! grep -Eq '^[[:space:]]*delaycompress' "$conf"; then
+		echo "copytruncate, or no delaycompress"
+		return 1
+	fi
 	out=$("$LOGROTATE" -d -f -s "$TAP_TMP/logrotate.state" "$conf" 2>&1) || { echo "$out"; return 1; }
 	if grep -q '^error' <<<"$out" ||
 		! grep -q "^renaming $dir/access.log to $dir/access.log.1\$" <<<"$out" ||
