@@ -12,6 +12,9 @@
 #                            test-artifacts/ for people to look at
 #   grafana.sh               config/grafana/logtally.json, queried against
 #                            known rows of counts
+#   install.sh               no service: make install DESTDIR of this build
+#                            tree, systemd-analyze and logrotate (skipped
+#                            when missing)
 integration_tests = \
 	test/integration/agent_batch.sh \
 	test/integration/agent_behind.sh \
@@ -38,7 +41,8 @@ integration_tests = \
 	test/integration/dev_services.sh \
 	test/integration/devbroker.sh \
 	test/integration/docs.sh \
-	test/integration/grafana.sh
+	test/integration/grafana.sh \
+	test/integration/install.sh
 TESTS += $(integration_tests)
 dist_check_SCRIPTS += $(integration_tests)
 dist_noinst_DATA += \
