@@ -115,6 +115,47 @@ static const struct config_section aggregator_kafka_section = {
 	aggregator_kafka_keys, sizeof(struct aggregator_kafka), NULL,
 };
 
+static const struct config_key aggregator_tls_keys[] = {
+	{"ca", CONFIG_STRING, KEY(aggregator_mariadb_tls, ca), .def = "''",
+	 .check = confcheck_readable_file,
+	 .help = "PEM file of the CA(s) that signed the server's certificate; empty: none"},
+	{"cert", CONFIG_STRING, KEY(aggregator_mariadb_tls, cert), .def = "''",
+	 .check = confcheck_readable_file,
+	 .help = "PEM file of the client certificate (with key), for REQUIRE X509 users"},
+	{"key", CONFIG_STRING, KEY(aggregator_mariadb_tls, key), .def = "''",
+	 .check = confcheck_readable_file,
+	 .help = "PEM file of the client certificate's private key"},
+	{"verify_server_cert", CONFIG_BOOL, KEY(aggregator_mariadb_tls, verify_server_cert),
+	 .help = "check that the server's certificate names host; default: true when ca is set"},
+	{NULL},
+};
+
+/*
+ * The default of verify_server_cert depends on ca, which a table default
+ * cannot say. Without a CA nothing can be verified, so an explicit true
+ * there is refused rather than silently meaning nothing.
+ */
+static void aggregator_tls_validate(void *obj, struct config_ctx *ctx)
+{
+	struct aggregator_mariadb_tls *tls = obj;
+	bool ca = tls->ca && *tls->ca;
+
+	if (!config_has(ctx, "verify_server_cert"))
+		tls->verify_server_cert = ca;
+	else if (tls->verify_server_cert && !ca && config_ok(ctx, "ca"))
+		config_report(ctx, "verify_server_cert",
+			      "needs ca, the CA that signed the server's certificate");
+	if (tls->cert && tls->key && !*tls->cert != !*tls->key &&
+	    config_ok(ctx, "cert") && config_ok(ctx, "key"))
+		config_report(ctx, *tls->cert ? "cert" : "key",
+			      "cert and key go together: set both or neither");
+}
+
+static const struct config_section aggregator_tls_section = {
+	aggregator_tls_keys, sizeof(struct aggregator_mariadb_tls),
+	aggregator_tls_validate,
+};
+
 static const struct config_key aggregator_mariadb_keys[] = {
 	{"host", CONFIG_STRING, KEY(aggregator_mariadb, host), .def = "127.0.0.1",
 	 .help = "database server host"},
@@ -128,6 +169,9 @@ static const struct config_key aggregator_mariadb_keys[] = {
 	 .help = "database password; write ${VAR} to take it from the environment"},
 	{"database", CONFIG_STRING, KEY(aggregator_mariadb, database), .def = "logtally",
 	 .help = "database holding the counts and logtally_ tables"},
+	{"tls", CONFIG_SECTION, KEY(aggregator_mariadb, tls),
+	 .section = &aggregator_tls_section,
+	 .help = "TLS to the server: on when ca, cert or key is set, and then required"},
 	{NULL},
 };
 

@@ -30,6 +30,19 @@ struct aggregator_kafka {
 	struct config_map properties;     /* passed to librdkafka as is */
 };
 
+/*
+ * TLS to MariaDB: on when any of the three files is set, and then never
+ * without (MYSQL_OPT_SSL_ENFORCE). The loader has checked that each file
+ * set can be read, that cert and key come together, and it has settled
+ * verify_server_cert (true when ca is set, unless the file says false).
+ */
+struct aggregator_mariadb_tls {
+	char *ca;                         /* "" or a PEM file of CA certificates */
+	char *cert;                       /* "" or the client's certificate */
+	char *key;                        /* "" or the client's private key */
+	bool verify_server_cert;          /* signed by ca and naming host */
+};
+
 struct aggregator_mariadb {
 	char *host;
 	char *socket;                     /* "" to use host and port */
@@ -37,6 +50,7 @@ struct aggregator_mariadb {
 	char *user;
 	char *password;
 	char *database;
+	struct aggregator_mariadb_tls tls;
 };
 
 /*

@@ -7,11 +7,14 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
+#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 uint32_t confcheck_regex_options(void)
 {
@@ -93,6 +96,27 @@ int confcheck_listen(const char *key, const char *value, char *err,
 	if (!*value)
 		return 0;       /* empty: the endpoint is off */
 	return confcheck_listen_split(value, host, sizeof(host), &port, err, errlen);
+}
+
+int confcheck_readable_file(const char *key, const char *value, char *err,
+			    size_t errlen, size_t *at)
+{
+	struct stat st;
+	int fd, rc = 0;
+
+	if (!*value)
+		return 0;
+	fd = open(value, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot read '%s': %s", value, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "'%s' is not a file", value);
+		rc = -1;
+	}
+	close(fd);
+	return rc;
 }
 
 int confcheck_kafka_property(const char *key, const char *value, char *err,

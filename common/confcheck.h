@@ -1,7 +1,7 @@
 /*
  * confcheck: value checks that the configuration tables attach to keys
- * (see config_check_fn in config.h): PCRE2 patterns, listen addresses and
- * librdkafka properties. Each returns 0 when the value is valid, or -1
+ * (see config_check_fn in config.h): PCRE2 patterns, listen addresses,
+ * readable files and librdkafka properties. Each returns 0 when the value is valid, or -1
  * with the library's own message in err and, where known, the offset of
  * the fault inside the value in *at.
  */
@@ -28,6 +28,14 @@ int confcheck_listen(const char *key, const char *value, char *err,
  */
 int confcheck_listen_split(const char *value, char *host, size_t hostlen,
 			   unsigned *port, char *err, size_t errlen);
+
+/*
+ * A path this process can open for reading now, or "" (not set). Checked
+ * at load so that a wrong path stops the program at start, at its line,
+ * rather than at the first use, which may be much later.
+ */
+int confcheck_readable_file(const char *key, const char *value, char *err,
+			    size_t errlen, size_t *at);
 
 /* A librdkafka property key = value accepted by rd_kafka_conf_set(). */
 int confcheck_kafka_property(const char *key, const char *value, char *err,

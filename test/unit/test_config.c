@@ -174,8 +174,40 @@ static void test_aggregator_defaults(void **state)
 	assert_int_equal(cfg.max_values, 10000);
 	assert_string_equal(cfg.http.listen, "127.0.0.1:8080");
 	assert_string_equal(cfg.http.token, "");
+	assert_string_equal(cfg.mariadb.tls.ca, "");
+	assert_false(cfg.mariadb.tls.verify_server_cert);
 	aggregator_config_free(&cfg);
 	free(path);
+}
+
+/* mariadb.tls.verify_server_cert follows ca unless the file sets it. */
+static void test_tls_verify_default(void **state)
+{
+	static const struct {
+		const char *tls;
+		bool verify;
+	} cases[] = {
+		{"{ca: /etc/passwd}", true},
+		{"{ca: /etc/passwd, verify_server_cert: false}", false},
+		{"{cert: /etc/passwd, key: /etc/passwd}", false},
+		{"{}", false},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *text = xasprintf("kafka: {brokers: k:9092}\nmariadb: {tls: %s}\n",
+				       cases[i].tls);
+		struct config_errors errs = {0};
+		struct aggregator_config cfg = {0};
+
+		assert_int_equal(config_load_string(&aggregator_config_section, &cfg,
+						    "tls.yml", text, &errs), 0);
+		if (cfg.mariadb.tls.verify_server_cert != cases[i].verify)
+			fail_msg("%s: verify_server_cert is %d", cases[i].tls,
+				 cfg.mariadb.tls.verify_server_cert);
+		aggregator_config_free(&cfg);
+		config_errors_fini(&errs);
+		free(text);
+	}
 }
 
 static void test_agent_values(void **state)
@@ -571,6 +603,7 @@ int main(void)
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_good_files),
 		cmocka_unit_test(test_aggregator_defaults),
+		cmocka_unit_test(test_tls_verify_default),
 		cmocka_unit_test(test_agent_values),
 		cmocka_unit_test(test_agent_defaults),
 		cmocka_unit_test(test_env_expansion),
