@@ -126,7 +126,8 @@ static const struct config_key aggregator_tls_keys[] = {
 	 .check = confcheck_readable_file,
 	 .help = "PEM file of the client certificate's private key"},
 	{"verify_server_cert", CONFIG_BOOL, KEY(aggregator_mariadb_tls, verify_server_cert),
-	 .help = "check that the server's certificate names host; default: true when ca is set"},
+	 .help = "check that the server's certificate names host (ca always checks who "
+		 "signed it); default: true when ca is set"},
 	{NULL},
 };
 

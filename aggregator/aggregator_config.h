@@ -40,7 +40,12 @@ struct aggregator_mariadb_tls {
 	char *ca;                         /* "" or a PEM file of CA certificates */
 	char *cert;                       /* "" or the client's certificate */
 	char *key;                        /* "" or the client's private key */
-	bool verify_server_cert;          /* signed by ca and naming host */
+	/*
+	 * The server's certificate names host. Connector/C checks the chain
+	 * against ca whenever ca is set, whatever this says; without ca
+	 * nothing is checked: encrypted, but anyone may answer.
+	 */
+	bool verify_server_cert;
 };
 
 struct aggregator_mariadb {

@@ -34,6 +34,7 @@ integration_tests = \
 	test/integration/aggregator_input.sh \
 	test/integration/aggregator_offsets.sh \
 	test/integration/aggregator_signals.sh \
+	test/integration/aggregator_tls.sh \
 	test/integration/cli.sh \
 	test/integration/dev_services.sh \
 	test/integration/devbroker.sh \
