@@ -168,6 +168,9 @@ static const struct config_key aggregator_mariadb_keys[] = {
 	 .help = "database user"},
 	{"password", CONFIG_STRING, KEY(aggregator_mariadb, password), .def = "''",
 	 .help = "database password; write ${VAR} to take it from the environment"},
+	{"password_file", CONFIG_STRING, KEY(aggregator_mariadb, password_file), .def = "''",
+	 .help = "instead of password: a file holding it (trailing newline dropped), "
+		 "closed to others (chmod o-rwx)"},
 	{"database", CONFIG_STRING, KEY(aggregator_mariadb, database), .def = "logtally",
 	 .help = "database holding the counts and logtally_ tables"},
 	{"tls", CONFIG_SECTION, KEY(aggregator_mariadb, tls),
@@ -176,8 +179,43 @@ static const struct config_key aggregator_mariadb_keys[] = {
 	{NULL},
 };
 
+/*
+ * A secret given as file_key instead of inline as key: read now, into
+ * *secret (the inline key's field), so that the rest of the program knows
+ * one field only and a bad file stops the start at its line. An empty
+ * inline value (the sample's ${VAR:-} with VAR unset) counts as not given.
+ */
+static void aggregator_secret_file(struct config_ctx *ctx, const char *key,
+				   const char *file_key, const char *path,
+				   char **secret)
+{
+	char err[512], *text;
+
+	if (!path || !*path || !config_ok(ctx, file_key))
+		return;
+	if (*secret && **secret) {
+		config_report(ctx, file_key, "set %s or %s, not both", key, file_key);
+		return;
+	}
+	if (confcheck_read_secret(path, &text, err, sizeof(err))) {
+		config_report(ctx, file_key, "%s", err);
+		return;
+	}
+	free(*secret);
+	*secret = text;
+}
+
+static void aggregator_mariadb_validate(void *obj, struct config_ctx *ctx)
+{
+	struct aggregator_mariadb *db = obj;
+
+	aggregator_secret_file(ctx, "password", "password_file", db->password_file,
+			       &db->password);
+}
+
 static const struct config_section aggregator_mariadb_section = {
-	aggregator_mariadb_keys, sizeof(struct aggregator_mariadb), NULL,
+	aggregator_mariadb_keys, sizeof(struct aggregator_mariadb),
+	aggregator_mariadb_validate,
 };
 
 static const struct config_key aggregator_http_keys[] = {
@@ -186,11 +224,23 @@ static const struct config_key aggregator_http_keys[] = {
 	 .help = "host:port of the dashboard, /api/, /metrics, /healthz (port 0: any); empty: off"},
 	{"token", CONFIG_STRING, KEY(aggregator_http, token), .def = "''",
 	 .help = "when set, every request but /healthz needs Authorization: Bearer <token>"},
+	{"token_file", CONFIG_STRING, KEY(aggregator_http, token_file), .def = "''",
+	 .help = "instead of token: a file holding it (trailing newline dropped), "
+		 "closed to others (chmod o-rwx)"},
 	{NULL},
 };
 
+static void aggregator_http_validate(void *obj, struct config_ctx *ctx)
+{
+	struct aggregator_http *http = obj;
+
+	aggregator_secret_file(ctx, "token", "token_file", http->token_file,
+			       &http->token);
+}
+
 static const struct config_section aggregator_http_section = {
-	aggregator_http_keys, sizeof(struct aggregator_http), NULL,
+	aggregator_http_keys, sizeof(struct aggregator_http),
+	aggregator_http_validate,
 };
 
 /* --- alerts -------------------------------------------------------------- */

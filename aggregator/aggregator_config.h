@@ -53,7 +53,8 @@ struct aggregator_mariadb {
 	char *socket;                     /* "" to use host and port */
 	int64_t port;
 	char *user;
-	char *password;
+	char *password;                   /* read from password_file if set */
+	char *password_file;              /* "" or where password was read */
 	char *database;
 	struct aggregator_mariadb_tls tls;
 };
@@ -79,6 +80,7 @@ struct aggregator_alert {
 struct aggregator_http {
 	char *listen;                     /* "" when off */
 	char *token;                      /* "" when none is required */
+	char *token_file;                 /* "" or where token was read */
 };
 
 struct aggregator_config {

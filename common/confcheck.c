@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "xalloc.h"
+
 uint32_t confcheck_regex_options(void)
 {
 	return PCRE2_UTF | PCRE2_UCP;
@@ -115,6 +117,53 @@ int confcheck_readable_file(const char *key, const char *value, char *err,
 		snprintf(err, errlen, "'%s' is not a file", value);
 		rc = -1;
 	}
+	close(fd);
+	return rc;
+}
+
+/* The secret of an open file fd named path, checked as the header says. */
+static int confcheck_secret_fd(int fd, const char *path, char **out,
+			       char *err, size_t errlen)
+{
+	char *text = xmalloc(CONFCHECK_SECRET_MAX + 1);
+	struct stat st;
+	ssize_t n = -1;
+
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode))
+		snprintf(err, errlen, "'%s' is not a file", path);
+	else if (st.st_mode & 007)
+		snprintf(err, errlen, "'%s' is open to others (mode %04o): "
+			 "chmod o-rwx it", path, (unsigned)(st.st_mode & 07777));
+	else if ((n = read(fd, text, CONFCHECK_SECRET_MAX + 1)) < 0)
+		snprintf(err, errlen, "cannot read '%s': %s", path, strerror(errno));
+	else if (n > CONFCHECK_SECRET_MAX)
+		snprintf(err, errlen, "'%s' is longer than %d bytes", path,
+			 CONFCHECK_SECRET_MAX);
+	if (n >= 0 && n <= CONFCHECK_SECRET_MAX) {
+		if (n > 0 && text[n - 1] == '\n')
+			n -= 1 + (n > 1 && text[n - 2] == '\r');
+		text[n] = '\0';
+		if (n == 0)
+			snprintf(err, errlen, "'%s' is empty", path);
+	}
+	if (n <= 0 || n > CONFCHECK_SECRET_MAX) {
+		free(text);
+		return -1;
+	}
+	*out = text;
+	return 0;
+}
+
+int confcheck_read_secret(const char *path, char **out, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	*out = NULL;
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot read '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	rc = confcheck_secret_fd(fd, path, out, err, errlen);
 	close(fd);
 	return rc;
 }

@@ -37,6 +37,18 @@ int confcheck_listen_split(const char *value, char *host, size_t hostlen,
 int confcheck_readable_file(const char *key, const char *value, char *err,
 			    size_t errlen, size_t *at);
 
+/* The most a secret file may hold: a password or a token, not a document. */
+#define CONFCHECK_SECRET_MAX 4096
+
+/*
+ * Read the secret in the file at path into *out (caller frees), without
+ * its trailing newline. Refused, with the reason in err, when the file is
+ * missing or unreadable, readable or writable by others (mode & 007: a
+ * secret the whole machine can read is no secret), empty, or longer than
+ * CONFCHECK_SECRET_MAX. Returns 0, or -1 with *out NULL. Blocks on file I/O.
+ */
+int confcheck_read_secret(const char *path, char **out, char *err, size_t errlen);
+
 /* A librdkafka property key = value accepted by rd_kafka_conf_set(). */
 int confcheck_kafka_property(const char *key, const char *value, char *err,
 			     size_t errlen, size_t *at);

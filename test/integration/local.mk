@@ -33,6 +33,7 @@ integration_tests = \
 	test/integration/aggregator_group.sh \
 	test/integration/aggregator_input.sh \
 	test/integration/aggregator_offsets.sh \
+	test/integration/aggregator_secrets.sh \
 	test/integration/aggregator_signals.sh \
 	test/integration/aggregator_tls.sh \
 	test/integration/cli.sh \
