@@ -227,6 +227,8 @@ static const struct config_key aggregator_http_keys[] = {
 	{"token_file", CONFIG_STRING, KEY(aggregator_http, token_file), .def = "''",
 	 .help = "instead of token: a file holding it (trailing newline dropped), "
 		 "closed to others (chmod o-rwx)"},
+	{"tls", CONFIG_SECTION, KEY(aggregator_http, tls), .section = &confcheck_tls_files_section,
+	 .help = "HTTPS instead of HTTP: a certificate and its key"},
 	{NULL},
 };
 

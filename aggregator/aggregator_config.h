@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 
+#include "confcheck.h"
 #include "config.h"
 
 /*
@@ -81,6 +82,7 @@ struct aggregator_http {
 	char *listen;                     /* "" when off */
 	char *token;                      /* "" when none is required */
 	char *token_file;                 /* "" or where token was read */
+	struct confcheck_tls_files tls;   /* HTTPS when tls.cert is set */
 };
 
 struct aggregator_config {

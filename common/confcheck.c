@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <pcre2.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,31 @@ int confcheck_read_secret(const char *path, char **out, char *err, size_t errlen
 	close(fd);
 	return rc;
 }
+
+static const struct config_key confcheck_tls_files_keys[] = {
+	{"cert", CONFIG_STRING, offsetof(struct confcheck_tls_files, cert), .def = "''",
+	 .check = confcheck_readable_file,
+	 .help = "PEM certificate (chain) of the endpoint: set it and key to serve HTTPS"},
+	{"key", CONFIG_STRING, offsetof(struct confcheck_tls_files, key), .def = "''",
+	 .check = confcheck_readable_file,
+	 .help = "PEM private key of cert (keep it closed to others)"},
+	{NULL},
+};
+
+static void confcheck_tls_files_validate(void *obj, struct config_ctx *ctx)
+{
+	struct confcheck_tls_files *tls = obj;
+
+	if (tls->cert && tls->key && !*tls->cert != !*tls->key &&
+	    config_ok(ctx, "cert") && config_ok(ctx, "key"))
+		config_report(ctx, *tls->cert ? "cert" : "key",
+			      "cert and key go together: set both or neither");
+}
+
+const struct config_section confcheck_tls_files_section = {
+	confcheck_tls_files_keys, sizeof(struct confcheck_tls_files),
+	confcheck_tls_files_validate,
+};
 
 int confcheck_kafka_property(const char *key, const char *value, char *err,
 			     size_t errlen, size_t *at)

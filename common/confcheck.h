@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
+
 /* The PCRE2 options every configured pattern is compiled with (UTF, UCP). */
 uint32_t confcheck_regex_options(void);
 
@@ -48,6 +50,18 @@ int confcheck_readable_file(const char *key, const char *value, char *err,
  * CONFCHECK_SECRET_MAX. Returns 0, or -1 with *out NULL. Blocks on file I/O.
  */
 int confcheck_read_secret(const char *path, char **out, char *err, size_t errlen);
+
+/*
+ * http.tls of both programs: HTTPS on their endpoint when cert is set.
+ * The section checks at load that each file set can be read and that cert
+ * and key come together, so that both programs say the same about it.
+ */
+struct confcheck_tls_files {
+	char *cert;             /* "" or a PEM certificate (chain) */
+	char *key;              /* "" or its PEM private key */
+};
+
+extern const struct config_section confcheck_tls_files_section;
 
 /* A librdkafka property key = value accepted by rd_kafka_conf_set(). */
 int confcheck_kafka_property(const char *key, const char *value, char *err,

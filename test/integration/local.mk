@@ -39,7 +39,8 @@ integration_tests = \
 	test/integration/cli.sh \
 	test/integration/dev_services.sh \
 	test/integration/devbroker.sh \
-	test/integration/grafana.sh
+	test/integration/grafana.sh \
+	test/integration/https.sh
 TESTS += $(integration_tests)
 dist_check_SCRIPTS += $(integration_tests)
 dist_noinst_DATA += \
