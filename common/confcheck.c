@@ -1,7 +1,9 @@
 /*
  * confcheck: checks of single configuration values against the libraries
  * that will use them, so that a bad pattern or Kafka property is refused at
- * start with its position rather than failing later at run time.
+ * start with its position rather than failing later at run time; and the
+ * files a configuration names (TLS certificates, secrets), judged at load
+ * for the same reason.
  */
 #include "confcheck.h"
 
@@ -122,35 +124,49 @@ int confcheck_readable_file(const char *key, const char *value, char *err,
 	return rc;
 }
 
-/* The secret of an open file fd named path, checked as the header says. */
+/* Whether the file fd, named path, may hold a secret: -1 with err if not. */
+static int confcheck_secret_mode(int fd, const char *path, char *err,
+				 size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "'%s' is not a file", path);
+		return -1;
+	}
+	if (st.st_mode & 007) {
+		snprintf(err, errlen, "'%s' is open to others (mode %04o): "
+			 "chmod o-rwx it", path, (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+/* The secret in the open file fd named path, as the header says. */
 static int confcheck_secret_fd(int fd, const char *path, char **out,
 			       char *err, size_t errlen)
 {
-	char *text = xmalloc(CONFCHECK_SECRET_MAX + 1);
-	struct stat st;
-	ssize_t n = -1;
+	char *text;
+	ssize_t n;
 
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode))
-		snprintf(err, errlen, "'%s' is not a file", path);
-	else if (st.st_mode & 007)
-		snprintf(err, errlen, "'%s' is open to others (mode %04o): "
-			 "chmod o-rwx it", path, (unsigned)(st.st_mode & 07777));
-	else if ((n = read(fd, text, CONFCHECK_SECRET_MAX + 1)) < 0)
+	if (confcheck_secret_mode(fd, path, err, errlen))
+		return -1;
+	text = xmalloc(CONFCHECK_SECRET_MAX + 1);
+	n = read(fd, text, CONFCHECK_SECRET_MAX + 1);
+	if (n > 0 && n <= CONFCHECK_SECRET_MAX && text[n - 1] == '\n')
+		n -= 1 + (n > 1 && text[n - 2] == '\r');
+	if (n < 0)
 		snprintf(err, errlen, "cannot read '%s': %s", path, strerror(errno));
 	else if (n > CONFCHECK_SECRET_MAX)
 		snprintf(err, errlen, "'%s' is longer than %d bytes", path,
 			 CONFCHECK_SECRET_MAX);
-	if (n >= 0 && n <= CONFCHECK_SECRET_MAX) {
-		if (n > 0 && text[n - 1] == '\n')
-			n -= 1 + (n > 1 && text[n - 2] == '\r');
-		text[n] = '\0';
-		if (n == 0)
-			snprintf(err, errlen, "'%s' is empty", path);
-	}
+	else if (n == 0)
+		snprintf(err, errlen, "'%s' is empty", path);
 	if (n <= 0 || n > CONFCHECK_SECRET_MAX) {
 		free(text);
 		return -1;
 	}
+	text[n] = '\0';
 	*out = text;
 	return 0;
 }

@@ -1,9 +1,10 @@
 /*
  * confcheck: value checks that the configuration tables attach to keys
  * (see config_check_fn in config.h): PCRE2 patterns, listen addresses,
- * readable files and librdkafka properties. Each returns 0 when the value is valid, or -1
- * with the library's own message in err and, where known, the offset of
- * the fault inside the value in *at.
+ * readable files and librdkafka properties. Each returns 0 when the value
+ * is valid, or -1 with the library's own message in err and, where known,
+ * the offset of the fault inside the value in *at. Also the reading of
+ * secret files, and the http.tls section both programs share.
  */
 #ifndef LOGTALLY_CONFCHECK_H
 #define LOGTALLY_CONFCHECK_H
