@@ -25,6 +25,7 @@ for var in LOGTALLY_DB_TLS_CA LOGTALLY_DB_TLS_CERT LOGTALLY_DB_TLS_KEY \
 	   LOGTALLY_DB_TLS_USER LOGTALLY_DB_X509_USER; do
 	[ -n "${!var:-}" ] || bail_out "$var is unset: restart scripts/dev-services (up, then env)"
 done
+[ -r "$LOGTALLY_DB_TLS_CA" ] || bail_out "$LOGTALLY_DB_TLS_CA is missing: run scripts/dev-services up"
 command -v openssl >/dev/null || bail_out "openssl is missing"
 
 BROKERS=$LOGTALLY_KAFKA_BROKERS
