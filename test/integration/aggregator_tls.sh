@@ -9,7 +9,9 @@
 # server's certificate is refused with the library's reason and status 1;
 # a CA file that is not there stops the program at start with its
 # FILE:LINE:COLUMN and status 2. verify_server_cert: false still checks the
-# chain against ca (only the name goes unchecked).
+# chain against ca (only the name goes unchecked). Against a private
+# instance of the dev services whose certificate names another host, the
+# default (verify with a ca) refuses the server, and false counts.
 set -u
 # shellcheck source=tap.sh
 . "$(dirname "$0")/tap.sh"
@@ -18,7 +20,7 @@ set -u
 # shellcheck source=aggregator_lib.sh
 . "$(dirname "$0")/aggregator_lib.sh"
 
-plan 10
+plan 13
 agent_require
 agg_require
 for var in LOGTALLY_DB_TLS_CA LOGTALLY_DB_TLS_CERT LOGTALLY_DB_TLS_KEY \
@@ -140,3 +142,39 @@ tls_config "$TAP_TMP/unverified.yml" "$LOGTALLY_DB_TLS_USER" \
 agg_once unverified "$TAP_TMP/unverified.yml"
 refused "verify_server_cert: false still refuses a certificate the CA did not sign" \
 	unverified "MariaDB: connect \(TLS\): .*(certificate|SSL|TLS)"
+
+# --- the server's name ------------------------------------------------------
+
+# A private instance of the dev services with certificates of this test,
+# put in place before up (which makes its own only when tls/ has none):
+# the server's names another host, and the CA signed it.
+DEV=$TAP_TMP/dev
+N=$DEV/tls
+mkdir -p "$N"
+if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+	-keyout "$N/ca.key" -out "$N/ca.pem" -days 2 -subj "/CN=name CA" 2>"$TAP_TMP/name.err" &&
+   openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+	-keyout "$N/server.key" -out "$N/server.csr" -subj "/CN=elsewhere.example" 2>>"$TAP_TMP/name.err" &&
+   openssl x509 -req -in "$N/server.csr" -CA "$N/ca.pem" -CAkey "$N/ca.key" \
+	-CAcreateserial -days 2 -out "$N/server.pem" \
+	-extfile <(echo "subjectAltName=DNS:elsewhere.example") 2>>"$TAP_TMP/name.err" &&
+   cp "$N/server.pem" "$N/client.pem" && cp "$N/server.key" "$N/client.key" &&
+   cleanup_add "LOGTALLY_DEV_DIR=$DEV LOGTALLY_DEVBROKER=$DEVBROKER $top_srcdir/scripts/dev-services down >/dev/null 2>&1" &&
+   LOGTALLY_DEV_DIR=$DEV LOGTALLY_DEVBROKER=$DEVBROKER "$top_srcdir/scripts/dev-services" up \
+	</dev/null >>"$TAP_TMP/name.err" 2>&1; then
+	ok "a private MariaDB whose certificate names elsewhere.example"
+else
+	bail_out "the private MariaDB does not start: $(tail -n 20 "$TAP_TMP/name.err")"
+fi
+
+SHARED_PORT=$LOGTALLY_DB_PORT
+LOGTALLY_DB_PORT=$(cat "$DEV/mariadb.port")
+tls_config "$TAP_TMP/name.yml" "$LOGTALLY_DB_TLS_USER" "{ca: $N/ca.pem}"
+agg_once name "$TAP_TMP/name.yml"
+refused "with a ca, a server whose certificate names another host is refused" \
+	name "MariaDB: connect \(TLS\): .*Validation of SSL server certificate failed"
+
+tls_config "$TAP_TMP/noname.yml" "$LOGTALLY_DB_TLS_USER" "{ca: $N/ca.pem, verify_server_cert: false}"
+agg_once noname "$TAP_TMP/noname.yml"
+counted "verify_server_cert: false takes it (its CA checked, not its name)" noname
+LOGTALLY_DB_PORT=$SHARED_PORT
