@@ -128,12 +128,14 @@ static int agent_http(struct agent *a, char *err, size_t errlen)
 {
 	if (!*a->cfg->http.listen)
 		return 0;
-	a->httpd = httpd_new(a->cfg->http.listen, err, errlen);
+	a->httpd = httpd_new_tls(a->cfg->http.listen, a->cfg->http.tls.cert,
+				 a->cfg->http.tls.key, err, errlen);
 	if (!a->httpd)
 		return -1;
 	httpd_route_metrics(a->httpd, a->metrics);
 	httpd_route_health(a->httpd, agent_health, a);
-	logging_info("http: /metrics and /healthz on port %u", httpd_port(a->httpd));
+	logging_info("http: /metrics and /healthz on port %u%s", httpd_port(a->httpd),
+		     *a->cfg->http.tls.cert ? " (HTTPS)" : "");
 	return 0;
 }
 

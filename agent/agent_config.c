@@ -66,6 +66,8 @@ static const struct config_key agent_http_keys[] = {
 	{"listen", CONFIG_STRING, KEY(agent_http, listen), .def = "''",
 	 .check = confcheck_listen,
 	 .help = "host:port of /metrics and /healthz (port 0: any free port); empty: off"},
+	{"tls", CONFIG_SECTION, KEY(agent_http, tls), .section = &confcheck_tls_files_section,
+	 .help = "HTTPS instead of HTTP: a certificate and its key"},
 	{NULL},
 };
 

@@ -6,6 +6,7 @@
 #ifndef LOGTALLY_AGENT_CONFIG_H
 #define LOGTALLY_AGENT_CONFIG_H
 
+#include "confcheck.h"
 #include "config.h"
 
 enum agent_read_from { AGENT_READ_BEGINNING, AGENT_READ_END };
@@ -25,6 +26,7 @@ struct agent_kafka {
 
 struct agent_http {
 	char *listen;                     /* "" when off */
+	struct confcheck_tls_files tls;   /* HTTPS when tls.cert is set */
 };
 
 struct agent_config {

@@ -102,7 +102,8 @@ static int aggregator_http(struct aggregator *ag, char *err, size_t errlen)
 {
 	if (!*ag->cfg->http.listen)
 		return 0;
-	ag->httpd = httpd_new(ag->cfg->http.listen, err, errlen);
+	ag->httpd = httpd_new_tls(ag->cfg->http.listen, ag->cfg->http.tls.cert,
+				  ag->cfg->http.tls.key, err, errlen);
 	if (!ag->httpd)
 		return -1;
 	httpd_require_token(ag->httpd, ag->cfg->http.token);
@@ -115,8 +116,9 @@ static int aggregator_http(struct aggregator *ag, char *err, size_t errlen)
 	ag->api = api_new(ag->cfg, ag->names, dimensions_count(ag->dims),
 			  ag->sizes, ag->nsizes);
 	api_route(ag->api, ag->httpd);
-	logging_info("http: the dashboard, /api/, /metrics and /healthz on port %u%s",
-		     httpd_port(ag->httpd), *ag->cfg->http.token ? " (token required)" : "");
+	logging_info("http: the dashboard, /api/, /metrics and /healthz on port %u%s%s",
+		     httpd_port(ag->httpd), *ag->cfg->http.tls.cert ? " (HTTPS)" : "",
+		     *ag->cfg->http.token ? " (token required)" : "");
 	return 0;
 }
 

@@ -115,6 +115,48 @@ static const struct config_section aggregator_kafka_section = {
 	aggregator_kafka_keys, sizeof(struct aggregator_kafka), NULL,
 };
 
+static const struct config_key aggregator_tls_keys[] = {
+	{"ca", CONFIG_STRING, KEY(aggregator_mariadb_tls, ca), .def = "''",
+	 .check = confcheck_readable_file,
+	 .help = "PEM file of the CA(s) that signed the server's certificate; empty: none"},
+	{"cert", CONFIG_STRING, KEY(aggregator_mariadb_tls, cert), .def = "''",
+	 .check = confcheck_readable_file,
+	 .help = "PEM file of the client certificate (with key), for REQUIRE X509 users"},
+	{"key", CONFIG_STRING, KEY(aggregator_mariadb_tls, key), .def = "''",
+	 .check = confcheck_readable_file,
+	 .help = "PEM file of the client certificate's private key"},
+	{"verify_server_cert", CONFIG_BOOL, KEY(aggregator_mariadb_tls, verify_server_cert),
+	 .help = "check that the server's certificate names host (ca always checks who "
+		 "signed it); default: true when ca is set"},
+	{NULL},
+};
+
+/*
+ * The default of verify_server_cert depends on ca, which a table default
+ * cannot say. Without a CA nothing can be verified, so an explicit true
+ * there is refused rather than silently meaning nothing.
+ */
+static void aggregator_tls_validate(void *obj, struct config_ctx *ctx)
+{
+	struct aggregator_mariadb_tls *tls = obj;
+	bool ca = tls->ca && *tls->ca;
+
+	if (!config_has(ctx, "verify_server_cert"))
+		tls->verify_server_cert = ca;
+	else if (tls->verify_server_cert && !ca && config_ok(ctx, "ca"))
+		config_report(ctx, "verify_server_cert",
+			      "needs ca, the CA that signed the server's certificate");
+	if (tls->cert && tls->key && !*tls->cert != !*tls->key &&
+	    config_ok(ctx, "cert") && config_ok(ctx, "key"))
+		config_report(ctx, *tls->cert ? "cert" : "key",
+			      "cert and key go together: set both or neither");
+}
+
+static const struct config_section aggregator_tls_section = {
+	aggregator_tls_keys, sizeof(struct aggregator_mariadb_tls),
+	aggregator_tls_validate,
+};
+
 static const struct config_key aggregator_mariadb_keys[] = {
 	{"host", CONFIG_STRING, KEY(aggregator_mariadb, host), .def = "127.0.0.1",
 	 .help = "database server host"},
@@ -126,13 +168,54 @@ static const struct config_key aggregator_mariadb_keys[] = {
 	 .help = "database user"},
 	{"password", CONFIG_STRING, KEY(aggregator_mariadb, password), .def = "''",
 	 .help = "database password; write ${VAR} to take it from the environment"},
+	{"password_file", CONFIG_STRING, KEY(aggregator_mariadb, password_file), .def = "''",
+	 .help = "instead of password: a file holding it (trailing newline dropped), "
+		 "closed to others (chmod o-rwx)"},
 	{"database", CONFIG_STRING, KEY(aggregator_mariadb, database), .def = "logtally",
 	 .help = "database holding the counts and logtally_ tables"},
+	{"tls", CONFIG_SECTION, KEY(aggregator_mariadb, tls),
+	 .section = &aggregator_tls_section,
+	 .help = "TLS to the server: on when ca, cert or key is set, and then required"},
 	{NULL},
 };
 
+/*
+ * A secret given as file_key instead of inline as key: read now, into
+ * *secret (the inline key's field), so that the rest of the program knows
+ * one field only and a bad file stops the start at its line. An empty
+ * inline value (the sample's ${VAR:-} with VAR unset) counts as not given.
+ */
+static void aggregator_secret_file(struct config_ctx *ctx, const char *key,
+				   const char *file_key, const char *path,
+				   char **secret)
+{
+	char err[512], *text;
+
+	if (!path || !*path || !config_ok(ctx, file_key))
+		return;
+	if (*secret && **secret) {
+		config_report(ctx, file_key, "set %s or %s, not both", key, file_key);
+		return;
+	}
+	if (confcheck_read_secret(path, &text, err, sizeof(err))) {
+		config_report(ctx, file_key, "%s", err);
+		return;
+	}
+	free(*secret);
+	*secret = text;
+}
+
+static void aggregator_mariadb_validate(void *obj, struct config_ctx *ctx)
+{
+	struct aggregator_mariadb *db = obj;
+
+	aggregator_secret_file(ctx, "password", "password_file", db->password_file,
+			       &db->password);
+}
+
 static const struct config_section aggregator_mariadb_section = {
-	aggregator_mariadb_keys, sizeof(struct aggregator_mariadb), NULL,
+	aggregator_mariadb_keys, sizeof(struct aggregator_mariadb),
+	aggregator_mariadb_validate,
 };
 
 static const struct config_key aggregator_http_keys[] = {
@@ -141,11 +224,25 @@ static const struct config_key aggregator_http_keys[] = {
 	 .help = "host:port of the dashboard, /api/, /metrics, /healthz (port 0: any); empty: off"},
 	{"token", CONFIG_STRING, KEY(aggregator_http, token), .def = "''",
 	 .help = "when set, every request but /healthz needs Authorization: Bearer <token>"},
+	{"token_file", CONFIG_STRING, KEY(aggregator_http, token_file), .def = "''",
+	 .help = "instead of token: a file holding it (trailing newline dropped), "
+		 "closed to others (chmod o-rwx)"},
+	{"tls", CONFIG_SECTION, KEY(aggregator_http, tls), .section = &confcheck_tls_files_section,
+	 .help = "HTTPS instead of HTTP: a certificate and its key"},
 	{NULL},
 };
 
+static void aggregator_http_validate(void *obj, struct config_ctx *ctx)
+{
+	struct aggregator_http *http = obj;
+
+	aggregator_secret_file(ctx, "token", "token_file", http->token_file,
+			       &http->token);
+}
+
 static const struct config_section aggregator_http_section = {
-	aggregator_http_keys, sizeof(struct aggregator_http), NULL,
+	aggregator_http_keys, sizeof(struct aggregator_http),
+	aggregator_http_validate,
 };
 
 /* --- alerts -------------------------------------------------------------- */

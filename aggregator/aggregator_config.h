@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 
+#include "confcheck.h"
 #include "config.h"
 
 /*
@@ -30,13 +31,33 @@ struct aggregator_kafka {
 	struct config_map properties;     /* passed to librdkafka as is */
 };
 
+/*
+ * TLS to MariaDB: on when any of the three files is set, and then never
+ * without (MYSQL_OPT_SSL_ENFORCE). The loader has checked that each file
+ * set can be read, that cert and key come together, and it has settled
+ * verify_server_cert (true when ca is set, unless the file says false).
+ */
+struct aggregator_mariadb_tls {
+	char *ca;                         /* "" or a PEM file of CA certificates */
+	char *cert;                       /* "" or the client's certificate */
+	char *key;                        /* "" or the client's private key */
+	/*
+	 * The server's certificate names host. Connector/C checks the chain
+	 * against ca whenever ca is set, whatever this says; without ca
+	 * nothing is checked: encrypted, but anyone may answer.
+	 */
+	bool verify_server_cert;
+};
+
 struct aggregator_mariadb {
 	char *host;
 	char *socket;                     /* "" to use host and port */
 	int64_t port;
 	char *user;
-	char *password;
+	char *password;                   /* read from password_file if set */
+	char *password_file;              /* "" or where password was read */
 	char *database;
+	struct aggregator_mariadb_tls tls;
 };
 
 /*
@@ -60,6 +81,8 @@ struct aggregator_alert {
 struct aggregator_http {
 	char *listen;                     /* "" when off */
 	char *token;                      /* "" when none is required */
+	char *token_file;                 /* "" or where token was read */
+	struct confcheck_tls_files tls;   /* HTTPS when tls.cert is set */
 };
 
 struct aggregator_config {

@@ -5,6 +5,12 @@
  * step that fails closes it, and the caller sees only the error number
  * and message, to classify as it sees fit (store_classify() for the
  * store, "try again next round" for the alerts).
+ *
+ * TLS is all or nothing: when mariadb.tls names any file, the client is
+ * told to refuse a server that does not speak TLS (MYSQL_OPT_SSL_ENFORCE)
+ * instead of falling back to plain text, and a handshake that fails (a
+ * certificate the CA did not sign, a name that is not host) fails the
+ * connect with the library's reason.
  */
 #include "db.h"
 
@@ -13,6 +19,31 @@
 
 /* A dead server is found out quickly; a slow one gets io_timeout_s. */
 #define DB_CONNECT_TIMEOUT_S 5
+
+static bool db_tls_wanted(const struct aggregator_mariadb_tls *tls)
+{
+	return (tls->ca && *tls->ca) || (tls->cert && *tls->cert) ||
+	       (tls->key && *tls->key);
+}
+
+/* An empty path is no path: NULL, as the client library expects. */
+static const char *db_path(const char *path)
+{
+	return path && *path ? path : NULL;
+}
+
+static void db_tls_options(const struct aggregator_mariadb_tls *tls, MYSQL *db)
+{
+	my_bool enforce = 1, verify = tls->verify_server_cert;
+
+	if (!db_tls_wanted(tls))
+		return;
+	mysql_options(db, MYSQL_OPT_SSL_ENFORCE, &enforce);
+	mysql_options(db, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+	mysql_options(db, MYSQL_OPT_SSL_CA, db_path(tls->ca));
+	mysql_options(db, MYSQL_OPT_SSL_CERT, db_path(tls->cert));
+	mysql_options(db, MYSQL_OPT_SSL_KEY, db_path(tls->key));
+}
 
 static void db_options(const struct aggregator_mariadb *cfg,
 		       const struct db_session *session, MYSQL *db)
@@ -27,6 +58,7 @@ static void db_options(const struct aggregator_mariadb *cfg,
 	mysql_options(db, MYSQL_OPT_WRITE_TIMEOUT, &io_s);
 	if (cfg->socket && cfg->socket[0])
 		mysql_options(db, MYSQL_OPT_PROTOCOL, &protocol);
+	db_tls_options(&cfg->tls, db);
 }
 
 /* Describes db's last error as done by what, and closes db. */
@@ -74,6 +106,7 @@ MYSQL *db_connect(const struct aggregator_mariadb *cfg,
 				cfg->password, cfg->database,
 				(unsigned int)cfg->port, socket,
 				session->client_flags))
-		return db_fail(db, "connect", code, err, errlen);
+		return db_fail(db, db_tls_wanted(&cfg->tls) ? "connect (TLS)" :
+			       "connect", code, err, errlen);
 	return db_session_set(db, session, code, err, errlen);
 }

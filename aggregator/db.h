@@ -1,7 +1,7 @@
 /*
  * db: opening a connection to the aggregator's MariaDB, the one place that
  * sets the client options (utf8mb4, the connect, read and write timeouts,
- * the socket protocol when a socket is configured) and a session's
+ * the socket protocol when a socket is configured, TLS) and a session's
  * settings. The store (flushes, and the HTTP API through store_reader())
  * and the alerts each keep a connection of their own and say here what
  * their session needs; what they do once connected is theirs.

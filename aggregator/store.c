@@ -93,6 +93,10 @@ struct store *store_new(const struct aggregator_mariadb *cfg)
 	st->cfg.user = store_strdup(cfg->user);
 	st->cfg.password = store_strdup(cfg->password);
 	st->cfg.database = store_strdup(cfg->database);
+	st->cfg.tls.ca = store_strdup(cfg->tls.ca);
+	st->cfg.tls.cert = store_strdup(cfg->tls.cert);
+	st->cfg.tls.key = store_strdup(cfg->tls.key);
+	st->cfg.tls.verify_server_cert = cfg->tls.verify_server_cert;
 	buf_init(&st->sql, STORE_STATEMENT_MAX);
 	return st;
 }
@@ -114,6 +118,9 @@ void store_free(struct store *st)
 	free(st->cfg.user);
 	free(st->cfg.password);
 	free(st->cfg.database);
+	free(st->cfg.tls.ca);
+	free(st->cfg.tls.cert);
+	free(st->cfg.tls.key);
 	buf_fini(&st->sql);
 	free(st);
 }

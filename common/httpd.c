@@ -34,6 +34,7 @@
 #define HTTPD_BACKLOG 64
 #define HTTPD_CONNECTIONS_MAX 64
 #define HTTPD_TIMEOUT_SECONDS 10
+#define HTTPD_PEM_MAX (64 * 1024)	/* a certificate chain or a key */
 #define HTTPD_DEFAULT_TYPE "text/plain; charset=utf-8"
 #define HTTPD_METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
@@ -58,6 +59,9 @@ struct httpd {
 	size_t nroutes;
 	struct httpd_health *health;	/* ctx of the /healthz route */
 	char *token;			/* Bearer token required; NULL: none */
+	/* PEM text that libmicrohttpd borrows until stopped; NULL: plain HTTP */
+	char *tls_cert;
+	char *tls_key;
 };
 
 struct httpd_request {
@@ -435,8 +439,46 @@ static enum MHD_Result httpd_access(void *cls, struct MHD_Connection *conn,
 	return httpd_answer(cls, conn, method, url);
 }
 
+/* The PEM file at path into *out (caller frees). Returns 0, or -1 with err. */
+static int httpd_read_pem(const char *path, char **out, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	char *text;
+	size_t n;
+
+	*out = NULL;
+	if (!f) {
+		snprintf(err, errlen, "cannot read '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	text = xmalloc(HTTPD_PEM_MAX + 1);
+	n = fread(text, 1, HTTPD_PEM_MAX + 1, f);
+	fclose(f);
+	if (n == 0 || n > HTTPD_PEM_MAX) {
+		snprintf(err, errlen, "'%s' is %s", path, n ? "over 64 KiB" : "empty");
+		free(text);
+		return -1;
+	}
+	text[n] = '\0';
+	*out = text;
+	return 0;
+}
+
 static struct MHD_Daemon *httpd_start(struct httpd *httpd, int fd)
 {
+	if (httpd->tls_cert)
+		return MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD |
+					MHD_USE_ERROR_LOG | MHD_USE_TLS,
+					0, NULL, NULL, httpd_access, httpd,
+					MHD_OPTION_EXTERNAL_LOGGER, httpd_log, NULL,
+					MHD_OPTION_LISTEN_SOCKET, fd,
+					MHD_OPTION_CONNECTION_LIMIT,
+					(unsigned int)HTTPD_CONNECTIONS_MAX,
+					MHD_OPTION_CONNECTION_TIMEOUT,
+					(unsigned int)HTTPD_TIMEOUT_SECONDS,
+					MHD_OPTION_HTTPS_MEM_CERT, httpd->tls_cert,
+					MHD_OPTION_HTTPS_MEM_KEY, httpd->tls_key,
+					MHD_OPTION_END);
 	return MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
 				0, NULL, NULL, httpd_access, httpd,
 				MHD_OPTION_EXTERNAL_LOGGER, httpd_log, NULL,
@@ -450,22 +492,53 @@ static struct MHD_Daemon *httpd_start(struct httpd *httpd, int fd)
 
 struct httpd *httpd_new(const char *listen, char *err, size_t errlen)
 {
+	return httpd_new_tls(listen, NULL, NULL, err, errlen);
+}
+
+/* The certificate and key files into httpd, when HTTPS is asked for. */
+static int httpd_tls_load(struct httpd *httpd, const char *cert_file,
+			  const char *key_file, char *err, size_t errlen)
+{
+	if (!cert_file || !*cert_file)
+		return 0;
+	if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+		snprintf(err, errlen, "this libmicrohttpd has no TLS: HTTPS is not available");
+		return -1;
+	}
+	if (httpd_read_pem(cert_file, &httpd->tls_cert, err, errlen) ||
+	    httpd_read_pem(key_file, &httpd->tls_key, err, errlen))
+		return -1;
+	return 0;
+}
+
+struct httpd *httpd_new_tls(const char *listen, const char *cert_file,
+			    const char *key_file, char *err, size_t errlen)
+{
 	char host[HTTPD_HOST_MAX], port[HTTPD_PORT_MAX];
 	struct httpd *httpd;
 	int fd;
 
 	if (httpd_parse_listen(listen, host, port, err, errlen))
 		return NULL;
-	fd = httpd_listen(listen, host, port, err, errlen);
-	if (fd < 0)
-		return NULL;
 	httpd = xcalloc(1, sizeof(*httpd));
 	pthread_mutex_init(&httpd->lock, NULL);
+	if (httpd_tls_load(httpd, cert_file, key_file, err, errlen)) {
+		httpd_free(httpd);
+		return NULL;
+	}
+	fd = httpd_listen(listen, host, port, err, errlen);
+	if (fd < 0) {
+		httpd_free(httpd);
+		return NULL;
+	}
 	httpd->port = httpd_bound_port(fd);
 	httpd->daemon = httpd_start(httpd, fd);
 	if (!httpd->daemon) {
 		/* libmicrohttpd closes the socket only once it has started */
-		snprintf(err, errlen, "cannot start the HTTP server on \"%s\"", listen);
+		snprintf(err, errlen, httpd->tls_cert ?
+			 "cannot start the HTTPS server on \"%s\" (are http.tls.cert "
+			 "and http.tls.key a PEM certificate and its key?)" :
+			 "cannot start the HTTP server on \"%s\"", listen);
 		close(fd);
 		httpd_free(httpd);
 		return NULL;
@@ -486,6 +559,8 @@ void httpd_free(struct httpd *httpd)
 	free(httpd->routes);
 	free(httpd->health);
 	free(httpd->token);
+	free(httpd->tls_cert);
+	free(httpd->tls_key);
 	pthread_mutex_destroy(&httpd->lock);
 	free(httpd);
 }

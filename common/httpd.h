@@ -38,6 +38,15 @@ struct metrics;
 struct httpd *httpd_new(const char *listen, char *err, size_t errlen);
 
 /*
+ * Like httpd_new(), serving HTTPS with the PEM certificate (chain) in
+ * cert_file and its private key in key_file, read now; cert_file NULL or
+ * "" serves plain HTTP. Fails with the reason in err when a file cannot be
+ * read, or libmicrohttpd has no TLS or refuses them.
+ */
+struct httpd *httpd_new_tls(const char *listen, const char *cert_file,
+			    const char *key_file, char *err, size_t errlen);
+
+/*
  * Stops the server: waits for the handler running now, if any, to return,
  * then closes every connection and the listening socket. NULL is a no-op.
  */

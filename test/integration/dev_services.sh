@@ -76,7 +76,8 @@ if env_text=$(dev "$DIR" env) && eval "$env_text" &&
    [ "$LOGTALLY_DEV_DIR" = "$DIR" ] && [ "$LOGTALLY_DB_HOST" = 127.0.0.1 ] &&
    [ "$LOGTALLY_KAFKA_TOPIC" = weblogs ] && [ -S "$LOGTALLY_DB_SOCKET" ] &&
    [ -S "$LOGTALLY_DEVBROKER_CONTROL" ] && [ -n "$LOGTALLY_KAFKA_BROKERS" ] &&
-   [ -n "$LOGTALLY_DB_PORT" ] && [ "$LOGTALLY_DB_NAME" = logtally ]; then
+   [ -n "$LOGTALLY_DB_PORT" ] && [ "$LOGTALLY_DB_NAME" = logtally ] &&
+   [ -s "$LOGTALLY_DB_TLS_CA" ] && [ -s "$LOGTALLY_DB_TLS_CERT" ] && [ -s "$LOGTALLY_DB_TLS_KEY" ]; then
 	ok "env prints the variables of this instance"
 else
 	not_ok "env prints the variables of this instance" "${env_text:-}"

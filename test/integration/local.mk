@@ -36,12 +36,15 @@ integration_tests = \
 	test/integration/aggregator_group.sh \
 	test/integration/aggregator_input.sh \
 	test/integration/aggregator_offsets.sh \
+	test/integration/aggregator_secrets.sh \
 	test/integration/aggregator_signals.sh \
+	test/integration/aggregator_tls.sh \
 	test/integration/cli.sh \
 	test/integration/dev_services.sh \
 	test/integration/devbroker.sh \
 	test/integration/docs.sh \
 	test/integration/grafana.sh \
+	test/integration/https.sh \
 	test/integration/install.sh
 TESTS += $(integration_tests)
 dist_check_SCRIPTS += $(integration_tests)

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -174,8 +175,138 @@ static void test_aggregator_defaults(void **state)
 	assert_int_equal(cfg.max_values, 10000);
 	assert_string_equal(cfg.http.listen, "127.0.0.1:8080");
 	assert_string_equal(cfg.http.token, "");
+	assert_string_equal(cfg.mariadb.tls.ca, "");
+	assert_false(cfg.mariadb.tls.verify_server_cert);
 	aggregator_config_free(&cfg);
 	free(path);
+}
+
+/* mariadb.tls.verify_server_cert follows ca unless the file sets it. */
+static void test_tls_verify_default(void **state)
+{
+	static const struct {
+		const char *tls;
+		bool verify;
+	} cases[] = {
+		{"{ca: /etc/passwd}", true},
+		{"{ca: /etc/passwd, verify_server_cert: false}", false},
+		{"{cert: /etc/passwd, key: /etc/passwd}", false},
+		{"{}", false},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *text = xasprintf("kafka: {brokers: k:9092}\nmariadb: {tls: %s}\n",
+				       cases[i].tls);
+		struct config_errors errs = {0};
+		struct aggregator_config cfg = {0};
+
+		assert_int_equal(config_load_string(&aggregator_config_section, &cfg,
+						    "tls.yml", text, &errs), 0);
+		if (cfg.mariadb.tls.verify_server_cert != cases[i].verify)
+			fail_msg("%s: verify_server_cert is %d", cases[i].tls,
+				 cfg.mariadb.tls.verify_server_cert);
+		aggregator_config_free(&cfg);
+		config_errors_fini(&errs);
+		free(text);
+	}
+}
+
+/* A file holding text with mode, made for the test; caller frees the name. */
+static char *test_secret_file(const char *text, mode_t mode)
+{
+	char *path = xstrdup("/tmp/logtally-test-secret-XXXXXX");
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+	return path;
+}
+
+/* text with its first "@" replaced by path (not printf: -Wformat-nonliteral). */
+static char *test_subst(const char *text, const char *path)
+{
+	const char *at = strchr(text, '@');
+
+	assert_non_null(at);
+	return xasprintf("%.*s%s%s", (int)(at - text), text, path, at + 1);
+}
+
+/* Load an aggregator file of yaml; its errors without "secret.yml:", or "". */
+static char *test_load_aggregator(const char *yaml, struct aggregator_config *cfg)
+{
+	char *text = xasprintf("kafka: {brokers: k:9092}\n%s", yaml);
+	struct config_errors errs = {0};
+	char *out = xstrdup("");
+
+	memset(cfg, 0, sizeof(*cfg));
+	config_load_string(&aggregator_config_section, cfg, "secret.yml", text, &errs);
+	for (size_t i = 0; i < errs.n; i++) {
+		char *next = xasprintf("%s%s\n", out, errs.items[i].text +
+				       strlen("secret.yml:"));
+
+		free(out);
+		out = next;
+	}
+	config_errors_fini(&errs);
+	free(text);
+	return out;
+}
+
+/*
+ * password_file and token_file: read at load without the trailing newline,
+ * refused at their own line when open to others, missing, empty, or given
+ * beside a non-empty inline value.
+ */
+static void test_secret_files(void **state)
+{
+	char *ok = test_secret_file("s3cret\r\n", 0600);
+	char *open = test_secret_file("s3cret\n", 0644);
+	char *empty = test_secret_file("\n", 0600);
+	struct {
+		const char *yaml, *path, *want;
+	} bad[] = {
+		{"mariadb:\n  password_file: @\n", open,
+		 "3:18: mariadb.password_file: '@' is open to others (mode 0644): chmod o-rwx it\n"},
+		{"mariadb:\n  password_file: @\n", empty,
+		 "3:18: mariadb.password_file: '@' is empty\n"},
+		{"mariadb:\n  password_file: @\n", "/nonexistent/pw",
+		 "3:18: mariadb.password_file: cannot read '@': No such file or directory\n"},
+		{"mariadb: {password: x,\n  password_file: @}\n", ok,
+		 "3:18: mariadb.password_file: set password or password_file, not both\n"},
+		{"http:\n  token_file: @\n", open,
+		 "3:15: http.token_file: '@' is open to others (mode 0644): chmod o-rwx it\n"},
+	};
+	struct aggregator_config cfg;
+	char *yaml, *got, *want;
+
+	yaml = xasprintf("mariadb: {password: '', password_file: %s}\nhttp: {token_file: %s}\n",
+			 ok, ok);
+	got = test_load_aggregator(yaml, &cfg);
+	assert_string_equal(got, "");
+	assert_string_equal(cfg.mariadb.password, "s3cret");
+	assert_string_equal(cfg.http.token, "s3cret");
+	aggregator_config_free(&cfg);
+	free(got);
+	free(yaml);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		yaml = test_subst(bad[i].yaml, bad[i].path);
+		want = strchr(bad[i].want, '@') ? test_subst(bad[i].want, bad[i].path) :
+		       xstrdup(bad[i].want);
+		got = test_load_aggregator(yaml, &cfg);
+		assert_string_equal(got, want);
+		aggregator_config_free(&cfg);
+		free(got);
+		free(want);
+		free(yaml);
+	}
+	unlink(ok);
+	unlink(open);
+	unlink(empty);
+	free(ok);
+	free(open);
+	free(empty);
 }
 
 static void test_agent_values(void **state)
@@ -571,6 +702,8 @@ int main(void)
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_good_files),
 		cmocka_unit_test(test_aggregator_defaults),
+		cmocka_unit_test(test_tls_verify_default),
+		cmocka_unit_test(test_secret_files),
 		cmocka_unit_test(test_agent_values),
 		cmocka_unit_test(test_agent_defaults),
 		cmocka_unit_test(test_env_expansion),

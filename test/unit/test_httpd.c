@@ -334,6 +334,25 @@ static void expect_listen_error(const char *listen, const char *message)
 		fail_msg("listen \"%s\": expected \"%s\" in \"%s\"", listen, message, err);
 }
 
+/*
+ * HTTPS that cannot be: a file that is not there, or text libmicrohttpd
+ * refuses as a certificate, fails the start with the reason (https.sh
+ * serves real HTTPS, checked with curl).
+ */
+static void test_tls_refused(void **state)
+{
+	char err[256] = "";
+
+	assert_null(httpd_new_tls("127.0.0.1:0", "/nonexistent/cert.pem",
+				  "/nonexistent/key.pem", err, sizeof(err)));
+	assert_non_null(strstr(err, "cannot read '/nonexistent/cert.pem'"));
+	assert_null(httpd_new_tls("127.0.0.1:0", "/etc/passwd", "/etc/passwd",
+				  err, sizeof(err)));
+	if (!strstr(err, "cannot start the HTTPS server") &&
+	    !strstr(err, "no TLS"))
+		fail_msg("not a PEM certificate: \"%s\"", err);
+}
+
 /* A token guards every path but /healthz, before routing. */
 static void test_token(void **state)
 {
@@ -470,6 +489,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_listen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_releases_port, setup, teardown),
 		cmocka_unit_test(test_ipv6_and_every_address),
+		cmocka_unit_test(test_tls_refused),
 	};
 	int rc;
 
