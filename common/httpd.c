@@ -466,27 +466,23 @@ static int httpd_read_pem(const char *path, char **out, char *err, size_t errlen
 
 static struct MHD_Daemon *httpd_start(struct httpd *httpd, int fd)
 {
+	struct MHD_OptionItem tls[] = {     /* from its end: none, for HTTP */
+		{MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)httpd->tls_cert},
+		{MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)httpd->tls_key},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+
 	if (httpd->tls_cert)
-		return MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD |
-					MHD_USE_ERROR_LOG | MHD_USE_TLS,
-					0, NULL, NULL, httpd_access, httpd,
-					MHD_OPTION_EXTERNAL_LOGGER, httpd_log, NULL,
-					MHD_OPTION_LISTEN_SOCKET, fd,
-					MHD_OPTION_CONNECTION_LIMIT,
-					(unsigned int)HTTPD_CONNECTIONS_MAX,
-					MHD_OPTION_CONNECTION_TIMEOUT,
-					(unsigned int)HTTPD_TIMEOUT_SECONDS,
-					MHD_OPTION_HTTPS_MEM_CERT, httpd->tls_cert,
-					MHD_OPTION_HTTPS_MEM_KEY, httpd->tls_key,
-					MHD_OPTION_END);
-	return MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
-				0, NULL, NULL, httpd_access, httpd,
+		flags |= MHD_USE_TLS;
+	return MHD_start_daemon(flags, 0, NULL, NULL, httpd_access, httpd,
 				MHD_OPTION_EXTERNAL_LOGGER, httpd_log, NULL,
 				MHD_OPTION_LISTEN_SOCKET, fd,
 				MHD_OPTION_CONNECTION_LIMIT,
 				(unsigned int)HTTPD_CONNECTIONS_MAX,
 				MHD_OPTION_CONNECTION_TIMEOUT,
 				(unsigned int)HTTPD_TIMEOUT_SECONDS,
+				MHD_OPTION_ARRAY, httpd->tls_cert ? tls : tls + 2,
 				MHD_OPTION_END);
 }
 

@@ -383,3 +383,18 @@ agg_wait_port() {
 	wait_until 30 grep -qs 'http: .* on port [0-9]' "$TAP_TMP/$1.err" || return 1
 	agg_http_port "$1"
 }
+
+# A test CA and a certificate it signed for NAME (subjectAltName SAN, such
+# as IP:127.0.0.1 or DNS:host) into DIR: ca.pem, server.pem, server.key;
+# openssl's messages go to DIR/openssl.err. Fails as openssl does.
+tls_certs() {   # DIR NAME SAN
+	local d=$1 curve=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+	mkdir -p "$d" &&
+	openssl req -x509 "${curve[@]}" -keyout "$d/ca.key" -out "$d/ca.pem" -days 2 \
+		-subj "/CN=$2 test CA" 2>"$d/openssl.err" &&
+	openssl req "${curve[@]}" -keyout "$d/server.key" -out "$d/server.csr" \
+		-subj "/CN=$2" 2>>"$d/openssl.err" &&
+	openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+		-CAcreateserial -days 2 -out "$d/server.pem" \
+		-extfile <(echo "subjectAltName=$3") 2>>"$d/openssl.err"
+}

@@ -150,14 +150,7 @@ refused "verify_server_cert: false still refuses a certificate the CA did not si
 # the server's names another host, and the CA signed it.
 DEV=$TAP_TMP/dev
 N=$DEV/tls
-mkdir -p "$N"
-if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-	-keyout "$N/ca.key" -out "$N/ca.pem" -days 2 -subj "/CN=name CA" 2>"$TAP_TMP/name.err" &&
-   openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-	-keyout "$N/server.key" -out "$N/server.csr" -subj "/CN=elsewhere.example" 2>>"$TAP_TMP/name.err" &&
-   openssl x509 -req -in "$N/server.csr" -CA "$N/ca.pem" -CAkey "$N/ca.key" \
-	-CAcreateserial -days 2 -out "$N/server.pem" \
-	-extfile <(echo "subjectAltName=DNS:elsewhere.example") 2>>"$TAP_TMP/name.err" &&
+if tls_certs "$N" elsewhere.example DNS:elsewhere.example 2>"$TAP_TMP/name.err" &&
    cp "$N/server.pem" "$N/client.pem" && cp "$N/server.key" "$N/client.key" &&
    cleanup_add "LOGTALLY_DEV_DIR=$DEV LOGTALLY_DEVBROKER=$DEVBROKER $top_srcdir/scripts/dev-services down >/dev/null 2>&1" &&
    LOGTALLY_DEV_DIR=$DEV LOGTALLY_DEVBROKER=$DEVBROKER "$top_srcdir/scripts/dev-services" up \

@@ -19,13 +19,7 @@ agg_require
 command -v openssl >/dev/null || bail_out "openssl is missing"
 
 T=$TAP_TMP
-if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-	-keyout "$T/ca.key" -out "$T/ca.pem" -days 2 -subj "/CN=https.sh CA" 2>"$T/openssl.err" &&
-   openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-	-keyout "$T/server.key" -out "$T/server.csr" -subj "/CN=127.0.0.1" 2>>"$T/openssl.err" &&
-   openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" \
-	-CAcreateserial -days 2 -out "$T/server.pem" \
-	-extfile <(echo "subjectAltName=IP:127.0.0.1") 2>>"$T/openssl.err"; then
+if tls_certs "$T" 127.0.0.1 IP:127.0.0.1; then
 	ok "openssl makes a CA and a certificate for 127.0.0.1"
 else
 	bail_out "openssl failed: $(cat "$T/openssl.err")"
