@@ -86,24 +86,26 @@ bool ledger_any_pending(const struct ledger *l)
 	return false;
 }
 
-size_t ledger_pending_keys(const struct ledger *l)
+/* measure() summed over the deltas of the partitions held. */
+static size_t ledger_sum(const struct ledger *l,
+			 size_t (*measure)(const struct window_deltas *))
 {
-	size_t keys = 0;
+	size_t sum = 0;
 
 	for (size_t i = 0; i < l->nparts; i++)
 		if (l->parts[i].assigned && l->parts[i].deltas)
-			keys += window_deltas_count(l->parts[i].deltas);
-	return keys;
+			sum += measure(l->parts[i].deltas);
+	return sum;
+}
+
+size_t ledger_pending_keys(const struct ledger *l)
+{
+	return ledger_sum(l, window_deltas_count);
 }
 
 size_t ledger_pending_bytes(const struct ledger *l)
 {
-	size_t bytes = 0;
-
-	for (size_t i = 0; i < l->nparts; i++)
-		if (l->parts[i].assigned && l->parts[i].deltas)
-			bytes += window_deltas_bytes(l->parts[i].deltas);
-	return bytes;
+	return ledger_sum(l, window_deltas_bytes);
 }
 
 /* --- sources ------------------------------------------------------------ */

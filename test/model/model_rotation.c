@@ -17,6 +17,13 @@
  * --first (1) and --jobs (24); LOGTALLY_MODEL_VERBOSE=1 shows the agent's
  * own log.
  */
+/*
+ * Size: about 930 lines, over the 800 of CONVENTIONS. Two halves live here:
+ * one seed's run (the steps, the scenarios, the checks) and the driver
+ * around it (options, jobs forked over seeds, their reports). They share
+ * struct model_run, model_opts and the cluster; the driver is the part to
+ * move out (model_main.c, with those in model.h) when either grows again.
+ */
 #include "model.h"
 
 #include <errno.h>
