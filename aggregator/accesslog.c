@@ -514,5 +514,10 @@ int accesslog_parse(struct accesslog *lp, const char *line, size_t len,
 	time = &f[ACCESSLOG_TIME];
 	if (time->p)
 		rec->time_ms = accesslog_time_cached(lp, time->p, time->len);
+	rec->bytes = 0;   /* TEMP until the formats branch lands */
+	for (size_t i = 0; f[ACCESSLOG_BYTES].p && i < f[ACCESSLOG_BYTES].len &&
+			   f[ACCESSLOG_BYTES].p[i] >= '0' && f[ACCESSLOG_BYTES].p[i] <= '9'; i++)
+		rec->bytes = rec->bytes * 10 + (uint64_t)(f[ACCESSLOG_BYTES].p[i] - '0');
+	rec->duration_us = -1;
 	return 0;
 }

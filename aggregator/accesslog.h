@@ -52,6 +52,8 @@ struct accesslog_span {
 struct accesslog_record {
 	const struct accesslog_span *fields;
 	int64_t time_ms;        /* from the time field; -1 when absent or bad */
+	uint64_t bytes;         /* the bytes field; 0 when "-", absent or bad */
+	int64_t duration_us;    /* the request's duration; -1 when none */
 };
 
 struct accesslog;

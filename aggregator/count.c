@@ -76,16 +76,16 @@ static int64_t count_event_time(const struct prep_slot *slot,
  */
 static void count_value(struct count_env *env, struct ledger_partition *p,
 			int64_t start, uint32_t dim, const char *value,
-			size_t len)
+			size_t len, const struct window_line *line)
 {
-	if (window_deltas_add_held(p->deltas, start, dim, value, len, 1))
+	if (window_deltas_add_held(p->deltas, start, dim, value, len, line))
 		return;
 	if (!window_cap_admit(env->cap, env->window_s, start, dim, value, len)) {
 		metrics_counter_add(env->m.other[dim], 1);
 		value = WINDOW_OTHER;
 		len = strlen(WINDOW_OTHER);
 	}
-	window_deltas_add(p->deltas, start, dim, value, len, 1);
+	window_deltas_add_line(p->deltas, start, dim, value, len, line);
 }
 
 /* What a batch adds to the busiest counters, added to them once. */
@@ -112,7 +112,8 @@ static void count_line(struct count_env *env, struct ledger_partition *p,
 	start = window_start(t, env->window_s);
 	for (size_t i = 0; i < slot->nvals; i++)
 		count_value(env, p, start, slot->vals[i].dim,
-			    slot->arena + slot->vals[i].off, slot->vals[i].len);
+			    slot->arena + slot->vals[i].off, slot->vals[i].len,
+			    &slot->line);
 	tally->events++;
 }
 

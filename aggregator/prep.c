@@ -95,6 +95,8 @@ static void prep_one(struct prep_worker *w, const rd_kafka_message_t *msg,
 		return;
 	slot->parsed = true;
 	slot->time_ms = rec.time_ms;
+	slot->line.bytes = rec.bytes;
+	slot->line.duration_us = rec.duration_us;
 	dimensions_extract(w->dims, &rec, prep_emit, slot);
 }
 

@@ -20,6 +20,7 @@
 #include "aggregator_config.h"
 #include "dimensions.h"
 #include "message.h"
+#include "window.h"
 
 /* One dimension value of a message: arena[off..off+len) of its slot. */
 struct prep_value {
@@ -45,6 +46,7 @@ struct prep_slot {
 	char key[PREP_KEY_MAX + 1];
 	bool parsed;            /* the line matched log_format */
 	int64_t time_ms;        /* the line's own time; -1 none */
+	struct window_line line;        /* its size and duration */
 	struct prep_value *vals;
 	size_t nvals, vals_cap;
 	char *arena;

@@ -40,7 +40,7 @@
 #define STORE_OFFSET_NONE (-2)
 
 /* The schema version this program writes (logtally_schema.version). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
 
@@ -141,8 +141,8 @@ struct st_mysql *store_reader(struct store *st, char *err, size_t errlen);
 void store_reader_done(struct store *st, bool failed);
 
 /*
- * Delete up to batch rows of counts with window_seconds = size_s that
- * start before before_s, in their own transaction. Returns the number of
+ * Delete up to batch rows of counts and latency with window_seconds =
+ * size_s that start before before_s, in their own transaction. Returns the number of
  * rows deleted (>= 0) or a STORE_* class. Call again while it returns
  * batch.
  */

@@ -1,8 +1,8 @@
 /*
  * store_flush: store_flush(), the one transaction that moves a flush into
  * MariaDB: the partitions' offsets by compare-and-set first (so that a
- * member that lost a partition writes nothing of it), then the counts as
- * sorted multi-row upserts (sorted, so that concurrent flushes lock rows
+ * member that lost a partition writes nothing of it), then the counts and
+ * their latency histograms as sorted multi-row upserts (sorted, so that concurrent flushes lock rows
  * in one order), then the sources' high marks. A deadlock or lock wait
  * replays the whole transaction; a COMMIT that went unanswered is settled
  * by reading the offsets back. It sits on store.c's connection and helpers
@@ -78,7 +78,13 @@ static int store_counts(struct store *st, const struct store_flush *fl,
 
 	rc = store_sql_upserts("counts", fl->rows, fl->nrows, fl->names,
 			       st->max_statement, store_upsert_send, &call);
-	return store_batch_rc(st, rc, "counts upsert", err, errlen);
+	rc = store_batch_rc(st, rc, "counts upsert", err, errlen);
+	if (rc)
+		return rc;
+	rc = store_sql_latency_upserts(fl->rows, fl->nrows, fl->names,
+				       st->max_statement, store_upsert_send,
+				       &call);
+	return store_batch_rc(st, rc, "latency upsert", err, errlen);
 }
 
 static int store_source_new_row(void *arg, size_t i, struct buf *out)

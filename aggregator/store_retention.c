@@ -1,5 +1,6 @@
 /*
- * store_retention: store_expire(), the deletion of expired counts, in
+ * store_retention: store_expire(), the deletion of expired counts and
+ * their latency rows, in
  * batches the caller repeats so that no transaction holds many row locks
  * while flushes go on. counts has no index by time alone (schema version
  * 2 dropped it), so the rows are found dimension by dimension along the
@@ -39,9 +40,9 @@ static void store_next_dim_row(void *arg, MYSQL_ROW row)
  * dim->found is false when there is none, and when the same name comes
  * back: a name with a NUL would come back cut short, again and again.
  */
-static int store_expire_next(struct store *st, int64_t size_s,
-			     struct store_next_dim *dim, char *err,
-			     size_t errlen)
+static int store_expire_next(struct store *st, const char *table,
+			     int64_t size_s, struct store_next_dim *dim,
+			     char *err, size_t errlen)
 {
 	bool first = !dim->found;
 	char last[sizeof(dim->name)];
@@ -49,8 +50,8 @@ static int store_expire_next(struct store *st, int64_t size_s,
 
 	memcpy(last, dim->name, sizeof(last));
 	buf_reset(&st->sql);
-	if (buf_printf(&st->sql, "SELECT MIN(dimension) FROM counts WHERE "
-		       "window_seconds = %" PRId64, size_s) ||
+	if (buf_printf(&st->sql, "SELECT MIN(dimension) FROM %s WHERE "
+		       "window_seconds = %" PRId64, table, size_s) ||
 	    (!first && (buf_printf(&st->sql, " AND dimension > ") ||
 			store_sql_quote(&st->sql, last, strlen(last)))))
 		return store_toolong(st, "expire", err, errlen);
@@ -65,15 +66,16 @@ static int store_expire_next(struct store *st, int64_t size_s,
  * Deletes up to limit of dimension name's rows of size_s that start
  * before when, oldest first, and adds how many to *deleted.
  */
-static int store_expire_dim(struct store *st, int64_t size_s,
-			    const char *name, const char *when, int64_t limit,
-			    my_ulonglong *deleted, char *err, size_t errlen)
+static int store_expire_dim(struct store *st, const char *table,
+			    int64_t size_s, const char *name, const char *when,
+			    int64_t limit, my_ulonglong *deleted, char *err,
+			    size_t errlen)
 {
 	int rc;
 
 	buf_reset(&st->sql);
-	if (buf_printf(&st->sql, "DELETE FROM counts WHERE window_seconds"
-		       " = %" PRId64 " AND dimension = ", size_s) ||
+	if (buf_printf(&st->sql, "DELETE FROM %s WHERE window_seconds"
+		       " = %" PRId64 " AND dimension = ", table, size_s) ||
 	    store_sql_quote(&st->sql, name, strlen(name)) ||
 	    buf_printf(&st->sql, " AND window_start < '%s' ORDER BY "
 		       "window_start LIMIT %" PRId64, when, limit))
@@ -88,12 +90,14 @@ static int store_expire_dim(struct store *st, int64_t size_s,
  * Dimension by dimension, so that each DELETE reads a range of the
  * primary key (window_seconds, dimension, window_start, ...) from its
  * oldest row: counts has no index by time alone (schema version 2 dropped
- * it, to spare every upsert its upkeep).
+ * it, to spare every upsert its upkeep), and latency has none either.
+ * counts goes first, then latency; a batch that ends in counts leaves
+ * latency for the next call, which finds counts done.
  */
 int64_t store_expire(struct store *st, int64_t size_s, int64_t before_s,
 		     int64_t batch, char *err, size_t errlen)
 {
-	struct store_next_dim dim = {"", false};
+	static const char *const tables[] = {"counts", "latency"};
 	my_ulonglong deleted = 0;
 	char when[20];
 	int rc;
@@ -102,13 +106,18 @@ int64_t store_expire(struct store *st, int64_t size_s, int64_t before_s,
 		return 0;
 	store_sql_datetime(before_s, when);
 	rc = store_connect(st, err, errlen);
-	while (!rc && (int64_t)deleted < batch) {
-		rc = store_expire_next(st, size_s, &dim, err, errlen);
-		if (rc || !dim.found)
-			break;
-		rc = store_expire_dim(st, size_s, dim.name, when,
-				      batch - (int64_t)deleted, &deleted, err,
-				      errlen);
+	for (size_t t = 0; t < 2 && !rc && (int64_t)deleted < batch; t++) {
+		struct store_next_dim dim = {"", false};
+
+		while (!rc && (int64_t)deleted < batch) {
+			rc = store_expire_next(st, tables[t], size_s, &dim, err,
+					       errlen);
+			if (rc || !dim.found)
+				break;
+			rc = store_expire_dim(st, tables[t], size_s, dim.name,
+					      when, batch - (int64_t)deleted,
+					      &deleted, err, errlen);
+		}
 	}
 	if (!rc)
 		rc = store_commit_plain(st, err, errlen);

@@ -77,9 +77,61 @@ static const char *const store_sql_v2[] = {
 	NULL,
 };
 
+/*
+ * Version 3: measures. counts gains the bytes sent and the durations'
+ * count, sum and maximum (MariaDB adds columns at the end in place, without
+ * copying the table); latency holds each key's histogram, one row per
+ * bucket with hits, keyed like counts plus the bucket; latency_buckets
+ * says what each bucket holds (window_bucket_le_us; le in seconds as
+ * Prometheus writes it, NULL le_us for "+Inf").
+ */
+static const char *const store_sql_v3[] = {
+	"ALTER TABLE counts"
+	" ADD COLUMN IF NOT EXISTS bytes BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+	" ADD COLUMN IF NOT EXISTS duration_count BIGINT UNSIGNED NOT NULL"
+	" DEFAULT 0,"
+	" ADD COLUMN IF NOT EXISTS duration_us_sum BIGINT UNSIGNED NOT NULL"
+	" DEFAULT 0,"
+	" ADD COLUMN IF NOT EXISTS duration_us_max BIGINT UNSIGNED NOT NULL"
+	" DEFAULT 0",
+
+	"CREATE TABLE IF NOT EXISTS latency ("
+	" window_seconds INT UNSIGNED NOT NULL,"
+	" window_start DATETIME NOT NULL,"
+	" dimension VARCHAR(" SCHEMA_STR(SCHEMA_DIMENSION_CHARS) ") NOT NULL,"
+	" value VARCHAR(" SCHEMA_STR(SCHEMA_VALUE_CHARS) ") NOT NULL,"
+	" bucket TINYINT UNSIGNED NOT NULL,"
+	" hits BIGINT UNSIGNED NOT NULL,"
+	" PRIMARY KEY (window_seconds, dimension, window_start, value, bucket)"
+	STORE_SQL_TABLE " ROW_FORMAT=DYNAMIC",
+
+	"CREATE TABLE IF NOT EXISTS latency_buckets ("
+	" bucket TINYINT UNSIGNED NOT NULL PRIMARY KEY,"
+	" le_us BIGINT UNSIGNED NULL,"
+	" le VARCHAR(16) NOT NULL"
+	STORE_SQL_TABLE,
+
+	"INSERT IGNORE INTO latency_buckets (bucket, le_us, le) VALUES "
+	"(0,100,'0.0001'),(1,125,'0.000125'),(2,160,'0.00016'),(3,200,'0.0002'),(4,250,'0.00025'),"
+	"(5,315,'0.000315'),(6,400,'0.0004'),(7,500,'0.0005'),(8,630,'0.00063'),(9,800,'0.0008'),"
+	"(10,1000,'0.001'),(11,1250,'0.00125'),(12,1600,'0.0016'),(13,2000,'0.002'),(14,2500,'0.0025'),"
+	"(15,3150,'0.00315'),(16,4000,'0.004'),(17,5000,'0.005'),(18,6300,'0.0063'),(19,8000,'0.008'),"
+	"(20,10000,'0.01'),(21,12500,'0.0125'),(22,16000,'0.016'),(23,20000,'0.02'),(24,25000,'0.025'),"
+	"(25,31500,'0.0315'),(26,40000,'0.04'),(27,50000,'0.05'),(28,63000,'0.063'),(29,80000,'0.08'),"
+	"(30,100000,'0.1'),(31,125000,'0.125'),(32,160000,'0.16'),(33,200000,'0.2'),(34,250000,'0.25'),"
+	"(35,315000,'0.315'),(36,400000,'0.4'),(37,500000,'0.5'),(38,630000,'0.63'),(39,800000,'0.8'),"
+	"(40,1000000,'1'),(41,1250000,'1.25'),(42,1600000,'1.6'),(43,2000000,'2'),(44,2500000,'2.5'),"
+	"(45,3150000,'3.15'),(46,4000000,'4'),(47,5000000,'5'),(48,6300000,'6.3'),(49,8000000,'8'),"
+	"(50,10000000,'10'),(51,12500000,'12.5'),(52,16000000,'16'),(53,20000000,'20'),(54,25000000,'25'),"
+	"(55,31500000,'31.5'),(56,40000000,'40'),(57,50000000,'50'),(58,63000000,'63'),(59,80000000,'80'),"
+	"(60,100000000,'100'),(61,NULL,'+Inf')",
+	NULL,
+};
+
 const struct store_sql_step store_sql_steps[] = {
 	{1, store_sql_v1},
 	{2, store_sql_v2},
+	{3, store_sql_v3},
 	{0, NULL},
 };
 
@@ -239,13 +291,14 @@ int store_sql_batch(const char *head, const char *tail, size_t n,
 struct store_sql_upsert {
 	const struct window_row *rows;
 	const char *const *names;
+	/* the latency rows: the histogram pairs of rows[row] start at base */
+	size_t row, base;
 };
 
-static int store_sql_upsert_row(void *arg, size_t i, struct buf *out)
+/* (window_seconds,'window_start','dimension','value', */
+static int store_sql_key(struct buf *out, const struct window_row *r,
+			 const char *name)
 {
-	const struct store_sql_upsert *up = arg;
-	const struct window_row *r = &up->rows[i];
-	const char *name = up->names[r->dim];
 	char when[20];
 	int rc;
 
@@ -257,8 +310,21 @@ static int store_sql_upsert_row(void *arg, size_t i, struct buf *out)
 		rc = buf_addc(out, ',');
 	if (!rc)
 		rc = store_sql_quote(out, r->value, r->len);
+	return rc;
+}
+
+static int store_sql_upsert_row(void *arg, size_t i, struct buf *out)
+{
+	const struct store_sql_upsert *up = arg;
+	const struct window_row *r = &up->rows[i];
+	int rc;
+
+	rc = store_sql_key(out, r, up->names[r->dim]);
 	if (!rc)
-		rc = buf_printf(out, ",%" PRIu64 ")", r->hits);
+		rc = buf_printf(out, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%"
+				PRIu64 ",%" PRIu64 ")", r->hits, r->bytes,
+				r->duration_count, r->duration_us_sum,
+				r->duration_us_max);
 	return rc;
 }
 
@@ -266,17 +332,64 @@ int store_sql_upserts(const char *table, const struct window_row *rows,
 		      size_t n, const char *const *names, size_t max_bytes,
 		      store_sql_statement_fn fn, void *arg)
 {
-	struct store_sql_upsert up = {rows, names};
-	char head[160];
+	struct store_sql_upsert up = {rows, names, 0, 0};
+	char head[200];
 	int len;
 
 	len = snprintf(head, sizeof(head), "INSERT INTO %s (window_seconds,"
-		       "window_start,dimension,value,hits) VALUES ", table);
+		       "window_start,dimension,value,hits,bytes,duration_count,"
+		       "duration_us_sum,duration_us_max) VALUES ", table);
 	if (len < 0 || (size_t)len >= sizeof(head))
 		return -EINVAL;
 	return store_sql_batch(head, " ON DUPLICATE KEY UPDATE hits = hits"
-			       " + VALUES(hits)", n, store_sql_upsert_row, &up,
-			       max_bytes, fn, arg);
+			       " + VALUES(hits), bytes = bytes + VALUES(bytes),"
+			       " duration_count = duration_count +"
+			       " VALUES(duration_count), duration_us_sum ="
+			       " duration_us_sum + VALUES(duration_us_sum),"
+			       " duration_us_max = GREATEST(duration_us_max,"
+			       " VALUES(duration_us_max))", n,
+			       store_sql_upsert_row, &up, max_bytes, fn, arg);
+}
+
+/*
+ * Latency row i: the batch asks for 0, 1, 2, ... in order, each once or
+ * twice (again after a statement was sent), so a cursor finds its pair.
+ */
+static int store_sql_latency_row(void *arg, size_t i, struct buf *out)
+{
+	struct store_sql_upsert *up = arg;
+	const struct window_row *r = &up->rows[up->row];
+	uint64_t pair;
+	int rc;
+
+	while (i >= up->base + r->nhist) {
+		up->base += r->nhist;
+		r = &up->rows[++up->row];
+	}
+	pair = r->hist[i - up->base];
+	rc = store_sql_key(out, r, up->names[r->dim]);
+	if (!rc)
+		rc = buf_printf(out, ",%u,%" PRIu64 ")", WINDOW_HIST_BUCKET(pair),
+				(uint64_t)WINDOW_HIST_COUNT(pair));
+	return rc;
+}
+
+int store_sql_latency_upserts(const struct window_row *rows, size_t n,
+			      const char *const *names, size_t max_bytes,
+			      store_sql_statement_fn fn, void *arg)
+{
+	struct store_sql_upsert up = {rows, names, 0, 0};
+	size_t pairs = 0;
+
+	for (size_t i = 0; i < n; i++)
+		pairs += rows[i].nhist;
+	if (!pairs)
+		return 0;
+	return store_sql_batch("INSERT INTO latency (window_seconds,window_start,"
+			       "dimension,value,bucket,hits) VALUES ",
+			       " ON DUPLICATE KEY UPDATE hits = hits +"
+			       " VALUES(hits)", pairs,
+			       store_sql_latency_row, &up, max_bytes, fn, arg);
 }
 
 int store_sql_partitions(struct buf *out, const char *head, const char *topic,

@@ -72,8 +72,10 @@ int store_sql_batch(const char *head, const char *tail, size_t n,
 
 /*
  * Build the upserts of rows[0..n) into table:
- *   INSERT INTO table (window_seconds,window_start,dimension,value,hits)
- *   VALUES (...),(...) ON DUPLICATE KEY UPDATE hits = hits + VALUES(hits)
+ *   INSERT INTO table (window_seconds,window_start,dimension,value,hits,
+ *   bytes,duration_count,duration_us_sum,duration_us_max) VALUES (...),
+ *   (...) ON DUPLICATE KEY UPDATE hits = hits + VALUES(hits), ... (sums
+ *   added, duration_us_max = GREATEST(...))
  * in row order, each statement at most max_bytes (>= STORE_SQL_MIN_BYTES;
  * one row always fits since values are at most SCHEMA_VALUE_CHARS
  * characters), and pass each to fn. names[row.dim] is the dimension's
@@ -83,6 +85,16 @@ int store_sql_batch(const char *head, const char *tail, size_t n,
 int store_sql_upserts(const char *table, const struct window_row *rows,
 		      size_t n, const char *const *names, size_t max_bytes,
 		      store_sql_statement_fn fn, void *arg);
+
+/*
+ * Build the upserts of the latency rows of rows[0..n) (one per histogram
+ * pair of each row; none at all when they have none) into the latency table, in row order
+ * and each row's pairs in bucket order (the primary key's), adding hits
+ * to hits; the rest as store_sql_upserts().
+ */
+int store_sql_latency_upserts(const struct window_row *rows, size_t n,
+			      const char *const *names, size_t max_bytes,
+			      store_sql_statement_fn fn, void *arg);
 
 /*
  * Append head, topic quoted, " AND kafka_partition IN (p,p,...)" of

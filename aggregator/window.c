@@ -4,7 +4,11 @@
  * empty) that point into a dense array of entries, whose values live in
  * one byte arena. A hit costs one hash, one slot probe and one compare, and
  * allocates nothing; the table grows past 7/10 full and never shrinks, and
- * clearing keeps all three arrays. The cardinality cap reuses the same
+ * clearing keeps all four arrays. A key's histogram is a short run of
+ * (bucket, count) pairs in a pool shared by the table's keys: a key sees
+ * a few buckets of the 62, so a run is scanned, not indexed, and moves to
+ * the pool's end, twice as long, when it fills (the old run is left
+ * behind until the table is cleared). The cardinality cap reuses the same
  * table: one per (size, window, dimension) for its admitted values, plus
  * one index from (size, window, dimension) to those.
  */
@@ -29,10 +33,13 @@ struct window_slot {
 struct window_entry {
 	uint64_t hash;
 	int64_t start_s;
-	uint64_t hits;
+	uint64_t hits, bytes;
+	uint64_t duration_count, duration_us_sum, duration_us_max;
 	size_t off;             /* of the value in the arena */
 	uint32_t dim;
 	uint32_t len;
+	uint32_t hist_off;      /* of the histogram's run in the pool */
+	uint8_t hist_n, hist_cap;
 };
 
 struct window_deltas {
@@ -42,8 +49,36 @@ struct window_deltas {
 	size_t count, entries_cap;
 	char *arena;
 	size_t arena_len, arena_cap;
+	uint64_t *pool;         /* histogram runs */
+	size_t pool_len, pool_cap;
 	uint64_t hits;
 };
+
+/* 10 a decade: R10 times 100 us, 1 ms, ..., 10 s; then 100 s. */
+const uint64_t window_bucket_le_us[WINDOW_BUCKETS - 1] = {
+#define WINDOW_DECADE(k) 100 * (k), 125 * (k), 160 * (k), 200 * (k), \
+	250 * (k), 315 * (k), 400 * (k), 500 * (k), 630 * (k), 800 * (k)
+	WINDOW_DECADE(1), WINDOW_DECADE(10), WINDOW_DECADE(100),
+	WINDOW_DECADE(1000), WINDOW_DECADE(10000), WINDOW_DECADE(100000),
+	100000000,
+#undef WINDOW_DECADE
+};
+
+unsigned int window_bucket(uint64_t duration_us)
+{
+	unsigned int lo = 0, hi = WINDOW_BUCKETS - 1;
+
+	/* the first bound at or above duration_us; none: the last bucket */
+	while (lo < hi) {
+		unsigned int mid = (lo + hi) / 2;
+
+		if (window_bucket_le_us[mid] < duration_us)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
 
 static int64_t window_floor_div(int64_t a, int64_t b)
 {
@@ -79,6 +114,8 @@ struct window_deltas *window_deltas_new(void)
 	deltas->entries = xcalloc(deltas->entries_cap, sizeof(*deltas->entries));
 	deltas->arena_cap = 1024;
 	deltas->arena = xmalloc(deltas->arena_cap);
+	deltas->pool_cap = 64;
+	deltas->pool = xcalloc(deltas->pool_cap, sizeof(*deltas->pool));
 	return deltas;
 }
 
@@ -89,6 +126,7 @@ void window_deltas_free(struct window_deltas *deltas)
 	free(deltas->slots);
 	free(deltas->entries);
 	free(deltas->arena);
+	free(deltas->pool);
 	free(deltas);
 }
 
@@ -181,35 +219,125 @@ static struct window_entry *window_deltas_insert(struct window_deltas *deltas,
 	return e;
 }
 
-/* Adds hits to a key whose hash is known (that of window_hash()). */
-static void window_deltas_add_hashed(struct window_deltas *deltas,
-				     uint64_t hash, int64_t start_s,
-				     uint32_t dim, const char *value,
-				     size_t len, uint64_t hits)
+/* The entry of a key whose hash is known, added with nothing when new. */
+static struct window_entry *window_deltas_entry(struct window_deltas *deltas,
+						uint64_t hash, int64_t start_s,
+						uint32_t dim, const char *value,
+						size_t len)
 {
 	struct window_slot *slot;
-	struct window_entry *e;
 
 	slot = window_deltas_find(deltas, hash, start_s, dim, value, len);
 	if (slot->idx)
-		e = &deltas->entries[slot->idx - 1];
-	else
-		e = window_deltas_insert(deltas, slot, hash, start_s, dim, value, len);
-	e->hits += hits;
-	deltas->hits += hits;
+		return &deltas->entries[slot->idx - 1];
+	return window_deltas_insert(deltas, slot, hash, start_s, dim, value, len);
+}
+
+/* Moves e's histogram run to the pool's end, with room for twice as many. */
+static void window_hist_grow(struct window_deltas *deltas, struct window_entry *e)
+{
+	size_t cap = e->hist_cap ? 2u * e->hist_cap : 2, need;
+
+	assert(cap <= 128 && deltas->pool_len + cap <= UINT32_MAX);
+	need = deltas->pool_len + cap;
+	if (need > deltas->pool_cap) {
+		while (need > deltas->pool_cap)
+			deltas->pool_cap *= 2;
+		deltas->pool = xreallocarray(deltas->pool, deltas->pool_cap,
+					     sizeof(*deltas->pool));
+	}
+	if (e->hist_n)
+		memcpy(deltas->pool + deltas->pool_len, deltas->pool + e->hist_off,
+		       e->hist_n * sizeof(*deltas->pool));
+	e->hist_off = (uint32_t)deltas->pool_len;
+	e->hist_cap = (uint8_t)cap;
+	deltas->pool_len += cap;
+}
+
+/* Adds n to bucket b of e's histogram. */
+static void window_hist_add(struct window_deltas *deltas, struct window_entry *e,
+			    unsigned int b, uint64_t n)
+{
+	uint64_t *run = deltas->pool + e->hist_off;
+
+	for (unsigned int i = 0; i < e->hist_n; i++)
+		if (WINDOW_HIST_BUCKET(run[i]) == b) {
+			assert(WINDOW_HIST_COUNT(run[i]) + n < (UINT64_C(1) << 56));
+			run[i] += n;
+			return;
+		}
+	if (e->hist_n == e->hist_cap) {
+		window_hist_grow(deltas, e);
+		run = deltas->pool + e->hist_off;
+	}
+	run[e->hist_n++] = (uint64_t)b << 56 | n;
+}
+
+static void window_entry_add_line(struct window_deltas *deltas,
+				  struct window_entry *e,
+				  const struct window_line *line)
+{
+	uint64_t d;
+
+	e->hits++;
+	deltas->hits++;
+	e->bytes += line->bytes;
+	if (line->duration_us < 0)
+		return;
+	d = (uint64_t)line->duration_us;
+	e->duration_count++;
+	e->duration_us_sum += d;
+	if (d > e->duration_us_max)
+		e->duration_us_max = d;
+	window_hist_add(deltas, e, window_bucket(d), 1);
+}
+
+/* Adds everything src (an entry of from) holds to dst (one of deltas). */
+static void window_entry_merge(struct window_deltas *deltas,
+			       struct window_entry *dst,
+			       const struct window_deltas *from,
+			       const struct window_entry *src)
+{
+	const uint64_t *run = from->pool + src->hist_off;
+
+	dst->hits += src->hits;
+	deltas->hits += src->hits;
+	dst->bytes += src->bytes;
+	dst->duration_count += src->duration_count;
+	dst->duration_us_sum += src->duration_us_sum;
+	if (src->duration_us_max > dst->duration_us_max)
+		dst->duration_us_max = src->duration_us_max;
+	for (unsigned int i = 0; i < src->hist_n; i++)
+		window_hist_add(deltas, dst, WINDOW_HIST_BUCKET(run[i]),
+				WINDOW_HIST_COUNT(run[i]));
 }
 
 void window_deltas_add(struct window_deltas *deltas, int64_t start_s,
 		       uint32_t dim, const char *value, size_t len,
 		       uint64_t hits)
 {
-	window_deltas_add_hashed(deltas, window_hash(start_s, dim, value, len),
-				 start_s, dim, value, len, hits);
+	struct window_entry *e;
+
+	e = window_deltas_entry(deltas, window_hash(start_s, dim, value, len),
+				start_s, dim, value, len);
+	e->hits += hits;
+	deltas->hits += hits;
+}
+
+void window_deltas_add_line(struct window_deltas *deltas, int64_t start_s,
+			    uint32_t dim, const char *value, size_t len,
+			    const struct window_line *line)
+{
+	window_entry_add_line(deltas,
+			      window_deltas_entry(deltas,
+						  window_hash(start_s, dim, value, len),
+						  start_s, dim, value, len),
+			      line);
 }
 
 bool window_deltas_add_held(struct window_deltas *deltas, int64_t start_s,
 			    uint32_t dim, const char *value, size_t len,
-			    uint64_t hits)
+			    const struct window_line *line)
 {
 	uint64_t hash = window_hash(start_s, dim, value, len);
 	struct window_slot *slot;
@@ -217,8 +345,7 @@ bool window_deltas_add_held(struct window_deltas *deltas, int64_t start_s,
 	slot = window_deltas_find(deltas, hash, start_s, dim, value, len);
 	if (!slot->idx)
 		return false;
-	deltas->entries[slot->idx - 1].hits += hits;
-	deltas->hits += hits;
+	window_entry_add_line(deltas, &deltas->entries[slot->idx - 1], line);
 	return true;
 }
 
@@ -231,7 +358,8 @@ size_t window_deltas_bytes(const struct window_deltas *deltas)
 {
 	/* slots stay between 35% and 70% full: about two per entry */
 	return deltas->count * (sizeof(struct window_entry) +
-				2 * sizeof(struct window_slot)) + deltas->arena_len;
+				2 * sizeof(struct window_slot)) + deltas->arena_len +
+	       deltas->pool_len * sizeof(*deltas->pool);
 }
 
 uint64_t window_deltas_hits(const struct window_deltas *deltas)
@@ -244,6 +372,7 @@ void window_deltas_clear(struct window_deltas *deltas)
 	memset(deltas->slots, 0, deltas->nslots * sizeof(*deltas->slots));
 	deltas->count = 0;
 	deltas->arena_len = 0;
+	deltas->pool_len = 0;
 	deltas->hits = 0;
 }
 
@@ -390,6 +519,7 @@ void window_rows_fini(struct window_rows *rows)
 	for (size_t s = 0; s < rows->nsums; s++)
 		window_deltas_free(rows->sums[s]);
 	free(rows->sums);
+	window_deltas_free(rows->spare);
 	window_rows_init(rows);
 }
 
@@ -406,25 +536,70 @@ static void window_rows_sums(struct window_rows *rows, size_t nsizes)
 		window_deltas_clear(rows->sums[s]);
 }
 
-/* Appends one row per key of sum, in the windows of size_s. */
+/* Adds all of e (an entry of from) to the key (start_s, e's dim, value). */
+static void window_sum_add(struct window_deltas *sum, int64_t start_s,
+			   const char *value, size_t len,
+			   const struct window_deltas *from,
+			   const struct window_entry *e)
+{
+	uint64_t hash = start_s == e->start_s && value == from->arena + e->off ?
+			e->hash : window_hash(start_s, e->dim, value, len);
+
+	window_entry_merge(sum, window_deltas_entry(sum, hash, start_s, e->dim,
+						    value, len), from, e);
+}
+
+/* Sorts a histogram run by bucket: a few pairs, hence insertion. */
+static void window_hist_sort(uint64_t *run, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		uint64_t pair = run[i];
+		size_t j = i;
+
+		for (; j > 0 && run[j - 1] > pair; j--)
+			run[j] = run[j - 1];
+		run[j] = pair;
+	}
+}
+
+/*
+ * Appends one row per key of sum, in the windows of size_s, its histogram
+ * in bucket order (the latency table's key order).
+ */
 static void window_rows_add_sum(struct window_rows *rows,
-				const struct window_deltas *sum, uint32_t size_s)
+				struct window_deltas *sum, uint32_t size_s)
 {
 	for (size_t i = 0; i < sum->count; i++) {
 		const struct window_entry *e = &sum->entries[i];
 
+		window_hist_sort(sum->pool + e->hist_off, e->hist_n);
 		rows->rows[rows->n++] = (struct window_row){
 			.window_seconds = size_s, .dim = e->dim,
 			.start_s = e->start_s, .value = sum->arena + e->off,
-			.len = e->len, .hits = e->hits};
+			.len = e->len, .hits = e->hits, .bytes = e->bytes,
+			.duration_count = e->duration_count,
+			.duration_us_sum = e->duration_us_sum,
+			.duration_us_max = e->duration_us_max,
+			.hist = sum->pool + e->hist_off, .nhist = e->hist_n};
+		rows->nhist += e->hist_n;
 	}
+}
+
+/* Byte order of values, a shorter prefix first. */
+static int window_value_cmp(const char *a, size_t alen, const char *b,
+			    size_t blen)
+{
+	int rc = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (rc)
+		return rc;
+	return alen < blen ? -1 : alen > blen;
 }
 
 /* While rows are sorted, their dim holds the rank of the dimension's name. */
 static int window_rows_cmp(const void *pa, const void *pb)
 {
 	const struct window_row *a = pa, *b = pb;
-	int rc;
 
 	if (a->window_seconds != b->window_seconds)
 		return a->window_seconds < b->window_seconds ? -1 : 1;
@@ -432,10 +607,7 @@ static int window_rows_cmp(const void *pa, const void *pb)
 		return a->dim < b->dim ? -1 : 1;
 	if (a->start_s != b->start_s)
 		return a->start_s < b->start_s ? -1 : 1;
-	rc = memcmp(a->value, b->value, a->len < b->len ? a->len : b->len);
-	if (rc)
-		return rc;
-	return a->len < b->len ? -1 : a->len > b->len;
+	return window_value_cmp(a->value, a->len, b->value, b->len);
 }
 
 /*
@@ -457,74 +629,92 @@ static void window_rows_rank(const char *const *names, uint32_t ndims,
 		rank[order[r]] = r;
 }
 
-/* Sorts in key order and sums the rows of equal keys into one. */
-static void window_rows_sort_merge(struct window_rows *rows,
-				   const char *const *names)
+/* Sorts the rows (distinct keys) in key order. */
+static void window_rows_sort(struct window_rows *rows, const uint32_t *order,
+			     const uint32_t *rank)
 {
-	uint32_t ndims = 0, *order, *rank;
-	size_t n = 0;
-
-	for (size_t i = 0; i < rows->n; i++)
-		if (rows->rows[i].dim >= ndims)
-			ndims = rows->rows[i].dim + 1;
-	order = xcalloc(ndims ? ndims : 1, 2 * sizeof(*order));
-	rank = order + ndims;
-	window_rows_rank(names, ndims, order, rank);
 	for (size_t i = 0; i < rows->n; i++)
 		rows->rows[i].dim = rank[rows->rows[i].dim];
 	if (rows->n > 1)         /* rows->rows may still be NULL */
 		qsort(rows->rows, rows->n, sizeof(*rows->rows), window_rows_cmp);
-	for (size_t i = 0; i < rows->n; i++) {
-		if (n && !window_rows_cmp(&rows->rows[n - 1], &rows->rows[i]))
-			rows->rows[n - 1].hits += rows->rows[i].hits;
-		else
-			rows->rows[n++] = rows->rows[i];
-	}
-	rows->n = n;
 	for (size_t i = 0; i < rows->n; i++)
 		rows->rows[i].dim = order[rows->rows[i].dim];
-	free(order);
 }
 
-/* Most hits first, then key order (the rows' order), for the cap. */
-static int window_rows_hits_cmp(const void *pa, const void *pb)
+/* A key of a rollup sum as the cap sees it. */
+struct window_cand {
+	uint64_t hits;
+	int64_t start_s;
+	uint32_t rank;          /* of the dimension's name */
+	uint32_t idx;           /* in the sum's entries */
+	const char *value;
+	size_t len;
+};
+
+/* Most hits first, then key order, for the cap. */
+static int window_cand_cmp(const void *pa, const void *pb)
 {
-	const struct window_row *a = *(struct window_row *const *)pa;
-	const struct window_row *b = *(struct window_row *const *)pb;
+	const struct window_cand *a = pa, *b = pb;
 
 	if (a->hits != b->hits)
 		return a->hits > b->hits ? -1 : 1;
-	return a < b ? -1 : a > b;
+	if (a->rank != b->rank)
+		return a->rank < b->rank ? -1 : 1;
+	if (a->start_s != b->start_s)
+		return a->start_s < b->start_s ? -1 : 1;
+	return window_value_cmp(a->value, a->len, b->value, b->len);
 }
 
 /*
- * Passes the rollup rows (those not of base_s) through the cap, most hits
+ * Passes the keys of rollup sum s (of size_s) through the cap, most hits
  * first so that the values that matter most in this flush keep their own
- * rows. Returns whether any turned into WINDOW_OTHER.
+ * rows. When some are refused, the sum is rebuilt in rows->spare with
+ * those summed into WINDOW_OTHER, and the two swap.
  */
-static bool window_rows_cap(struct window_rows *rows, uint32_t base_s,
-			    struct window_cap *cap)
+static void window_rows_cap(struct window_rows *rows, size_t s, int64_t size_s,
+			    const uint32_t *rank, struct window_cap *cap)
 {
-	struct window_row **byhits = xcalloc(rows->n ? rows->n : 1, sizeof(*byhits));
-	size_t n = 0;
-	bool refused = false;
+	struct window_deltas *sum = rows->sums[s], *spare;
+	struct window_cand *cands = xcalloc(sum->count ? sum->count : 1,
+					    sizeof(*cands));
+	bool *refused = xcalloc(sum->count ? sum->count : 1, sizeof(*refused));
+	bool any = false;
 
-	for (size_t i = 0; i < rows->n; i++)
-		if (rows->rows[i].window_seconds != base_s)
-			byhits[n++] = &rows->rows[i];
-	qsort(byhits, n, sizeof(*byhits), window_rows_hits_cmp);
-	for (size_t i = 0; i < n; i++) {
-		struct window_row *row = byhits[i];
+	for (size_t i = 0; i < sum->count; i++) {
+		const struct window_entry *e = &sum->entries[i];
 
-		if (window_cap_admit(cap, row->window_seconds, row->start_s,
-				     row->dim, row->value, row->len))
-			continue;
-		row->value = WINDOW_OTHER;
-		row->len = WINDOW_OTHER_LEN;
-		refused = true;
+		cands[i] = (struct window_cand){e->hits, e->start_s, rank[e->dim],
+						(uint32_t)i, sum->arena + e->off,
+						e->len};
 	}
-	free(byhits);
-	return refused;
+	qsort(cands, sum->count, sizeof(*cands), window_cand_cmp);
+	for (size_t i = 0; i < sum->count; i++) {
+		const struct window_entry *e = &sum->entries[cands[i].idx];
+
+		if (!window_cap_admit(cap, size_s, e->start_s, e->dim,
+				      cands[i].value, cands[i].len))
+			any = refused[cands[i].idx] = true;
+	}
+	if (any) {
+		if (!rows->spare)
+			rows->spare = window_deltas_new();
+		spare = rows->spare;
+		window_deltas_clear(spare);
+		for (size_t i = 0; i < sum->count; i++) {
+			const struct window_entry *e = &sum->entries[i];
+
+			if (refused[i])
+				window_sum_add(spare, e->start_s, WINDOW_OTHER,
+					       WINDOW_OTHER_LEN, sum, e);
+			else
+				window_sum_add(spare, e->start_s, sum->arena + e->off,
+					       e->len, sum, e);
+		}
+		rows->spare = sum;
+		rows->sums[s] = spare;
+	}
+	free(refused);
+	free(cands);
 }
 
 void window_rows_build(struct window_rows *rows,
@@ -533,6 +723,7 @@ void window_rows_build(struct window_rows *rows,
 		       const char *const *names, struct window_cap *cap)
 {
 	struct window_deltas *base;
+	uint32_t ndims = 0, *order, *rank;
 	size_t nrows = 0;
 
 	assert(nsizes >= 1);
@@ -546,29 +737,35 @@ void window_rows_build(struct window_rows *rows,
 		for (size_t i = 0; part && i < part->count; i++) {
 			const struct window_entry *e = &part->entries[i];
 
-			window_deltas_add_hashed(base, e->hash, e->start_s, e->dim,
-						 part->arena + e->off, e->len,
-						 e->hits);
+			window_sum_add(base, e->start_s, part->arena + e->off,
+				       e->len, part, e);
+			if (e->dim >= ndims)
+				ndims = e->dim + 1;
 		}
 	}
-	for (size_t s = 1; s < nsizes; s++)
+	order = xcalloc(ndims ? ndims : 1, 2 * sizeof(*order));
+	rank = order + ndims;
+	window_rows_rank(names, ndims, order, rank);
+	for (size_t s = 1; s < nsizes; s++) {
 		for (size_t i = 0; i < base->count; i++) {
 			const struct window_entry *e = &base->entries[i];
 
-			window_deltas_add(rows->sums[s],
-					  window_floor_div(e->start_s, sizes[s]) * sizes[s],
-					  e->dim, base->arena + e->off, e->len, e->hits);
+			window_sum_add(rows->sums[s],
+				       window_floor_div(e->start_s, sizes[s]) * sizes[s],
+				       base->arena + e->off, e->len, base, e);
 		}
+		if (cap)
+			window_rows_cap(rows, s, sizes[s], rank, cap);
+	}
 	for (size_t s = 0; s < nsizes; s++)
 		nrows += rows->sums[s]->count;
 	if (nrows > rows->cap) {
 		rows->cap = nrows;
 		rows->rows = xreallocarray(rows->rows, nrows, sizeof(*rows->rows));
 	}
-	rows->n = 0;
+	rows->n = rows->nhist = 0;
 	for (size_t s = 0; s < nsizes; s++)
 		window_rows_add_sum(rows, rows->sums[s], (uint32_t)sizes[s]);
-	window_rows_sort_merge(rows, names);
-	if (cap && nsizes > 1 && window_rows_cap(rows, (uint32_t)sizes[0], cap))
-		window_rows_sort_merge(rows, names);
+	window_rows_sort(rows, order, rank);
+	free(order);
 }

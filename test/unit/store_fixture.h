@@ -61,8 +61,9 @@ int do_flush(struct store *st, const struct store_offset *offsets,
 	     const struct store_source *sources, size_t nsources,
 	     int32_t *lost, char *err, size_t errlen);
 
-#define ROW(size, dim, start, value, hits) \
-	{size, dim, start, value, sizeof(value) - 1, hits}
+#define ROW(size_, dim_, start_, value_, hits_) \
+	{.window_seconds = size_, .dim = dim_, .start_s = start_, \
+	 .value = value_, .len = sizeof(value_) - 1, .hits = hits_}
 
 /* 20 hits: "/", "/index.html" and status 200 at T0, base and 1 min. */
 #define NBASIC 6

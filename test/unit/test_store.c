@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "aggregator/store.h"
+#include "aggregator/window.h"
 #include "aggregator/store_sql.h"
 #include "test/unit/store_fixture.h"
 
@@ -44,7 +45,23 @@ static void test_open_is_idempotent(void **state)
 	assert_int_equal(sql_int("SELECT MAX(version) FROM %s.logtally_schema",
 				 env.db), STORE_SCHEMA_VERSION);
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM information_schema.TABLES"
-				 " WHERE TABLE_SCHEMA = '%s'", env.db), 4);
+				 " WHERE TABLE_SCHEMA = '%s'", env.db), 6);
+	/* the latency key too, and its buckets are window.c's */
+	assert_true(sql_int("SELECT SUM(CASE DATA_TYPE WHEN 'varchar' THEN "
+			    "CHARACTER_OCTET_LENGTH + 2 WHEN 'datetime' THEN 5 "
+			    "ELSE 4 END) FROM information_schema.COLUMNS WHERE "
+			    "TABLE_SCHEMA = '%s' AND TABLE_NAME = 'latency' AND "
+			    "COLUMN_KEY = 'PRI'", env.db) <= 3072);
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM %s.latency_buckets",
+				 env.db), WINDOW_BUCKETS);
+	for (unsigned int b = 0; b + 1 < WINDOW_BUCKETS; b++)
+		assert_int_equal(sql_int("SELECT le_us FROM %s.latency_buckets "
+					 "WHERE bucket = %u AND le_us = le * "
+					 "1000000", env.db, b),
+				 window_bucket_le_us[b]);
+	assert_int_equal(sql_int("SELECT le_us FROM %s.latency_buckets WHERE "
+				 "bucket = %d AND le = '+Inf'", env.db,
+				 WINDOW_BUCKETS - 1), -1);
 	/* the counts key must stay within InnoDB's 3072 bytes */
 	assert_true(sql_int("SELECT SUM(CASE DATA_TYPE WHEN 'varchar' THEN "
 			    "CHARACTER_OCTET_LENGTH + 2 WHEN 'datetime' THEN 5 "
@@ -115,6 +132,7 @@ static void test_schema_sql_agrees(void **state)
 {
 	static const char *const tables[] = {
 		"counts", "logtally_schema", "logtally_offsets", "logtally_sources",
+		"latency", "latency_buckets",
 	};
 	struct aggregator_mariadb cfg = env.cfg;
 	char other[80], err[512];
@@ -134,7 +152,11 @@ static void test_schema_sql_agrees(void **state)
 		free(b);
 	}
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM information_schema.TABLES"
-				 " WHERE TABLE_SCHEMA = '%s'", other), 4);
+				 " WHERE TABLE_SCHEMA = '%s'", other), 6);
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM %s.latency_buckets a "
+				 "JOIN %s.latency_buckets b USING (bucket) WHERE "
+				 "a.le_us <=> b.le_us AND a.le = b.le", env.db,
+				 other), WINDOW_BUCKETS);
 	/* the store takes the hand-made schema as its own */
 	cfg.database = other;
 	st = store_new(&cfg);
@@ -166,7 +188,8 @@ static void test_newer_schema_is_fatal(void **state)
 
 /*
  * A database made by a version 1 aggregator (its DDL, by_time included,
- * and rows) is migrated to version 2: the index goes, the rows stay.
+ * and rows) is migrated to the current version: the index goes, the rows
+ * stay and gain measures of 0, and a flush then adds to them.
  */
 static void test_migrates_from_v1(void **state)
 {
@@ -192,12 +215,33 @@ static void test_migrates_from_v1(void **state)
 	assert_int_equal(store_open(st, err, sizeof(err)), 0);
 	store_free(st);
 	assert_int_equal(sql_int("SELECT MAX(version) FROM %s.logtally_schema",
-				 env.db), 2);
+				 env.db), STORE_SCHEMA_VERSION);
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM information_schema."
 				 "STATISTICS WHERE TABLE_SCHEMA = '%s' AND "
 				 "TABLE_NAME = 'counts' AND INDEX_NAME <> "
 				 "'PRIMARY'", env.db), 0);
 	assert_int_equal(sql_int("SELECT SUM(hits) FROM %s.counts", env.db), 6);
+	assert_int_equal(sql_int("SELECT SUM(bytes + duration_count + "
+				 "duration_us_sum + duration_us_max) FROM "
+				 "%s.counts", env.db), 0);
+	{
+		struct window_row row = ROW(5, 0, T0, "/a", 2);
+		struct store_offset off[1] = {{0, STORE_OFFSET_NONE, 2}};
+		int64_t offsets[1];
+		int32_t lost;
+
+		row.bytes = 300;
+		row.duration_count = 1;
+		row.duration_us_sum = row.duration_us_max = 700;
+		st = store_new(&env.cfg);
+		load(st, 1, offsets);
+		assert_int_equal(do_flush(st, off, 1, &row, 1, NULL, 0, &lost,
+					  err, sizeof(err)), 0);
+		store_free(st);
+	}
+	assert_int_equal(sql_int("SELECT hits * 1000000 + bytes * 10 + "
+				 "duration_count FROM %s.counts WHERE "
+				 "window_seconds = 5", env.db), 5003001);
 }
 
 /* --- offsets, flush ------------------------------------------------------ */
@@ -258,6 +302,59 @@ static void test_flush_commits_and_adds(void **state)
 	assert_int_equal(sql_int("SELECT high_offset * 10 + kafka_partition FROM "
 				 "%s.logtally_sources WHERE source = 'host-b'",
 				 env.db), 602);
+}
+
+/*
+ * Measures are added (the maximum kept), and histograms land in latency,
+ * one row per bucket, added to by a second flush, in the same transaction:
+ * a flush that loses its compare-and-set writes no latency row either.
+ */
+static void test_flush_measures(void **state)
+{
+	struct store *st = *state;
+	uint64_t hist_a[2] = {(uint64_t)3 << 56 | 2, (uint64_t)40 << 56 | 1};
+	uint64_t hist_b[1] = {(uint64_t)3 << 56 | 5};
+	struct window_row rows[2] = {ROW(5, 0, T0, "/", 3), ROW(60, 0, T0 - 20, "/", 3)};
+	struct store_offset off[1] = {{0, STORE_OFFSET_NONE, 3}};
+	int64_t offsets[1];
+	char err[512];
+	int32_t lost;
+
+	for (int i = 0; i < 2; i++) {
+		rows[i].bytes = 1000;
+		rows[i].duration_count = 3;
+		rows[i].duration_us_sum = 500 + 500 + 200000;
+		rows[i].duration_us_max = 200000;
+		rows[i].hist = hist_a;
+		rows[i].nhist = 2;
+	}
+	load(st, 1, offsets);
+	assert_int_equal(do_flush(st, off, 1, rows, 2, NULL, 0, &lost, err,
+				  sizeof(err)), 0);
+	for (int i = 0; i < 2; i++) {
+		rows[i].duration_count = 5;
+		rows[i].duration_us_sum = 2500;
+		rows[i].duration_us_max = 500;
+		rows[i].hist = hist_b;
+		rows[i].nhist = 1;
+	}
+	off[0] = (struct store_offset){0, 3, 6};
+	assert_int_equal(do_flush(st, off, 1, rows, 2, NULL, 0, &lost, err,
+				  sizeof(err)), 0);
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM %s.counts WHERE hits = 6"
+				 " AND bytes = 2000 AND duration_count = 8 AND "
+				 "duration_us_sum = 203500 AND duration_us_max ="
+				 " 200000", env.db), 2);
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM %s.latency", env.db), 4);
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM %s.latency WHERE "
+				 "bucket = 3 AND hits = 7", env.db), 2);
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM %s.latency WHERE "
+				 "bucket = 40 AND hits = 1 AND dimension = 'url'"
+				 " AND value = '/'", env.db), 2);
+	/* a stale flush: nothing of it, latency included */
+	assert_int_equal(do_flush(st, off, 1, rows, 2, NULL, 0, &lost, err,
+				  sizeof(err)), STORE_LOST);
+	assert_int_equal(sql_int("SELECT SUM(hits) FROM %s.latency", env.db), 16);
 }
 
 static void test_cas_miss_commits_nothing(void **state)
@@ -366,8 +463,9 @@ static void test_values_stored_verbatim(void **state)
 		memcpy(smile512 + 4 * i, "\xf0\x9f\x98\x80", 4);
 	}
 	for (i = 0; i < n; i++)
-		rows[i] = (struct window_row){5, 0, T0, cases[i].bytes,
-					      cases[i].len, i + 1};
+		rows[i] = (struct window_row){.window_seconds = 5, .start_s = T0,
+					      .value = cases[i].bytes,
+					      .len = cases[i].len, .hits = i + 1};
 	load(st, 1, offsets);
 	assert_int_equal(do_flush(st, off, 1, rows, n, NULL, 0, &lost, err,
 				  sizeof(err)), 0);
@@ -512,23 +610,34 @@ static void test_expire_in_batches(void **state)
 	int i;
 
 	for (i = 0; i < 10; i++)
-		sql("INSERT INTO %s.counts VALUES (5, FROM_UNIXTIME(%" PRId64
+		sql("INSERT INTO %s.counts (window_seconds, window_start, "
+		    "dimension, value, hits) VALUES (5, FROM_UNIXTIME(%" PRId64
 		    "), 'url', '/', 1), (5, FROM_UNIXTIME(%" PRId64 "), "
 		    "'status', '200', 1), (60, FROM_UNIXTIME(%" PRId64 "), "
 		    "'url', '/', 1)", env.db, T0 + 5 * i, T0 + 5 * i,
 		    T0 - 60 * i);
 	/* a dimension that sorts first, two old rows and a new one */
-	sql("INSERT INTO %s.counts VALUES (5, FROM_UNIXTIME(%" PRId64 "), "
+	sql("INSERT INTO %s.counts (window_seconds, window_start, dimension, "
+	    "value, hits) VALUES (5, FROM_UNIXTIME(%" PRId64 "), "
 	    "'hashtag', 'a', 1), (5, FROM_UNIXTIME(%" PRId64 "), 'hashtag', "
 	    "'b', 1), (5, FROM_UNIXTIME(%" PRId64 "), 'hashtag', 'a', 1)",
 	    env.db, T0, T0 + 20, T0 + 25);
+	/* the latency rows of two old windows and a new one */
+	sql("INSERT INTO %s.latency VALUES (5, FROM_UNIXTIME(%" PRId64 "), "
+	    "'url', '/', 3, 1), (5, FROM_UNIXTIME(%" PRId64 "), 'url', '/', 9,"
+	    " 1), (5, FROM_UNIXTIME(%" PRId64 "), 'url', '/', 3, 1)", env.db,
+	    T0, T0 + 5, T0 + 25);
 	/* starts before T0 + 25: five windows of two rows, and two; batches
 	 * run on from one dimension into the next */
 	assert_int_equal(store_expire(st, 5, T0 + 25, 3, err, sizeof(err)), 3);
 	assert_int_equal(store_expire(st, 5, T0 + 25, 3, err, sizeof(err)), 3);
 	assert_int_equal(store_expire(st, 5, T0 + 25, 3, err, sizeof(err)), 3);
-	assert_int_equal(store_expire(st, 5, T0 + 25, 5, err, sizeof(err)), 3);
+	assert_int_equal(store_expire(st, 5, T0 + 25, 5, err, sizeof(err)), 5);
 	assert_int_equal(store_expire(st, 5, T0 + 25, 3, err, sizeof(err)), 0);
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM %s.latency WHERE "
+				 "window_start = FROM_UNIXTIME(%" PRId64 ")",
+				 env.db, T0 + 25), 1);
+	assert_int_equal(sql_int("SELECT COUNT(*) FROM %s.latency", env.db), 1);
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM %s.counts WHERE "
 				 "window_seconds = 5", env.db), 11);
 	assert_int_equal(sql_int("SELECT COUNT(*) FROM %s.counts WHERE "
@@ -549,6 +658,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migrates_from_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_offsets_creates_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_commits_and_adds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flush_measures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cas_miss_commits_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fatal_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_values_stored_verbatim, setup, teardown),

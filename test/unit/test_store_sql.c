@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,15 @@
 #include "aggregator/store_sql.h"
 
 #define HEAD "INSERT INTO counts (window_seconds,window_start,dimension," \
-	"value,hits) VALUES "
-#define TAIL " ON DUPLICATE KEY UPDATE hits = hits + VALUES(hits)"
+	"value,hits,bytes,duration_count,duration_us_sum,duration_us_max) VALUES "
+#define TAIL " ON DUPLICATE KEY UPDATE hits = hits + VALUES(hits), bytes =" \
+	" bytes + VALUES(bytes), duration_count = duration_count +" \
+	" VALUES(duration_count), duration_us_sum = duration_us_sum +" \
+	" VALUES(duration_us_sum), duration_us_max = GREATEST(" \
+	"duration_us_max, VALUES(duration_us_max))"
+#define LATENCY_HEAD "INSERT INTO latency (window_seconds,window_start," \
+	"dimension,value,bucket,hits) VALUES "
+#define LATENCY_TAIL " ON DUPLICATE KEY UPDATE hits = hits + VALUES(hits)"
 
 static const char *const names[] = {"url", "status", "it's \"odd\""};
 
@@ -145,10 +153,12 @@ struct parsed_row {
 	char *dim;
 	char *value;
 	size_t len;
-	uint64_t hits;
+	/* counts: hits, bytes, duration_count, _sum, _max; latency: bucket, hits */
+	uint64_t num[5];
 };
 
 struct collect {
+	bool latency;           /* statements of the latency table */
 	size_t max_bytes;
 	size_t statements;
 	struct parsed_row *rows;
@@ -182,7 +192,7 @@ static char *parse_literal(const char **p, size_t *len)
 	return out;
 }
 
-static const char *parse_row(const char *s, struct parsed_row *r)
+static const char *parse_row(const char *s, struct parsed_row *r, int nums)
 {
 	char *end;
 	size_t len;
@@ -199,9 +209,12 @@ static const char *parse_row(const char *s, struct parsed_row *r)
 	r->dim = parse_literal(&s, &len);
 	assert_int_equal(*s++, ',');
 	r->value = parse_literal(&s, &r->len);
-	assert_int_equal(*s++, ',');
-	r->hits = strtoull(s, &end, 10);
-	s = end;
+	for (int k = 0; k < nums; k++) {
+		assert_int_equal(*s++, ',');
+		r->num[k] = strtoull(s, &end, 10);
+		assert_true(end > s);
+		s = end;
+	}
 	assert_int_equal(*s++, ')');
 	return s;
 }
@@ -209,23 +222,25 @@ static const char *parse_row(const char *s, struct parsed_row *r)
 static int collect_statement(void *arg, const char *sql, size_t len)
 {
 	struct collect *c = arg;
-	const char *s = sql, *end = sql + len - strlen(TAIL);
+	const char *head = c->latency ? LATENCY_HEAD : HEAD;
+	const char *tail = c->latency ? LATENCY_TAIL : TAIL;
+	const char *s = sql, *end = sql + len - strlen(tail);
 
 	c->statements++;
 	if (c->stop_at && (int)c->statements >= c->stop_at)
 		return 7;
 	assert_int_equal(strlen(sql), len);
 	assert_true(len <= c->max_bytes);
-	assert_memory_equal(s, HEAD, strlen(HEAD));
-	assert_string_equal(end, TAIL);
-	s += strlen(HEAD);
+	assert_memory_equal(s, head, strlen(head));
+	assert_string_equal(end, tail);
+	s += strlen(head);
 	do {
 		if (c->n == c->cap) {
 			c->cap = c->cap ? 2 * c->cap : 64;
 			c->rows = realloc(c->rows, c->cap * sizeof(*c->rows));
 			assert_non_null(c->rows);
 		}
-		s = parse_row(s, &c->rows[c->n++]);
+		s = parse_row(s, &c->rows[c->n++], c->latency ? 2 : 5);
 	} while (s < end && *s++ == ',');
 	assert_ptr_equal(s, end);
 	return 0;
@@ -274,6 +289,10 @@ static struct window_row *make_rows(size_t n, char **arena)
 		}
 		p += rows[i].len + 1;
 		rows[i].hits = (uint64_t)i * 1000003 + 1;
+		rows[i].bytes = (uint64_t)i * 7919;
+		rows[i].duration_count = i % 5 ? rows[i].hits : 0;
+		rows[i].duration_us_sum = rows[i].duration_count * 1234;
+		rows[i].duration_us_max = rows[i].duration_count ? 99999 + i : 0;
 	}
 	return rows;
 }
@@ -296,7 +315,11 @@ static void check_split(size_t n, size_t max_bytes)
 		assert_string_equal(c.rows[i].dim, names[rows[i].dim]);
 		assert_int_equal(c.rows[i].len, rows[i].len);
 		assert_memory_equal(c.rows[i].value, rows[i].value, rows[i].len);
-		assert_int_equal(c.rows[i].hits, rows[i].hits);
+		assert_int_equal(c.rows[i].num[0], rows[i].hits);
+		assert_int_equal(c.rows[i].num[1], rows[i].bytes);
+		assert_int_equal(c.rows[i].num[2], rows[i].duration_count);
+		assert_int_equal(c.rows[i].num[3], rows[i].duration_us_sum);
+		assert_int_equal(c.rows[i].num[4], rows[i].duration_us_max);
 	}
 	if (n > 0)
 		assert_true(c.statements >= 1 + (n * 30) / max_bytes);
@@ -321,7 +344,8 @@ static void test_split_worst_row_fits(void **state)
 {
 	static const char *const long_name[] = {"''''''''''''''''''''''''''''''''"};
 	struct collect c = {.max_bytes = STORE_SQL_MIN_BYTES};
-	struct window_row row = {4294967295u, 0, 253402300799, NULL, 0, UINT64_MAX};
+	struct window_row row = {.window_seconds = 4294967295u,
+				 .start_s = 253402300799, .hits = UINT64_MAX};
 	char value[2048];
 	size_t i;
 
@@ -333,7 +357,7 @@ static void test_split_worst_row_fits(void **state)
 					   STORE_SQL_MIN_BYTES,
 					   collect_statement, &c), 0);
 	assert_int_equal(c.n, 1);
-	assert_int_equal(c.rows[0].hits, UINT64_MAX);
+	assert_int_equal(c.rows[0].num[0], UINT64_MAX);
 	assert_int_equal(c.rows[0].window_seconds, 4294967295u);
 	collect_free(&c);
 }
@@ -368,6 +392,59 @@ static void test_split_errors(void **state)
 	free(big);
 	free(rows);
 	free(arena);
+}
+
+/*
+ * The latency rows: one per histogram pair, rows in order and each row's
+ * pairs as given (window_rows_build sorts them), cut into statements
+ * anywhere, a row's pairs across two statements included; rows without
+ * pairs write nothing, and no pairs at all no statement.
+ */
+static void test_latency_upserts(void **state)
+{
+	enum { N = 500 };
+	struct window_row *rows;
+	uint64_t *pairs = calloc(N * WINDOW_BUCKETS, sizeof(*pairs));
+	struct collect c = {.latency = true, .max_bytes = STORE_SQL_MIN_BYTES};
+	char *arena, when[20];
+	size_t k = 0;
+
+	(void)state;
+	assert_non_null(pairs);
+	rows = make_rows(N, &arena);
+	assert_int_equal(store_sql_latency_upserts(rows, N, names,
+						   STORE_SQL_MIN_BYTES,
+						   collect_statement, &c), 0);
+	assert_int_equal(c.statements, 0);
+	for (size_t i = 0; i < N; i++) {
+		rows[i].hist = pairs + i * WINDOW_BUCKETS;
+		rows[i].nhist = i % 4 ? i % WINDOW_BUCKETS : 0;
+		for (size_t j = 0; j < rows[i].nhist; j++)
+			pairs[i * WINDOW_BUCKETS + j] = (uint64_t)j << 56 | (i + j + 1);
+	}
+	assert_int_equal(store_sql_latency_upserts(rows, N, names,
+						   STORE_SQL_MIN_BYTES,
+						   collect_statement, &c), 0);
+	assert_true(c.statements > 10);
+	for (size_t i = 0; i < N; i++)
+		for (size_t j = 0; j < rows[i].nhist; j++, k++) {
+			assert_true(k < c.n);
+			assert_int_equal(c.rows[k].window_seconds,
+					 rows[i].window_seconds);
+			store_sql_datetime(rows[i].start_s, when);
+			assert_string_equal(c.rows[k].when, when);
+			assert_string_equal(c.rows[k].dim, names[rows[i].dim]);
+			assert_int_equal(c.rows[k].len, rows[i].len);
+			assert_memory_equal(c.rows[k].value, rows[i].value,
+					    rows[i].len);
+			assert_int_equal(c.rows[k].num[0], j);
+			assert_int_equal(c.rows[k].num[1], i + j + 1);
+		}
+	assert_int_equal(c.n, k);
+	collect_free(&c);
+	free(rows);
+	free(arena);
+	free(pairs);
 }
 
 struct plain {
@@ -442,7 +519,8 @@ static void test_schema_steps(void **state)
 		last = step->version;
 		for (i = 0; step->ddl[i]; i++)
 			assert_true(strstr(step->ddl[i], "IF NOT EXISTS") ||
-				    strstr(step->ddl[i], "IF EXISTS"));
+				    strstr(step->ddl[i], "IF EXISTS") ||
+				    !strncmp(step->ddl[i], "INSERT IGNORE ", 14));
 	}
 	assert_int_equal(last, STORE_SCHEMA_VERSION);
 }
@@ -459,6 +537,7 @@ int main(void)
 		cmocka_unit_test(test_split_many_rows),
 		cmocka_unit_test(test_split_worst_row_fits),
 		cmocka_unit_test(test_split_errors),
+		cmocka_unit_test(test_latency_upserts),
 		cmocka_unit_test(test_batch_fills_statements),
 		cmocka_unit_test(test_partitions_and_cas),
 		cmocka_unit_test(test_schema_steps),

@@ -185,22 +185,23 @@ static void test_deltas_add_held(void **state)
 	struct window_deltas *deltas = window_deltas_new();
 	size_t misses = 0;
 
-	assert_false(window_deltas_add_held(deltas, 0, 0, "a", 1, 1));
+	const struct window_line line = {100, 2500};
+
+	assert_false(window_deltas_add_held(deltas, 0, 0, "a", 1, &line));
 	assert_int_equal(window_deltas_count(deltas), 0);
 	assert_int_equal(window_deltas_hits(deltas), 0);
 	for (int a = 0; a < 30000; a++) {
 		struct tkey *k = &keys[rand_r(&seed) % N];
-		uint64_t hits = 1 + rand_r(&seed) % 5;
 		bool held = window_deltas_add_held(deltas, k->start, k->dim,
-						   k->val, k->len, hits);
+						   k->val, k->len, &line);
 
 		assert_int_equal(held, k->hits > 0);
 		if (!held) {
-			window_deltas_add(deltas, k->start, k->dim, k->val,
-					  k->len, hits);
+			window_deltas_add_line(deltas, k->start, k->dim, k->val,
+					       k->len, &line);
 			misses++;
 		}
-		k->hits += hits;
+		k->hits++;
 	}
 	assert_int_equal(misses, window_deltas_count(deltas));
 	tkeys_check(deltas, keys, N);

@@ -367,6 +367,254 @@ static void test_rows_random(void **state)
 	free(keys);
 }
 
+/* --- measures ------------------------------------------------------------ */
+
+/* The bounds are R10 times powers of ten, and window_bucket follows them. */
+static void test_bucket_bounds(void **state)
+{
+	static const unsigned int r10[10] = {100, 125, 160, 200, 250, 315, 400,
+					     500, 630, 800};
+	uint64_t scale = 1;
+
+	(void)state;
+	for (unsigned int b = 0; b + 1 < WINDOW_BUCKETS; b++) {
+		uint64_t le = b == 60 ? 100000000 : r10[b % 10] * scale;
+
+		assert_int_equal(window_bucket_le_us[b], le);
+		if (b % 10 == 9)
+			scale *= 10;
+		assert_int_equal(window_bucket(le), b);
+		assert_int_equal(window_bucket(le + 1), b + 1);
+		if (b)
+			assert_int_equal(window_bucket(window_bucket_le_us[b - 1] + 1), b);
+		/* a bucket's upper bound is at most 1.28 times its lower */
+		if (b)
+			assert_true(le * 100 <= window_bucket_le_us[b - 1] * 128);
+	}
+	assert_int_equal(window_bucket(0), 0);
+	assert_int_equal(window_bucket(1), 0);
+	assert_int_equal(window_bucket(UINT64_MAX), WINDOW_BUCKETS - 1);
+}
+
+static const char *const names4[] = {"url", "status", "hashtag", "referer"};
+
+struct mrow {
+	struct trow key;
+	uint64_t bytes, dcount, dsum, dmax;
+	uint64_t hist[WINDOW_BUCKETS];
+};
+
+/* A duration spread over every bucket: log-uniform up to ~300 s, or none. */
+static int64_t random_duration(unsigned *seed)
+{
+	int r = rand_r(seed) % 10;
+
+	if (r == 0)
+		return -1;
+	if (r == 1)
+		return rand_r(seed) % 3 ? 0 : 100;      /* nginx's "0.000" */
+	r = rand_r(seed) % 29;          /* 2^28 us: about 270 s */
+	return ((int64_t)1 << r) + rand_r(seed) % ((int64_t)1 << r);
+}
+
+static void mrow_check(const struct mrow *m, const struct window_row *row)
+{
+	uint64_t hist[WINDOW_BUCKETS] = {0}, sum = 0;
+
+	assert_int_equal(row->hits, m->key.hits);
+	assert_int_equal(row->bytes, m->bytes);
+	assert_int_equal(row->duration_count, m->dcount);
+	assert_int_equal(row->duration_us_sum, m->dsum);
+	assert_int_equal(row->duration_us_max, m->dmax);
+	for (size_t j = 0; j < row->nhist; j++) {
+		unsigned int b = WINDOW_HIST_BUCKET(row->hist[j]);
+
+		if (j)          /* bucket order, each bucket once */
+			assert_true(WINDOW_HIST_BUCKET(row->hist[j - 1]) < b);
+		assert_true(WINDOW_HIST_COUNT(row->hist[j]) > 0);
+		hist[b] = WINDOW_HIST_COUNT(row->hist[j]);
+		sum += hist[b];
+	}
+	assert_memory_equal(hist, m->hist, sizeof(hist));
+	assert_int_equal(sum, m->dcount);
+}
+
+/*
+ * Lines with sizes and durations in three partitions, added as count.c
+ * does (add_held, else add_line): every row's bytes, duration count, sum,
+ * maximum and histogram against a brute-force oracle, in the base window
+ * and its rollups.
+ */
+static void test_rows_measures_random(void **state)
+{
+	enum { N = 600, LINES = 20000, NSIZES = 3 };
+	static const int64_t sizes[NSIZES] = {5, 60, 3600};
+	unsigned seed = 17;
+	struct tkey *keys = tkeys_make(N, &seed);
+	struct window_deltas *parts[3] = {window_deltas_new(), window_deltas_new(),
+					  window_deltas_new()};
+	struct mrow *oracle = calloc(N * NSIZES, sizeof(*oracle));
+	size_t noracle = 0, nhist = 0;
+	struct window_rows rows;
+
+	(void)state;
+	for (int a = 0; a < LINES; a++) {
+		const struct tkey *k = &keys[rand_r(&seed) % N];
+		struct window_line line = {(uint64_t)(rand_r(&seed) % 5 ?
+						      rand_r(&seed) % 100000 : 0),
+					   random_duration(&seed)};
+		struct window_deltas *part = parts[rand_r(&seed) % 3];
+
+		if (!window_deltas_add_held(part, k->start, k->dim, k->val,
+					    k->len, &line))
+			window_deltas_add_line(part, k->start, k->dim, k->val,
+					       k->len, &line);
+		for (int s = 0; s < NSIZES; s++) {
+			struct trow t = {(uint32_t)sizes[s], k->dim,
+					 floor_to(k->start, sizes[s]), k->val,
+					 k->len, 0};
+			size_t i = 0;
+
+			while (i < noracle && trow_cmp(&oracle[i].key, &t, names4))
+				i++;
+			if (i == noracle)
+				oracle[noracle++].key = t;
+			oracle[i].key.hits++;
+			oracle[i].bytes += line.bytes;
+			if (line.duration_us < 0)
+				continue;
+			oracle[i].dcount++;
+			oracle[i].dsum += (uint64_t)line.duration_us;
+			if ((uint64_t)line.duration_us > oracle[i].dmax)
+				oracle[i].dmax = (uint64_t)line.duration_us;
+			oracle[i].hist[window_bucket((uint64_t)line.duration_us)]++;
+		}
+	}
+	window_rows_init(&rows);
+	window_rows_build(&rows, parts, 3, sizes, NSIZES, names4, NULL);
+	assert_int_equal(rows.n, noracle);
+	for (size_t r = 0; r < rows.n; r++) {
+		const struct window_row *row = &rows.rows[r];
+		struct trow t = {row->window_seconds, row->dim, row->start_s,
+				 row->value, row->len, row->hits};
+		size_t i = 0;
+
+		while (i < noracle && trow_cmp(&oracle[i].key, &t, names4))
+			i++;
+		assert_true(i < noracle);
+		mrow_check(&oracle[i], row);
+		nhist += row->nhist;
+	}
+	assert_int_equal(rows.nhist, nhist);
+	window_rows_fini(&rows);
+	for (int p = 0; p < 3; p++)
+		window_deltas_free(parts[p]);
+	free(oracle);
+	free(keys);
+}
+
+/*
+ * Under the cap, refused rollup values are summed into (other) with all
+ * their measures: per (size, dimension, window) the totals, the maximum
+ * and the histogram are those of the base rows, and no key repeats.
+ */
+static void test_rows_measures_cap(void **state)
+{
+	enum { N = 400, LINES = 8000, NSIZES = 2 };
+	static const int64_t sizes[NSIZES] = {5, 60};
+	unsigned seed = 23;
+	struct tkey *keys = tkeys_make(N, &seed);
+	struct window_deltas *part = window_deltas_new();
+	struct window_cap *cap = window_cap_new(3);
+	struct window_rows rows;
+	struct mrow tot[2][4][6];       /* size, dim, window start: -60..1795552740 */
+	static const int64_t starts60[] = {-60, 0, 1795552740};
+
+	(void)state;
+	memset(tot, 0, sizeof(tot));
+	for (int a = 0; a < LINES; a++) {
+		const struct tkey *k = &keys[rand_r(&seed) % N];
+		struct window_line line = {(uint64_t)(rand_r(&seed) % 1000),
+					   random_duration(&seed)};
+
+		window_deltas_add_line(part, k->start, k->dim, k->val, k->len, &line);
+	}
+	window_rows_init(&rows);
+	window_rows_build(&rows, &part, 1, sizes, NSIZES, names4, cap);
+	for (size_t r = 0; r < rows.n; r++) {
+		const struct window_row *row = &rows.rows[r];
+		int s = row->window_seconds == 60, w = 0;
+		struct mrow *m;
+
+		if (r) {
+			const struct window_row *p = &rows.rows[r - 1];
+			struct trow a = {p->window_seconds, p->dim, p->start_s,
+					 p->value, p->len, 0};
+			struct trow b = {row->window_seconds, row->dim, row->start_s,
+					 row->value, row->len, 0};
+
+			assert_true(trow_cmp(&a, &b, names4) < 0);
+		}
+		if (s)
+			while (starts60[w] != row->start_s)
+				w++;
+		else
+			w = row->start_s == -10 ? 0 : row->start_s == -5 ? 1 :
+			    row->start_s == 0 ? 2 : row->start_s == 5 ? 3 : 4;
+		m = &tot[s][row->dim][w];
+		m->key.hits += row->hits;
+		m->bytes += row->bytes;
+		m->dcount += row->duration_count;
+		m->dsum += row->duration_us_sum;
+		if (row->duration_us_max > m->dmax)
+			m->dmax = row->duration_us_max;
+		for (size_t j = 0; j < row->nhist; j++)
+			m->hist[WINDOW_HIST_BUCKET(row->hist[j])] +=
+				WINDOW_HIST_COUNT(row->hist[j]);
+		if (s)
+			m->key.len++;   /* rows of the window */
+	}
+	/* each 1 min window: at most 3 values and (other) */
+	for (int d = 0; d < 4; d++)
+		for (int w = 0; w < 3; w++)
+			assert_true(tot[1][d][w].key.len <= 4);
+	/* the rollups' totals are the base's: -10 and -5 in -60, 0 and 5 in 0 */
+	for (int d = 0; d < 4; d++) {
+		const struct mrow *base[3][2] = {
+			{&tot[0][d][0], &tot[0][d][1]}, {&tot[0][d][2], &tot[0][d][3]},
+			{&tot[0][d][4], NULL}};
+
+		for (int w = 0; w < 3; w++) {
+			const struct mrow *m = &tot[1][d][w];
+			struct mrow want;
+
+			memset(&want, 0, sizeof(want));
+			for (int k = 0; k < 2 && base[w][k]; k++) {
+				const struct mrow *b = base[w][k];
+
+				want.key.hits += b->key.hits;
+				want.bytes += b->bytes;
+				want.dcount += b->dcount;
+				want.dsum += b->dsum;
+				if (b->dmax > want.dmax)
+					want.dmax = b->dmax;
+				for (int h = 0; h < WINDOW_BUCKETS; h++)
+					want.hist[h] += b->hist[h];
+			}
+			assert_int_equal(m->key.hits, want.key.hits);
+			assert_int_equal(m->bytes, want.bytes);
+			assert_int_equal(m->dcount, want.dcount);
+			assert_int_equal(m->dsum, want.dsum);
+			assert_int_equal(m->dmax, want.dmax);
+			assert_memory_equal(m->hist, want.hist, sizeof(want.hist));
+		}
+	}
+	window_rows_fini(&rows);
+	window_cap_free(cap);
+	window_deltas_free(part);
+	free(keys);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -377,6 +625,9 @@ int main(void)
 		cmocka_unit_test(test_rows_cap_admitted_before),
 		cmocka_unit_test(test_rows_hits_independent),
 		cmocka_unit_test(test_rows_random),
+		cmocka_unit_test(test_bucket_bounds),
+		cmocka_unit_test(test_rows_measures_random),
+		cmocka_unit_test(test_rows_measures_cap),
 	};
 
 	return cmocka_run_group_tests(tests, 0, 0);
