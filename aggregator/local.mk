@@ -18,6 +18,7 @@ aggregator_libaggregator_a_SOURCES = \
 	aggregator/db.c aggregator/db.h \
 	aggregator/dimensions.c aggregator/dimensions.h \
 	aggregator/flush.c aggregator/flush.h \
+	aggregator/latency.c aggregator/latency.h \
 	aggregator/ledger.c aggregator/ledger.h \
 	aggregator/once.c aggregator/once.h \
 	aggregator/prep.c aggregator/prep.h \

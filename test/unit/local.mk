@@ -21,6 +21,7 @@ unit_tests = \
 	test/unit/test_flush \
 	test/unit/test_hmap \
 	test/unit/test_httpd \
+	test/unit/test_latency \
 	test/unit/test_ledger \
 	test/unit/test_logging \
 	test/unit/test_message \
@@ -65,6 +66,7 @@ test_unit_test_tail_LDADD = agent/libagent.a $(LDADD)
 test_unit_test_watch_LDADD = agent/libagent.a $(LDADD)
 test_unit_test_window_LDADD = aggregator/libaggregator.a $(LDADD)
 test_unit_test_window_rows_LDADD = aggregator/libaggregator.a $(LDADD)
+test_unit_test_latency_LDADD = aggregator/libaggregator.a $(LDADD) -lm
 
 # Headers or code a test shares with another: a test split for the size
 # budget shares its fixture (store_fixture.c, window_test_util.h) with the
