@@ -5,8 +5,9 @@
 # recorded: duplicates in Kafka). Each new aggregator starts from the
 # offsets and source high marks in MariaDB. When the writer stops and the
 # last aggregator has counted up to the topic's end, the counts of url,
-# status and hashtag, in the base window and both rollups, equal an
-# independent count of the lines written: no more, no less.
+# status and hashtag, in the base window and both rollups, and their bytes,
+# durations and latency buckets, equal an independent count of the lines
+# written: no more, no less.
 set -u
 # shellcheck source=tap.sh
 . "$(dirname "$0")/tap.sh"
@@ -31,7 +32,11 @@ DB=$(agg_db crash)
 cleanup_add "agg_mariadb -e 'DROP DATABASE IF EXISTS $DB'"
 agent_config "$TAP_TMP/agent.yml" "$LOGTALLY_KAFKA_BROKERS" "$TOPIC" "$TAP_TMP/data" \
 	"$LOGS/*.log" "registry_flush: 3s"
-agg_config "$TAP_TMP/agg.yml" "$LOGTALLY_KAFKA_BROKERS" "$TOPIC" "$DB"
+# Lines end in a request time: bytes, durations and latency buckets are
+# checked against the oracle along with the hits.
+export AGG_TIMES=1
+agg_config "$TAP_TMP/agg.yml" "$LOGTALLY_KAFKA_BROKERS" "$TOPIC" "$DB" \
+	"log_format: nginx_request_time"
 agg_fast_group "$TAP_TMP/agg.yml"
 
 # The sum of the offsets stored so far (what the killed runs committed).

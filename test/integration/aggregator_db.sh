@@ -7,7 +7,8 @@
 # MariaDB killed -9 mid-stream for 5 s: the aggregator logs the outage
 # once, answers 503, does not exit, logs that MariaDB is back and resumes.
 # The broker down for 5 s mid-stream: it counts again once the broker is
-# back. In the end the counts equal an independent count of the lines.
+# back. In the end the counts (bytes, durations and latency buckets too)
+# equal an independent count of the lines.
 set -u
 # shellcheck source=tap.sh
 . "$(dirname "$0")/tap.sh"
@@ -43,7 +44,11 @@ dev_up || bail_out "the private dev services do not start: $(tail -n 20 "$TAP_TM
 eval "$(dev env)"
 TOPIC=$LOGTALLY_KAFKA_TOPIC
 DB=$(agg_db db)
-agg_config "$TAP_TMP/agg.yml" "$LOGTALLY_KAFKA_BROKERS" "$TOPIC" "$DB"
+# Lines end in a request time: bytes, durations and latency buckets are
+# checked against the oracle along with the hits.
+export AGG_TIMES=1
+agg_config "$TAP_TMP/agg.yml" "$LOGTALLY_KAFKA_BROKERS" "$TOPIC" "$DB" \
+	"log_format: nginx_request_time"
 agg_use_socket "$TAP_TMP/agg.yml" "$LOGTALLY_DB_SOCKET"
 agg_fast_group "$TAP_TMP/agg.yml"
 agent_config "$TAP_TMP/agent.yml" "$LOGTALLY_KAFKA_BROKERS" "$TOPIC" "$TAP_TMP/data" "$LOGS/*.log"

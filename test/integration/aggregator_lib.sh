@@ -20,9 +20,17 @@
 #   agg_stop PID                    SIGTERM, wait up to 60 s; returns its status
 #   agg_gen N SEED [EPOCH]          scripts/sample-log: N combined lines with
 #                                   query strings, hashtags (percent-encoded,
-#                                   non-ASCII), one a second from EPOCH (default: N s ago)
+#                                   non-ASCII), one a second from EPOCH (default: N s ago);
+#                                   with AGG_TIMES set, each ends in a request
+#                                   time (log_format: nginx_request_time)
 #   agg_expect DIM FILE...          the oracle: VALUE TAB HITS, sorted by value,
 #                                   for DIM url, status or hashtag
+#   agg_oracle MODE DIM FILE...     the oracle of counts (as agg_expect),
+#                                   measures (hits, bytes, timed hits, duration
+#                                   sum and maximum) or latency (VALUE TAB
+#                                   BUCKET TAB HITS)
+#   agg_measures DB DIM [SECONDS]   the table's side of agg_oracle measures
+#   agg_latency DB DIM [SECONDS]    the latency table's side of agg_oracle latency
 #   agg_counts DB DIM [SECONDS]     the same from the counts table, summed over
 #                                   the windows of size SECONDS (default 5)
 #   agg_total DB DIM [SECONDS]      sum of hits of DIM
@@ -124,37 +132,72 @@ agg_stop() {
 }
 
 agg_gen() {
-	"$top_srcdir/scripts/sample-log" "$1" "$2" "${3:-$(($(date +%s) - $1))}"
+	"$top_srcdir/scripts/sample-log" ${AGG_TIMES:+--request-time} "$1" "$2" \
+		"${3:-$(($(date +%s) - $1))}"
 }
 
-# The independent count: its own regexes, its own percent-decoding.
-agg_expect() {
-	local dim=$1
-	shift
+# The independent count: its own regexes, its own percent-decoding, its
+# own latency buckets. MODE counts: VALUE TAB HITS; measures: VALUE TAB
+# HITS TAB BYTES TAB TIMED TAB DURATION_US_SUM TAB DURATION_US_MAX; latency:
+# VALUE TAB BUCKET TAB HITS. A line's time is a number after its user
+# agent (nginx's $request_time, seconds).
+agg_oracle() {
+	local mode=$1 dim=$2
+	shift 2
 	perl -CS -e '
 		use utf8;
-		my $dim = shift;
-		my %n;
+		my ($mode, $dim) = (shift, shift);
+		# R10 from 100 us to 100 s, then +Inf: schema.sql says so
+		my @le = ((map { my $k = $_; map { $_ * 10 ** $k } 100, 125, 160, 200,
+			250, 315, 400, 500, 630, 800 } 0 .. 5), 100000000);
+		my (%n, %bytes, %timed, %sum, %max, %hist);
+		my $add = sub {
+			my ($v, $size, $us) = @_;
+			$n{$v}++;
+			$bytes{$v} += $size;
+			return unless defined $us;
+			$timed{$v}++;
+			$sum{$v} += $us;
+			$max{$v} = $us if $us > ($max{$v} // 0);
+			my $b = 0;
+			$b++ while $b < @le && $us > $le[$b];
+			$hist{"$v\t$b"}++;
+		};
 		binmode(STDIN);
 		while (my $l = <>) {
 			chomp $l;
-			next unless $l =~ /^\S+ \S+ \S+ \[[^\]]+\] "(?:[^"\\]|\\.)*" (\d{3}|-) /;
-			my $status = $1;
+			next unless $l =~ /^\S+ \S+ \S+ \[[^\]]+\] "(?:[^"\\]|\\.)*" (\d{3}|-) (\d+|-)/;
+			my ($status, $size) = ($1, $2 eq "-" ? 0 : $2);
+			my $us;
+			if ($l =~ / "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*" (\d+)\.(\d{1,6})$/) {
+				$us = $1 * 1000000 + substr($2 . "000000", 0, 6);
+			}
 			my ($target) = $l =~ /^\S+ \S+ \S+ \[[^\]]+\] "\S+ (\S+)/;
-			if ($dim eq "status") { $n{$status}++; next; }
+			if ($dim eq "status") { $add->($status, $size, $us); next; }
 			next unless defined $target;
 			if ($dim eq "url") {
 				(my $path = $target) =~ s/[?#].*//s;
 				utf8::decode($path);
-				$n{$path}++ if length $path;
+				$add->($path, $size, $us) if length $path;
 				next;
 			}
 			(my $dec = $target) =~ s/%([0-9A-Fa-f]{2})/chr(hex($1))/ge;
 			utf8::decode($dec);
-			$n{lc $1}++ while $dec =~ /#(\w+)/g;
+			$add->(lc $1, $size, $us) while $dec =~ /#(\w+)/g;
 		}
-		print "$_\t$n{$_}\n" for sort keys %n;
-	' "$dim" "$@" | LC_ALL=C sort
+		if ($mode eq "latency") {
+			print "$_\t$hist{$_}\n" for sort keys %hist;
+		} elsif ($mode eq "measures") {
+			printf("%s\t%d\t%d\t%d\t%d\t%d\n", $_, $n{$_}, $bytes{$_},
+			       $timed{$_} // 0, $sum{$_} // 0, $max{$_} // 0) for sort keys %n;
+		} else {
+			print "$_\t$n{$_}\n" for sort keys %n;
+		}
+	' "$mode" "$dim" "$@" | LC_ALL=C sort
+}
+
+agg_expect() {
+	agg_oracle counts "$@"
 }
 
 agg_counts() {
@@ -167,6 +210,20 @@ agg_total() {
 	n=$(agg_sql "$1" "SELECT COALESCE(SUM(hits), 0) FROM counts
 		WHERE dimension = '$2' AND window_seconds = ${3:-5}")
 	echo "${n:-0}"
+}
+
+# The table's side of agg_oracle measures and latency (DB DIM [SECONDS]).
+agg_measures() {
+	agg_sql "$1" "SELECT value, SUM(hits), SUM(bytes), SUM(duration_count),
+		SUM(duration_us_sum), MAX(duration_us_max) FROM counts
+		WHERE dimension = '$2' AND window_seconds = ${3:-5} GROUP BY value" |
+		LC_ALL=C sort
+}
+
+agg_latency() {
+	agg_sql "$1" "SELECT value, bucket, SUM(hits) FROM latency
+		WHERE dimension = '$2' AND window_seconds = ${3:-5}
+		GROUP BY value, bucket" | LC_ALL=C sort
 }
 
 agg_produce() {
@@ -201,7 +258,8 @@ agg_sanitizer_clean() {
 #   agg_caught_up DB BROKERS TOPIC  every partition's stored offset is its
 #                                   high watermark: everything in Kafka counted
 #   agg_exact DB SECONDS FILE...    url, status and hashtag in windows of
-#                                   SECONDS equal the oracle over FILE...;
+#                                   SECONDS equal the oracle over FILE...,
+#                                   hits, bytes, durations and latency buckets;
 #                                   else prints the differences and fails
 #   agg_writer DIR FILES LINES CHUNK  in the background (AGG_WRITER_PID),
 #                                   append CHUNK lines of `agg_gen LINES F` to
@@ -244,11 +302,14 @@ agg_exact() {
 	local db=$1 seconds=$2 dim diffs='' d
 	shift 2
 	for dim in url status hashtag; do
-		d=$(LC_ALL=C join -t "$(printf '\t')" -a 1 -a 2 -e 0 -o 0,1.2,2.2 \
-			<(agg_expect "$dim" "$@") <(agg_counts "$db" "$dim" "$seconds") |
-			awk -F '\t' '$2 != $3 { printf "  %s: oracle %s, table %s\n", $1, $2, $3 }')
+		d=$(diff <(agg_oracle measures "$dim" "$@") \
+			<(agg_measures "$db" "$dim" "$seconds") | grep '^[<>]' |
+			sed -e 's/^</  oracle:/' -e 's/^>/  table: /')
+		d+=$(diff <(agg_oracle latency "$dim" "$@") \
+			<(agg_latency "$db" "$dim" "$seconds") | grep '^[<>]' |
+			sed -e 's/^</  oracle latency:/' -e 's/^>/  table latency: /')
 		if [ -n "$d" ]; then
-			diffs="$diffs$dim:
+			diffs="$diffs$dim (value, hits, bytes, timed, sum, max):
 $(head -n 10 <<<"$d")
 "
 		fi
