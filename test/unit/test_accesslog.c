@@ -237,25 +237,44 @@ static void test_builtin_names(void **state)
 {
 	static const char *const names[ACCESSLOG_NFIELDS] = {
 		"remote_addr", "remote_user", "time", "method", "target", "protocol",
-		"status", "bytes", "referer", "user_agent", "host", "path",
+		"status", "bytes", "referer", "user_agent", "host", "request_time",
+		"duration_us", "path",
 	};
-	const char *formats[] = {"common", "combined"};
+	/* the built-ins, whether each has a duration, and its one extra field */
+	static const struct {
+		const char *name;
+		bool timed;
+		const char *extra;
+	} formats[] = {
+		{"common", false, NULL}, {"combined", false, NULL},
+		{"vhost_combined", false, NULL}, {"nginx_request_time", true, NULL},
+		{"nginx_upstream_time", true, "upstream_time"},
+		{"apache_duration_us", true, NULL}, {"apache_duration_s", true, NULL},
+	};
 	char err[256];
 
-	for (size_t k = 0; k < 2; k++) {
-		struct accesslog *lp = accesslog_new(formats[k], err, sizeof(err));
+	for (size_t k = 0; k < sizeof(formats) / sizeof(formats[0]); k++) {
+		struct accesslog *lp = accesslog_new(formats[k].name, err, sizeof(err));
+		size_t n = ACCESSLOG_NFIELDS + (formats[k].extra != NULL);
 
 		assert_non_null(lp);
-		assert_int_equal(accesslog_field_count(lp), ACCESSLOG_NFIELDS);
+		assert_true(accesslog_is_builtin(formats[k].name));
+		assert_int_equal(accesslog_has_duration(lp), formats[k].timed);
+		assert_int_equal(accesslog_field_count(lp), n);
 		for (size_t i = 0; i < ACCESSLOG_NFIELDS; i++) {
 			assert_string_equal(accesslog_field_name(lp, i), names[i]);
 			assert_int_equal(accesslog_field_index(lp, names[i]), (int)i);
 		}
-		assert_null(accesslog_field_name(lp, ACCESSLOG_NFIELDS));
+		if (formats[k].extra)
+			assert_string_equal(accesslog_field_name(lp, ACCESSLOG_NFIELDS),
+					    formats[k].extra);
+		assert_null(accesslog_field_name(lp, n));
 		assert_int_equal(accesslog_field_index(lp, "request"), -1);
 		assert_int_equal(accesslog_field_index(lp, "nope"), -1);
 		accesslog_free(lp);
 	}
+	assert_false(accesslog_is_builtin("Combined"));
+	assert_false(accesslog_is_builtin("(?<status>\\d+)"));
 	accesslog_free(NULL);
 }
 
