@@ -151,6 +151,19 @@ static void test_expect_field(struct test_cases *tc, const char *name,
 			  f->p ? "" : "absent ", (int)f->len, f->p ? f->p : "");
 }
 
+/* "time_ms = N", "rec.bytes = N" or "rec.duration_us = N": a record's number. */
+static void test_expect_number(struct test_cases *tc, const char *name, long long want)
+{
+	long long got = tc->rec.time_ms;
+
+	if (!strcmp(name, "rec.bytes"))
+		got = (long long)tc->rec.bytes;
+	else if (!strcmp(name, "rec.duration_us"))
+		got = tc->rec.duration_us;
+	if (tc->rc || (tc->is_time && strcmp(name, "time_ms")) || got != want)
+		test_fail(tc, "%s: want %lld, got %lld (rc %d)", name, want, got, tc->rc);
+}
+
 static void test_expect(struct test_cases *tc, const char *text)
 {
 	char name[64], op[8];
@@ -170,12 +183,9 @@ static void test_expect(struct test_cases *tc, const char *text)
 		test_fail(tc, "cannot read the expectation '%s'", text);
 		return;
 	}
-	if (!strcmp(name, "time_ms")) {
-		long long want = strtoll(text + used, NULL, 10);
-
-		if (tc->rc || tc->rec.time_ms != want)
-			test_fail(tc, "time_ms: want %lld, got %lld (rc %d)", want,
-				  (long long)tc->rec.time_ms, tc->rc);
+	if (!strcmp(name, "time_ms") || !strcmp(name, "rec.bytes") ||
+	    !strcmp(name, "rec.duration_us")) {
+		test_expect_number(tc, name, strtoll(text + used, NULL, 10));
 		return;
 	}
 	test_expect_field(tc, name, op, text[used] ? text + used + 1 : "");
@@ -206,10 +216,11 @@ static char *test_data_path(const char *rel)
 	return xasprintf("%s/%s", top ? top : ".", rel);
 }
 
-static void test_cases_file(void **state)
+/* Run the cases of the file rel (under top_srcdir); returns how many. */
+static size_t test_run_cases(const char *rel)
 {
 	struct test_cases tc = {0};
-	char *path = test_data_path("test/data/accesslog.cases");
+	char *path = test_data_path(rel);
 	char *line = xmalloc(TEST_LINE_MAX);
 	FILE *f = fopen(path, "r");
 
@@ -226,9 +237,20 @@ static void test_cases_file(void **state)
 	accesslog_free(tc.lp);
 	free(line);
 	free(path);
-	print_message("# %zu cases, %zu failed\n", tc.cases, tc.failures);
-	assert_true(tc.cases >= 100);
+	print_message("# %s: %zu cases, %zu failed\n", rel, tc.cases, tc.failures);
 	assert_int_equal(tc.failures, 0);
+	return tc.cases;
+}
+
+static void test_cases_file(void **state)
+{
+	assert_true(test_run_cases("test/data/accesslog.cases") >= 100);
+}
+
+/* The lines Debian's nginx and apache2 wrote (test/data/formats/README). */
+static void test_server_lines(void **state)
+{
+	assert_true(test_run_cases("test/data/formats/servers.cases") >= 80);
 }
 
 /* --- names, indexes, patterns ---------------------------------------- */
@@ -579,6 +601,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases_file),
+		cmocka_unit_test(test_server_lines),
 		cmocka_unit_test(test_builtin_names),
 		cmocka_unit_test(test_custom_extra_groups),
 		cmocka_unit_test(test_custom_path_group),
