@@ -398,6 +398,34 @@ static void test_custom_utf(void **state)
 	accesslog_free(lp);
 }
 
+/* A custom pattern has durations when it names request_time or duration_us. */
+static void test_custom_has_duration(void **state)
+{
+	static const struct {
+		const char *pattern;
+		bool timed;
+	} cases[] = {
+		{"(?<status>\\d+) (?<request_time>\\S+)", true},
+		{"(?<status>\\d+) (?<duration_us>\\d+)", true},
+		{"(?<status>\\d+)(?: (?<duration_us>\\d+))?", true},
+		{"(?<status>\\d+) (?<duration>\\d+)", false},
+		{"(?<status>\\d+) (?<upstream_time>\\S+)", false},
+	};
+	struct accesslog_record rec;
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct accesslog *lp = accesslog_new(cases[i].pattern, err, sizeof(err));
+
+		assert_non_null(lp);
+		assert_int_equal(accesslog_has_duration(lp), cases[i].timed);
+		assert_int_equal(accesslog_parse(lp, "200 15", 6, &rec), 0);
+		assert_int_equal(rec.duration_us, !cases[i].timed ? -1 :
+				 strstr(cases[i].pattern, "request_time") ? 15000000 : 15);
+		accesslog_free(lp);
+	}
+}
+
 /* --- reuse, cache, limits -------------------------------------------- */
 
 /* A field of the previous line never leaks into the next. */
@@ -417,10 +445,15 @@ static void test_reuse_clears(void **state)
 	assert_null(rec.fields[ACCESSLOG_USER_AGENT].p);
 	assert_null(rec.fields[ACCESSLOG_METHOD].p);
 	assert_null(rec.fields[ACCESSLOG_PATH].p);
+	assert_int_equal(rec.bytes, 0);
+	assert_int_equal(accesslog_parse(lp, full, strlen(full), &rec), 0);
+	assert_int_equal(rec.bytes, 1);
 	assert_int_equal(accesslog_parse(lp, "junk", 4, &rec), -EINVAL);
 	for (size_t i = 0; i < accesslog_field_count(lp); i++)
 		assert_null(rec.fields[i].p);
 	assert_int_equal(rec.time_ms, -1);
+	assert_int_equal(rec.bytes, 0);
+	assert_int_equal(rec.duration_us, -1);
 	assert_int_equal(accesslog_parse(lp, NULL, 0, &rec), -EINVAL);
 	accesslog_free(lp);
 }
@@ -597,6 +630,50 @@ static void test_measure(void **state)
 	accesslog_free(lp);
 }
 
+/* ns per line of format over lines[0..n), repeated to about 200000 parses. */
+static double test_time_format(const char *format, char **lines, size_t n)
+{
+	size_t rounds = 200000 / n + 1, parsed = 0;
+	struct accesslog_record rec;
+	char err[256];
+	struct accesslog *lp = accesslog_new(format, err, sizeof(err));
+	double t0 = test_now(), ns;
+
+	for (size_t r = 0; r < rounds; r++)
+		for (size_t i = 0; i < n; i++)
+			parsed += accesslog_parse(lp, lines[i], strlen(lines[i]), &rec) == 0;
+	ns = (test_now() - t0) / (double)(rounds * n);
+	assert_int_equal(parsed, rounds * n);
+	accesslog_free(lp);
+	return ns;
+}
+
+/*
+ * The cost of sizes and durations: nginx's real upstream-time lines read
+ * as nginx_upstream_time, and as combined (which skips the times).
+ */
+static void test_measure_timed(void **state)
+{
+	char *path = test_data_path("test/data/formats/nginx_upstream_time.log");
+	FILE *f = fopen(path, "r");
+	char buf[4096], *lines[64];
+	size_t n = 0;
+
+	assert_non_null(f);
+	while (n < 64 && fgets(buf, sizeof(buf), f)) {
+		buf[strcspn(buf, "\n")] = '\0';
+		lines[n++] = xstrdup(buf);
+	}
+	fclose(f);
+	assert_true(n > 0);
+	print_message("# nginx_upstream_time: %.0f ns per line; the same lines as "
+		      "combined: %.0f ns\n", test_time_format("nginx_upstream_time", lines, n),
+		      test_time_format("combined", lines, n));
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -608,11 +685,13 @@ int main(void)
 		cmocka_unit_test(test_custom_duplicate_names),
 		cmocka_unit_test(test_bad_patterns),
 		cmocka_unit_test(test_custom_utf),
+		cmocka_unit_test(test_custom_has_duration),
 		cmocka_unit_test(test_reuse_clears),
 		cmocka_unit_test(test_time_cache),
 		cmocka_unit_test(test_time_against_timegm),
 		cmocka_unit_test(test_long_lines),
 		cmocka_unit_test(test_measure),
+		cmocka_unit_test(test_measure_timed),
 	};
 
 	return cmocka_run_group_tests_name("accesslog", tests, NULL, NULL);
