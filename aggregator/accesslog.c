@@ -13,6 +13,8 @@
  * error, but no pattern item matches it either (such a line rarely parses).
  * Times are parsed by hand; the parser caches the epoch of the last time's
  * prefix up to the minute, which consecutive lines nearly always share.
+ * Sizes and durations are parsed by hand too, a few instructions a line
+ * (strtod would also follow the locale's decimal point).
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "accesslog.h"
@@ -45,11 +47,37 @@
 	"\\[(?<time>[^\\]]*+)\\] \"(?<request>" ACCESSLOG_QUOTED ")\" " \
 	"(?<status>\\d++|-) (?<bytes>\\d++|-)"
 #define ACCESSLOG_TAIL "(?:\\s.*+)?$"
+#define ACCESSLOG_REFERER_AGENT \
+	" \"(?<referer>" ACCESSLOG_QUOTED ")\" \"(?<user_agent>" ACCESSLOG_QUOTED ")\""
+/*
+ * The formats with times are combined plus one or two words. Each word is
+ * optional and any non-space text, so that a line whose time is "-", odd
+ * or missing (the format changed mid-file) still counts, without duration.
+ * $upstream_response_time lists the upstreams a request tried: "0.004,
+ * 0.002" within one upstream block, " : " across internal redirects, "-"
+ * for one that gave no time.
+ */
+#define ACCESSLOG_TIMED(words) \
+	ACCESSLOG_COMMON_HEAD "(?:" ACCESSLOG_REFERER_AGENT "(?: " words ")?)?" ACCESSLOG_TAIL
+#define ACCESSLOG_UPSTREAM_TIME "(?:[\\d.]++|-)"
 
-static const char accesslog_common[] = ACCESSLOG_COMMON_HEAD ACCESSLOG_TAIL;
-static const char accesslog_combined[] = ACCESSLOG_COMMON_HEAD
-	"(?: \"(?<referer>" ACCESSLOG_QUOTED ")\" \"(?<user_agent>"
-	ACCESSLOG_QUOTED ")\")?" ACCESSLOG_TAIL;
+/* The built-in formats; accesslog.h names the server lines that write them. */
+static const struct accesslog_builtin {
+	const char *name;
+	const char *pattern;
+} accesslog_builtins[] = {
+	{"common", ACCESSLOG_COMMON_HEAD ACCESSLOG_TAIL},
+	{"combined", ACCESSLOG_COMMON_HEAD "(?:" ACCESSLOG_REFERER_AGENT ")?" ACCESSLOG_TAIL},
+	{"vhost_combined", "(?<host>\\S++) " ACCESSLOG_COMMON_HEAD
+	 "(?:" ACCESSLOG_REFERER_AGENT ")?" ACCESSLOG_TAIL},
+	{"nginx_request_time", ACCESSLOG_TIMED("(?<request_time>\\S++)")},
+	{"nginx_upstream_time", ACCESSLOG_TIMED(
+	 "(?<request_time>\\S++)(?: (?<upstream_time>" ACCESSLOG_UPSTREAM_TIME
+	 "(?:(?:, | : )" ACCESSLOG_UPSTREAM_TIME ")*+))?")},
+	{"apache_duration_us", ACCESSLOG_TIMED("(?<duration_us>\\S++)")},
+	{"apache_duration_s", ACCESSLOG_TIMED("(?<request_time>\\S++)")},
+};
+#define ACCESSLOG_NBUILTINS (sizeof(accesslog_builtins) / sizeof(accesslog_builtins[0]))
 
 static const char *const accesslog_names[ACCESSLOG_NFIELDS] = {
 	[ACCESSLOG_REMOTE_ADDR] = "remote_addr",
@@ -63,6 +91,8 @@ static const char *const accesslog_names[ACCESSLOG_NFIELDS] = {
 	[ACCESSLOG_REFERER] = "referer",
 	[ACCESSLOG_USER_AGENT] = "user_agent",
 	[ACCESSLOG_HOST] = "host",
+	[ACCESSLOG_REQUEST_TIME] = "request_time",
+	[ACCESSLOG_DURATION_US] = "duration_us",
 	[ACCESSLOG_PATH] = "path",
 };
 
@@ -84,6 +114,7 @@ struct accesslog {
 	uint32_t request_group; /* the group called "request"; 0: none */
 	bool split_request;     /* method/target/protocol come from request */
 	bool derive_path;       /* no group called "path": cut it from target */
+	bool has_duration;      /* a group fills request_time or duration_us */
 	char **extra;           /* names of fields from ACCESSLOG_NFIELDS up */
 	size_t nextra;
 	struct accesslog_span *fields;
@@ -161,6 +192,8 @@ static int accesslog_map_groups(struct accesslog *lp, bool builtin)
 				      lp->group_field[group] == ACCESSLOG_TARGET ||
 				      lp->group_field[group] == ACCESSLOG_PROTOCOL;
 		lp->derive_path &= lp->group_field[group] != ACCESSLOG_PATH;
+		lp->has_duration |= lp->group_field[group] == ACCESSLOG_REQUEST_TIME ||
+				    lp->group_field[group] == ACCESSLOG_DURATION_US;
 	}
 	lp->split_request = lp->request_group && !has_request_fields;
 	return count ? 0 : -EINVAL;
@@ -168,20 +201,34 @@ static int accesslog_map_groups(struct accesslog *lp, bool builtin)
 
 /* --- lifecycle ------------------------------------------------------- */
 
+/* The pattern of the built-in format called name, or NULL. */
+static const char *accesslog_builtin_pattern(const char *name)
+{
+	for (size_t i = 0; i < ACCESSLOG_NBUILTINS; i++)
+		if (!strcmp(accesslog_builtins[i].name, name))
+			return accesslog_builtins[i].pattern;
+	return NULL;
+}
+
+bool accesslog_is_builtin(const char *format)
+{
+	return accesslog_builtin_pattern(format) != NULL;
+}
+
 static int accesslog_compile(struct accesslog *lp, const char *format,
 			     char *err, size_t errlen)
 {
-	bool builtin = !strcmp(format, "common") || !strcmp(format, "combined");
-	const char *pattern = format;
+	const char *pattern = accesslog_builtin_pattern(format);
+	bool builtin = pattern != NULL;
 	uint32_t options = PCRE2_ANCHORED;
 	PCRE2_UCHAR msg[256];
 	PCRE2_SIZE offset;
 	int code;
 
-	if (builtin)
-		pattern = !strcmp(format, "common") ? accesslog_common : accesslog_combined;
-	else
+	if (!builtin) {
+		pattern = format;
 		options |= PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF;
+	}
 	lp->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
 				 options, &code, &offset, NULL);
 	if (!lp->code) {
@@ -235,6 +282,11 @@ void accesslog_free(struct accesslog *lp)
 	free(lp->group_field);
 	free(lp->fields);
 	free(lp);
+}
+
+bool accesslog_has_duration(const struct accesslog *lp)
+{
+	return lp->has_duration;
 }
 
 /* --- time ------------------------------------------------------------ */
@@ -412,6 +464,73 @@ static int64_t accesslog_time_cached(struct accesslog *lp, const char *s, size_t
 	return accesslog_time_tail(s + used, len - used, minute_s);
 }
 
+/* --- sizes and durations -------------------------------------------- */
+
+/* The decimal integer filling s[0..len), saturated at max; -1 if not one. */
+static int64_t accesslog_decimal(const char *s, size_t len, int64_t max)
+{
+	int64_t v = 0;
+
+	if (len == 0)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		int d = s[i] - '0';
+
+		if (d < 0 || d > 9)
+			return -1;
+		v = v > (max - d) / 10 ? max : v * 10 + d;
+	}
+	return v;
+}
+
+/*
+ * Microseconds of "S[.F]" seconds filling s[0..len), rounded half up on
+ * the seventh decimal (which alone decides it), saturated at
+ * ACCESSLOG_DURATION_US_MAX; -1 if not such a number.
+ */
+static int64_t accesslog_seconds_us(const char *s, size_t len)
+{
+	const char *dot = memchr(s, '.', len);
+	size_t whole = dot ? (size_t)(dot - s) : len;
+	int64_t us = accesslog_decimal(s, whole, ACCESSLOG_DURATION_US_MAX / 1000000 + 1);
+	int64_t scale = 100000;
+
+	if (us < 0 || (dot && whole + 1 == len))
+		return -1;
+	us *= 1000000;
+	for (size_t i = whole + 1; i < len; i++) {
+		int d = s[i] - '0';
+
+		if (d < 0 || d > 9)
+			return -1;
+		if (scale)
+			us += d * scale;
+		else if (i == whole + 7 && d >= 5)
+			us++;
+		scale /= 10;
+	}
+	return us > ACCESSLOG_DURATION_US_MAX ? ACCESSLOG_DURATION_US_MAX : us;
+}
+
+static uint64_t accesslog_bytes(const struct accesslog_span *f)
+{
+	int64_t v = f->p ? accesslog_decimal(f->p, f->len, (int64_t)ACCESSLOG_BYTES_MAX) : -1;
+
+	return v < 0 ? 0 : (uint64_t)v;
+}
+
+static int64_t accesslog_duration(const struct accesslog_span *f)
+{
+	const struct accesslog_span *us = &f[ACCESSLOG_DURATION_US];
+	const struct accesslog_span *s = &f[ACCESSLOG_REQUEST_TIME];
+
+	if (us->p)
+		return accesslog_decimal(us->p, us->len, ACCESSLOG_DURATION_US_MAX);
+	if (s->p)
+		return accesslog_seconds_us(s->p, s->len);
+	return -1;
+}
+
 /* --- parsing --------------------------------------------------------- */
 
 /* An RFC 9110 tchar, the bytes of a method. */
@@ -494,6 +613,8 @@ int accesslog_parse(struct accesslog *lp, const char *line, size_t len,
 	memset(f, 0, accesslog_field_count(lp) * sizeof(*f));
 	rec->fields = f;
 	rec->time_ms = -1;
+	rec->bytes = 0;
+	rec->duration_us = -1;
 	n = accesslog_match(lp, line ? line : "", line ? len : 0);
 	if (n <= 0)
 		return -EINVAL;
@@ -514,10 +635,8 @@ int accesslog_parse(struct accesslog *lp, const char *line, size_t len,
 	time = &f[ACCESSLOG_TIME];
 	if (time->p)
 		rec->time_ms = accesslog_time_cached(lp, time->p, time->len);
-	rec->bytes = 0;   /* TEMP until the formats branch lands */
-	for (size_t i = 0; f[ACCESSLOG_BYTES].p && i < f[ACCESSLOG_BYTES].len &&
-			   f[ACCESSLOG_BYTES].p[i] >= '0' && f[ACCESSLOG_BYTES].p[i] <= '9'; i++)
-		rec->bytes = rec->bytes * 10 + (uint64_t)(f[ACCESSLOG_BYTES].p[i] - '0');
-	rec->duration_us = -1;
+	rec->bytes = accesslog_bytes(&f[ACCESSLOG_BYTES]);
+	if (lp->has_duration)
+		rec->duration_us = accesslog_duration(f);
 	return 0;
 }

@@ -1,12 +1,11 @@
 /*
  * accesslog: turns one access-log line into fields. The pattern is compiled
- * once with PCRE2 and JIT: the built-in "common" (Apache/NCSA) and
- * "combined" formats (combined also matches nginx's default "main" format
- * and tolerates extra trailing fields), or a custom pattern whose named
- * groups name the fields. Fields are spans of the caller's line: nothing is
- * copied, nothing is unescaped, "-" stays "-". The time field becomes epoch
- * milliseconds (UTC) with its zone offset applied, parsed by hand (no
- * strptime).
+ * once with PCRE2 and JIT: a built-in format (see accesslog_new()), or a
+ * custom pattern whose named groups name the fields. Fields are spans of
+ * the caller's line: nothing is copied, nothing is unescaped, "-" stays "-".
+ * Three values are computed by hand (no strptime, no strtod): the time in
+ * epoch milliseconds (UTC) with its zone offset applied, the response size
+ * and the request's duration in microseconds.
  * Position in the pipeline: consumer -> message_decode -> accesslog ->
  * dimensions -> window.
  */
@@ -34,6 +33,8 @@ enum accesslog_field {
 	ACCESSLOG_REFERER,
 	ACCESSLOG_USER_AGENT,
 	ACCESSLOG_HOST,
+	ACCESSLOG_REQUEST_TIME, /* seconds with an optional fraction: "0.123" */
+	ACCESSLOG_DURATION_US,  /* whole microseconds: "123456" */
 	ACCESSLOG_PATH,         /* derived: target up to the first '?' or '#' */
 	ACCESSLOG_NFIELDS
 };
@@ -52,15 +53,53 @@ struct accesslog_span {
 struct accesslog_record {
 	const struct accesslog_span *fields;
 	int64_t time_ms;        /* from the time field; -1 when absent or bad */
-	uint64_t bytes;         /* the bytes field; 0 when "-", absent or bad */
-	int64_t duration_us;    /* the request's duration; -1 when none */
+	/*
+	 * The bytes field as a decimal integer; 0 when absent, "-" or not
+	 * digits only. Saturates at ACCESSLOG_BYTES_MAX, so that sums of
+	 * absurd values stay far from overflowing.
+	 */
+	uint64_t bytes;
+	/*
+	 * The request's duration: from duration_us when the line has that
+	 * field, else from request_time rounded to the nearest microsecond
+	 * (halves up). -1 when the line has neither or its value is "-" or
+	 * unreadable. Saturates at ACCESSLOG_DURATION_US_MAX.
+	 */
+	int64_t duration_us;
 };
+
+/* 1 PB: no single response is larger; 18000 of them still sum in 64 bits. */
+#define ACCESSLOG_BYTES_MAX 1000000000000000ULL
+/* About 116 days (a websocket may stay that long); 900000 sum in 63 bits. */
+#define ACCESSLOG_DURATION_US_MAX 10000000000000LL
 
 struct accesslog;
 
 /*
- * A parser for format: "common", "combined" or a PCRE2 pattern (compiled
- * with UTF and UCP, anchored at the line's start). Method, target and
+ * A parser for format: a built-in name or a PCRE2 pattern (compiled with
+ * UTF and UCP, anchored at the line's start). The built-in names, and the
+ * server configuration that writes each (a line may carry more fields after
+ * the last one named, separated by white space; they are ignored):
+ *   common               Apache: LogFormat "%h %l %u %t \"%r\" %>s %O" common
+ *   combined             Apache: LogFormat "%h %l %u %t \"%r\" %>s %O
+ *                        \"%{Referer}i\" \"%{User-Agent}i\"" combined;
+ *                        nginx's built-in combined: log_format combined
+ *                        '$remote_addr - $remote_user [$time_local] '
+ *                        '"$request" $status $body_bytes_sent '
+ *                        '"$http_referer" "$http_user_agent"';
+ *                        referer and user agent may be missing (common lines)
+ *   vhost_combined       Debian's apache2.conf: LogFormat "%v:%p %h %l %u %t
+ *                        \"%r\" %>s %O \"%{Referer}i\" \"%{User-Agent}i\""
+ *                        vhost_combined; host is "%v:%p"
+ *   nginx_request_time   nginx: combined followed by ' $request_time'
+ *   nginx_upstream_time  nginx: combined followed by ' $request_time
+ *                        $upstream_response_time'; the duration is
+ *                        $request_time, the other is the field upstream_time,
+ *                        verbatim ("-", "0.004, 0.002", "0.004 : 0.010")
+ *   apache_duration_us   Apache: combined followed by " %D" (microseconds)
+ *   apache_duration_s    Apache: combined followed by " %T" (whole seconds)
+ * In the formats with times, a time that is "-" or unreadable, or missing
+ * altogether, leaves duration_us at -1; the line still parses. Method, target and
  * protocol come from a "request" field when it reads "METHOD TARGET[
  * PROTOCOL]" (else they are absent and the line still parses) unless the
  * pattern names them; path comes from target unless the pattern names it.
@@ -71,6 +110,12 @@ struct accesslog;
 struct accesslog *accesslog_new(const char *format, char *err, size_t errlen);
 
 void accesslog_free(struct accesslog *lp);
+
+/* Whether format is the name of a built-in format rather than a pattern. */
+bool accesslog_is_builtin(const char *format);
+
+/* Whether lp's format has request_time or duration_us (durations may be set). */
+bool accesslog_has_duration(const struct accesslog *lp);
 
 /* Number of fields (ACCESSLOG_NFIELDS plus a custom pattern's others). */
 size_t accesslog_field_count(const struct accesslog *lp);
@@ -84,8 +129,8 @@ int accesslog_field_index(const struct accesslog *lp, const char *name);
 /*
  * Parse line[0..len) (no newline, valid UTF-8 expected but not required).
  * Returns 0 with rec filled, or -EINVAL when the line does not match the
- * format (the caller counts a parse error). A time field that is present
- * but unreadable leaves rec->time_ms at -1 and is not an error.
+ * format (the caller counts a parse error). A time, size or duration that
+ * is present but unreadable is not an error: see accesslog_record.
  */
 int accesslog_parse(struct accesslog *lp, const char *line, size_t len,
 		    struct accesslog_record *rec);

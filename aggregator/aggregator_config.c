@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accesslog.h"
 #include "confcheck.h"
 #include "schema.h"
 #include "units.h"
@@ -54,7 +55,7 @@ static int aggregator_check_log_format(const char *key, const char *value,
 {
 	int rc;
 
-	if (!strcmp(value, "common") || !strcmp(value, "combined"))
+	if (accesslog_is_builtin(value))
 		return 0;
 	rc = confcheck_regex(key, value, err, errlen, at);
 	if (rc || aggregator_named_groups(value))
@@ -412,7 +413,9 @@ static const struct config_key aggregator_keys[] = {
 	 .help = "events older than this behind the newest are reported late (still counted)"},
 	{"log_format", CONFIG_STRING, KEY(aggregator_config, log_format), .def = "combined",
 	 .check = aggregator_check_log_format,
-	 .help = "common, combined (also nginx's default) or a PCRE2 pattern with named groups"},
+	 .help = "common, combined (also nginx's default), vhost_combined, nginx_request_time, "
+		 "nginx_upstream_time, apache_duration_us, apache_duration_s, or a PCRE2 "
+		 "pattern with named groups (request_time in seconds or duration_us give durations)"},
 	{"dimensions", CONFIG_SECTIONS, KEY(aggregator_config, dimensions),
 	 .def = "[{name: url, from: path}, {name: status, from: status},"
 		" {name: hashtag, from: target, match: '#(\\w+)', lowercase: true}]",
@@ -506,8 +509,7 @@ static bool aggregator_named_group(const char *pattern, const char *name)
 static bool aggregator_known_field(const struct aggregator_config *cfg,
 				   const char *from)
 {
-	bool builtin = !strcmp(cfg->log_format, "common") ||
-		       !strcmp(cfg->log_format, "combined");
+	bool builtin = accesslog_is_builtin(cfg->log_format);
 
 	for (size_t i = 0; aggregator_config_fields[i]; i++)
 		if (!strcmp(from, aggregator_config_fields[i]))

@@ -1,9 +1,10 @@
 /*
  * libFuzzer target for aggregator/accesslog: any bytes as a line for the
- * common, combined and a custom (UTF) format, and as a time. A parse must
+ * built-in formats and a custom (UTF) one, and as a time. A parse must
  * return 0 or -EINVAL; every field must lie inside the line, path must be a
  * prefix of target, method and target hold no space, and the parser's
- * cached time must equal accesslog_parse_time() of the time field. A time
+ * cached time must equal accesslog_parse_time() of the time field; size and
+ * duration stay within their maxima, the duration -1 without a time. A time
  * that parses must print back (ISO 8601, UTC) to the same milliseconds.
  * Seeds: lines of test/data/accesslog.cases. Built with --enable-fuzzers.
  */
@@ -23,9 +24,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_TIME_MAX 253402300800000LL  /* 10000-01-01T00:00:00Z */
 
 static const char *const fuzz_formats[] = {
-	"common", "combined",
+	"common", "combined", "vhost_combined", "nginx_upstream_time",
+	"apache_duration_us",
 	("(?<time>\\S+) (?<remote_addr>\\S+) \"(?<request>[^\"]*)\" (?<status>\\d+) "
-	 "(?<word>\\w+)(?: (?<path>\\S+))?"),
+	 "(?<word>\\w+)(?: (?<path>\\S+))?(?: (?<request_time>\\S+))?"),
 };
 #define FUZZ_NFORMATS (sizeof(fuzz_formats) / sizeof(fuzz_formats[0]))
 
@@ -56,6 +58,10 @@ static void fuzz_check_record(const struct accesslog *lp, const struct accesslog
 			   !memchr(f[ACCESSLOG_PATH].p, '?', f[ACCESSLOG_PATH].len) &&
 			   !memchr(f[ACCESSLOG_PATH].p, '#', f[ACCESSLOG_PATH].len));
 	fuzz_check(rec->time_ms == (t->p ? accesslog_parse_time(t->p, t->len) : -1));
+	fuzz_check(rec->bytes <= ACCESSLOG_BYTES_MAX);
+	fuzz_check(rec->bytes == 0 || f[ACCESSLOG_BYTES].p);
+	fuzz_check(rec->duration_us >= -1 && rec->duration_us <= ACCESSLOG_DURATION_US_MAX);
+	fuzz_check(rec->duration_us == -1 || accesslog_has_duration(lp));
 }
 
 static void fuzz_parse(const char *line, size_t len)
@@ -75,7 +81,8 @@ static void fuzz_parse(const char *line, size_t len)
 			fuzz_check_record(lps[k], &rec, line, len);
 		else
 			for (size_t i = 0; i < accesslog_field_count(lps[k]); i++)
-				fuzz_check(rec.fields[i].p == NULL && rec.time_ms == -1);
+				fuzz_check(rec.fields[i].p == NULL && rec.time_ms == -1 &&
+					   rec.bytes == 0 && rec.duration_us == -1);
 	}
 }
 

@@ -151,6 +151,19 @@ static void test_expect_field(struct test_cases *tc, const char *name,
 			  f->p ? "" : "absent ", (int)f->len, f->p ? f->p : "");
 }
 
+/* "time_ms = N", "rec.bytes = N" or "rec.duration_us = N": a record's number. */
+static void test_expect_number(struct test_cases *tc, const char *name, long long want)
+{
+	long long got = tc->rec.time_ms;
+
+	if (!strcmp(name, "rec.bytes"))
+		got = (long long)tc->rec.bytes;
+	else if (!strcmp(name, "rec.duration_us"))
+		got = tc->rec.duration_us;
+	if (tc->rc || (tc->is_time && strcmp(name, "time_ms")) || got != want)
+		test_fail(tc, "%s: want %lld, got %lld (rc %d)", name, want, got, tc->rc);
+}
+
 static void test_expect(struct test_cases *tc, const char *text)
 {
 	char name[64], op[8];
@@ -170,12 +183,9 @@ static void test_expect(struct test_cases *tc, const char *text)
 		test_fail(tc, "cannot read the expectation '%s'", text);
 		return;
 	}
-	if (!strcmp(name, "time_ms")) {
-		long long want = strtoll(text + used, NULL, 10);
-
-		if (tc->rc || tc->rec.time_ms != want)
-			test_fail(tc, "time_ms: want %lld, got %lld (rc %d)", want,
-				  (long long)tc->rec.time_ms, tc->rc);
+	if (!strcmp(name, "time_ms") || !strcmp(name, "rec.bytes") ||
+	    !strcmp(name, "rec.duration_us")) {
+		test_expect_number(tc, name, strtoll(text + used, NULL, 10));
 		return;
 	}
 	test_expect_field(tc, name, op, text[used] ? text + used + 1 : "");
@@ -206,10 +216,11 @@ static char *test_data_path(const char *rel)
 	return xasprintf("%s/%s", top ? top : ".", rel);
 }
 
-static void test_cases_file(void **state)
+/* Run the cases of the file rel (under top_srcdir); returns how many. */
+static size_t test_run_cases(const char *rel)
 {
 	struct test_cases tc = {0};
-	char *path = test_data_path("test/data/accesslog.cases");
+	char *path = test_data_path(rel);
 	char *line = xmalloc(TEST_LINE_MAX);
 	FILE *f = fopen(path, "r");
 
@@ -226,9 +237,20 @@ static void test_cases_file(void **state)
 	accesslog_free(tc.lp);
 	free(line);
 	free(path);
-	print_message("# %zu cases, %zu failed\n", tc.cases, tc.failures);
-	assert_true(tc.cases >= 100);
+	print_message("# %s: %zu cases, %zu failed\n", rel, tc.cases, tc.failures);
 	assert_int_equal(tc.failures, 0);
+	return tc.cases;
+}
+
+static void test_cases_file(void **state)
+{
+	assert_true(test_run_cases("test/data/accesslog.cases") >= 100);
+}
+
+/* The lines Debian's nginx and apache2 wrote (test/data/formats/README). */
+static void test_server_lines(void **state)
+{
+	assert_true(test_run_cases("test/data/formats/servers.cases") >= 80);
 }
 
 /* --- names, indexes, patterns ---------------------------------------- */
@@ -237,25 +259,44 @@ static void test_builtin_names(void **state)
 {
 	static const char *const names[ACCESSLOG_NFIELDS] = {
 		"remote_addr", "remote_user", "time", "method", "target", "protocol",
-		"status", "bytes", "referer", "user_agent", "host", "path",
+		"status", "bytes", "referer", "user_agent", "host", "request_time",
+		"duration_us", "path",
 	};
-	const char *formats[] = {"common", "combined"};
+	/* the built-ins, whether each has a duration, and its one extra field */
+	static const struct {
+		const char *name;
+		bool timed;
+		const char *extra;
+	} formats[] = {
+		{"common", false, NULL}, {"combined", false, NULL},
+		{"vhost_combined", false, NULL}, {"nginx_request_time", true, NULL},
+		{"nginx_upstream_time", true, "upstream_time"},
+		{"apache_duration_us", true, NULL}, {"apache_duration_s", true, NULL},
+	};
 	char err[256];
 
-	for (size_t k = 0; k < 2; k++) {
-		struct accesslog *lp = accesslog_new(formats[k], err, sizeof(err));
+	for (size_t k = 0; k < sizeof(formats) / sizeof(formats[0]); k++) {
+		struct accesslog *lp = accesslog_new(formats[k].name, err, sizeof(err));
+		size_t n = ACCESSLOG_NFIELDS + (formats[k].extra != NULL);
 
 		assert_non_null(lp);
-		assert_int_equal(accesslog_field_count(lp), ACCESSLOG_NFIELDS);
+		assert_true(accesslog_is_builtin(formats[k].name));
+		assert_int_equal(accesslog_has_duration(lp), formats[k].timed);
+		assert_int_equal(accesslog_field_count(lp), n);
 		for (size_t i = 0; i < ACCESSLOG_NFIELDS; i++) {
 			assert_string_equal(accesslog_field_name(lp, i), names[i]);
 			assert_int_equal(accesslog_field_index(lp, names[i]), (int)i);
 		}
-		assert_null(accesslog_field_name(lp, ACCESSLOG_NFIELDS));
+		if (formats[k].extra)
+			assert_string_equal(accesslog_field_name(lp, ACCESSLOG_NFIELDS),
+					    formats[k].extra);
+		assert_null(accesslog_field_name(lp, n));
 		assert_int_equal(accesslog_field_index(lp, "request"), -1);
 		assert_int_equal(accesslog_field_index(lp, "nope"), -1);
 		accesslog_free(lp);
 	}
+	assert_false(accesslog_is_builtin("Combined"));
+	assert_false(accesslog_is_builtin("(?<status>\\d+)"));
 	accesslog_free(NULL);
 }
 
@@ -357,6 +398,34 @@ static void test_custom_utf(void **state)
 	accesslog_free(lp);
 }
 
+/* A custom pattern has durations when it names request_time or duration_us. */
+static void test_custom_has_duration(void **state)
+{
+	static const struct {
+		const char *pattern;
+		bool timed;
+	} cases[] = {
+		{"(?<status>\\d+) (?<request_time>\\S+)", true},
+		{"(?<status>\\d+) (?<duration_us>\\d+)", true},
+		{"(?<status>\\d+)(?: (?<duration_us>\\d+))?", true},
+		{"(?<status>\\d+) (?<duration>\\d+)", false},
+		{"(?<status>\\d+) (?<upstream_time>\\S+)", false},
+	};
+	struct accesslog_record rec;
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct accesslog *lp = accesslog_new(cases[i].pattern, err, sizeof(err));
+
+		assert_non_null(lp);
+		assert_int_equal(accesslog_has_duration(lp), cases[i].timed);
+		assert_int_equal(accesslog_parse(lp, "200 15", 6, &rec), 0);
+		assert_int_equal(rec.duration_us, !cases[i].timed ? -1 :
+				 strstr(cases[i].pattern, "request_time") ? 15000000 : 15);
+		accesslog_free(lp);
+	}
+}
+
 /* --- reuse, cache, limits -------------------------------------------- */
 
 /* A field of the previous line never leaks into the next. */
@@ -376,10 +445,15 @@ static void test_reuse_clears(void **state)
 	assert_null(rec.fields[ACCESSLOG_USER_AGENT].p);
 	assert_null(rec.fields[ACCESSLOG_METHOD].p);
 	assert_null(rec.fields[ACCESSLOG_PATH].p);
+	assert_int_equal(rec.bytes, 0);
+	assert_int_equal(accesslog_parse(lp, full, strlen(full), &rec), 0);
+	assert_int_equal(rec.bytes, 1);
 	assert_int_equal(accesslog_parse(lp, "junk", 4, &rec), -EINVAL);
 	for (size_t i = 0; i < accesslog_field_count(lp); i++)
 		assert_null(rec.fields[i].p);
 	assert_int_equal(rec.time_ms, -1);
+	assert_int_equal(rec.bytes, 0);
+	assert_int_equal(rec.duration_us, -1);
 	assert_int_equal(accesslog_parse(lp, NULL, 0, &rec), -EINVAL);
 	accesslog_free(lp);
 }
@@ -556,21 +630,68 @@ static void test_measure(void **state)
 	accesslog_free(lp);
 }
 
+/* ns per line of format over lines[0..n), repeated to about 200000 parses. */
+static double test_time_format(const char *format, char **lines, size_t n)
+{
+	size_t rounds = 200000 / n + 1, parsed = 0;
+	struct accesslog_record rec;
+	char err[256];
+	struct accesslog *lp = accesslog_new(format, err, sizeof(err));
+	double t0 = test_now(), ns;
+
+	for (size_t r = 0; r < rounds; r++)
+		for (size_t i = 0; i < n; i++)
+			parsed += accesslog_parse(lp, lines[i], strlen(lines[i]), &rec) == 0;
+	ns = (test_now() - t0) / (double)(rounds * n);
+	assert_int_equal(parsed, rounds * n);
+	accesslog_free(lp);
+	return ns;
+}
+
+/*
+ * The cost of sizes and durations: nginx's real upstream-time lines read
+ * as nginx_upstream_time, and as combined (which skips the times).
+ */
+static void test_measure_timed(void **state)
+{
+	char *path = test_data_path("test/data/formats/nginx_upstream_time.log");
+	FILE *f = fopen(path, "r");
+	char buf[4096], *lines[64];
+	size_t n = 0;
+
+	assert_non_null(f);
+	while (n < 64 && fgets(buf, sizeof(buf), f)) {
+		buf[strcspn(buf, "\n")] = '\0';
+		lines[n++] = xstrdup(buf);
+	}
+	fclose(f);
+	assert_true(n > 0);
+	print_message("# nginx_upstream_time: %.0f ns per line; the same lines as "
+		      "combined: %.0f ns\n", test_time_format("nginx_upstream_time", lines, n),
+		      test_time_format("combined", lines, n));
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases_file),
+		cmocka_unit_test(test_server_lines),
 		cmocka_unit_test(test_builtin_names),
 		cmocka_unit_test(test_custom_extra_groups),
 		cmocka_unit_test(test_custom_path_group),
 		cmocka_unit_test(test_custom_duplicate_names),
 		cmocka_unit_test(test_bad_patterns),
 		cmocka_unit_test(test_custom_utf),
+		cmocka_unit_test(test_custom_has_duration),
 		cmocka_unit_test(test_reuse_clears),
 		cmocka_unit_test(test_time_cache),
 		cmocka_unit_test(test_time_against_timegm),
 		cmocka_unit_test(test_long_lines),
 		cmocka_unit_test(test_measure),
+		cmocka_unit_test(test_measure_timed),
 	};
 
 	return cmocka_run_group_tests_name("accesslog", tests, NULL, NULL);

@@ -109,7 +109,7 @@ static size_t extract_field(struct dimensions *dims, size_t field,
 			    const char *text, size_t len, struct seen *seen)
 {
 	struct accesslog_span fields[ACCESSLOG_NFIELDS] = {{NULL, 0}};
-	struct accesslog_record rec = {.fields = fields, .time_ms = -1};
+	struct accesslog_record rec = {.fields = fields, .time_ms = -1, .duration_us = -1};
 	size_t n;
 
 	fields[field] = (struct accesslog_span){text, len};
