@@ -561,11 +561,16 @@ static bool aggregator_named_group(const char *pattern, const char *name)
 	return found;
 }
 
+/* Whether log_format names a built-in format rather than a pattern. */
+static bool aggregator_builtin_format(const struct aggregator_config *cfg)
+{
+	return !strcmp(cfg->log_format, "common") || !strcmp(cfg->log_format, "combined");
+}
+
 static bool aggregator_known_field(const struct aggregator_config *cfg,
 				   const char *from)
 {
-	bool builtin = !strcmp(cfg->log_format, "common") ||
-		       !strcmp(cfg->log_format, "combined");
+	bool builtin = aggregator_builtin_format(cfg);
 
 	for (size_t i = 0; aggregator_config_fields[i]; i++)
 		if (!strcmp(from, aggregator_config_fields[i]))
@@ -582,8 +587,7 @@ static const char *aggregator_fields_text(const struct aggregator_config *cfg,
 	for (size_t i = 0; aggregator_config_fields[i] && used < outlen; i++)
 		used += (size_t)snprintf(out + used, outlen - used, "%s%s",
 					 i ? ", " : "", aggregator_config_fields[i]);
-	if (strcmp(cfg->log_format, "common") && strcmp(cfg->log_format, "combined") &&
-	    used < outlen)
+	if (!aggregator_builtin_format(cfg) && used < outlen)
 		snprintf(out + used, outlen - used, " or a named group of log_format");
 	return out;
 }
