@@ -28,7 +28,7 @@ static const char *const aggregator_log_levels[] = {"error", "warn", "info", "de
 
 const char *const aggregator_config_fields[] = {
 	"path", "target", "method", "protocol", "status", "bytes", "referer",
-	"user_agent", "remote_addr", "remote_user", "host", NULL,
+	"referer_host", "user_agent", "remote_addr", "remote_user", "host", NULL,
 };
 
 static uint32_t aggregator_named_groups(const char *pattern)
@@ -66,17 +66,75 @@ static int aggregator_check_log_format(const char *key, const char *value,
 	return -1;
 }
 
+/* --- dimensions ------------------------------------------------------- */
+
+static const struct config_key aggregator_condition_keys[] = {
+	{"is", CONFIG_STRINGS, KEY(aggregator_condition, is), .def = "[]",
+	 .flags = CONFIG_SHORTHAND,
+	 .help = "a value or a list, compared exactly; status takes codes and classes "
+		 "(404, 5xx); written alone: {status: [401, 5xx]}"},
+	{"match", CONFIG_STRING, KEY(aggregator_condition, match), .def = "''",
+	 .check = confcheck_regex,
+	 .help = "PCRE2 pattern the field, as logged, must match"},
+	{"not_match", CONFIG_STRING, KEY(aggregator_condition, not_match), .def = "''",
+	 .check = confcheck_regex,
+	 .help = "PCRE2 pattern the field must not match (an absent field matches none)"},
+	{NULL},
+};
+
+/* A status condition's item: a code 100..599 or a class 1xx..5xx. */
+static bool aggregator_status_item(const char *s)
+{
+	if (strlen(s) != 3 || s[0] < '1' || s[0] > '5')
+		return false;
+	if (s[1] == 'x' && s[2] == 'x')
+		return true;
+	return strspn(s + 1, "0123456789") == 2;
+}
+
+static void aggregator_condition_validate(void *obj, struct config_ctx *ctx)
+{
+	struct aggregator_condition *cond = obj;
+
+	if (!config_ok(ctx, "is") || !config_ok(ctx, "match") ||
+	    !config_ok(ctx, "not_match"))
+		return;
+	if (!cond->is.n && !*cond->match && !*cond->not_match) {
+		config_report(ctx, NULL, "needs a value, a list, match or not_match");
+		return;
+	}
+	for (size_t i = 0; i < cond->is.n; i++) {
+		if (!strcmp(cond->field, "status") && !aggregator_status_item(cond->is.items[i]))
+			config_report_item(ctx, "is", i, NULL, "'%s' is not a status: "
+					   "write a code (404) or a class (4xx)",
+					   cond->is.items[i]);
+		else if (!*cond->is.items[i])
+			config_report_item(ctx, "is", i, NULL, "an empty value never holds");
+	}
+}
+
+static const struct config_section aggregator_condition_section = {
+	aggregator_condition_keys, sizeof(struct aggregator_condition),
+	aggregator_condition_validate,
+};
+
 static const struct config_key aggregator_dimension_keys[] = {
 	{"name", CONFIG_STRING, KEY(aggregator_dimension, name), .flags = CONFIG_REQUIRED,
 	 .help = "the dimension column of the counts table (letters, digits, _; at most "
 	 SCHEMA_STR(SCHEMA_DIMENSION_CHARS) ")"},
 	{"from", CONFIG_STRING, KEY(aggregator_dimension, from), .flags = CONFIG_REQUIRED,
-	 .help = "field of the line: path, target, method, status, referer, user_agent, ..."},
+	 .help = "field of the line: path, target, method, status, referer, referer_host, "
+		 "user_agent, remote_addr, ..."},
 	{"match", CONFIG_STRING, KEY(aggregator_dimension, match), .def = "''",
 	 .check = confcheck_regex,
 	 .help = "pattern applied to the percent-decoded field; each match counts (capture 1 if any)"},
 	{"lowercase", CONFIG_BOOL, KEY(aggregator_dimension, lowercase), .def = "false",
 	 .help = "lowercase the value before counting"},
+	{"when", CONFIG_SECTION_MAP, KEY(aggregator_dimension, when), .def = "{}",
+	 .section = &aggregator_condition_section,
+	 .help = "field: condition, all of which must hold for a line to count here: "
+		 "{status: 404}, {status: [401, 5xx]}, {method: POST}, "
+		 "{user_agent: {match: '(?i)bot'}}"},
 	{NULL},
 };
 
@@ -506,10 +564,16 @@ static bool aggregator_named_group(const char *pattern, const char *name)
 	return found;
 }
 
+/* Whether log_format names a built-in format rather than a pattern. */
+static bool aggregator_builtin_format(const struct aggregator_config *cfg)
+{
+	return accesslog_is_builtin(cfg->log_format);
+}
+
 static bool aggregator_known_field(const struct aggregator_config *cfg,
 				   const char *from)
 {
-	bool builtin = accesslog_is_builtin(cfg->log_format);
+	bool builtin = aggregator_builtin_format(cfg);
 
 	for (size_t i = 0; aggregator_config_fields[i]; i++)
 		if (!strcmp(from, aggregator_config_fields[i]))
@@ -517,9 +581,46 @@ static bool aggregator_known_field(const struct aggregator_config *cfg,
 	return !builtin && aggregator_named_group(cfg->log_format, from);
 }
 
+/* The fields to name in an error: the built-in ones, and what else may be. */
+static const char *aggregator_fields_text(const struct aggregator_config *cfg,
+					  char *out, size_t outlen)
+{
+	size_t used = 0;
+
+	for (size_t i = 0; aggregator_config_fields[i] && used < outlen; i++)
+		used += (size_t)snprintf(out + used, outlen - used, "%s%s",
+					 i ? ", " : "", aggregator_config_fields[i]);
+	if (!aggregator_builtin_format(cfg) && used < outlen)
+		snprintf(out + used, outlen - used, " or a named group of log_format");
+	return out;
+}
+
+/* The fields of dimension i's conditions, which the section could not check. */
+static void aggregator_validate_when(struct aggregator_config *cfg,
+				     struct config_ctx *ctx, size_t i)
+{
+	struct aggregator_dimension *dim =
+		CONFIG_ITEM(cfg->dimensions, struct aggregator_dimension, i);
+	char fields[512], at[128];
+
+	for (size_t j = 0; j < dim->when.n; j++) {
+		struct aggregator_condition *cond =
+			CONFIG_ITEM(dim->when, struct aggregator_condition, j);
+
+		if (aggregator_known_field(cfg, cond->field))
+			continue;
+		snprintf(at, sizeof(at), "when.%s", cond->field);
+		config_report_item(ctx, "dimensions", i, at,
+				   "'%s' is not a field of the log format (fields: %s)",
+				   cond->field, aggregator_fields_text(cfg, fields, sizeof(fields)));
+	}
+}
+
 static void aggregator_validate_dimensions(struct aggregator_config *cfg,
 					   struct config_ctx *ctx)
 {
+	char fields[512];
+
 	for (size_t i = 0; i < cfg->dimensions.n; i++) {
 		struct aggregator_dimension *dim =
 			CONFIG_ITEM(cfg->dimensions, struct aggregator_dimension, i);
@@ -528,7 +629,10 @@ static void aggregator_validate_dimensions(struct aggregator_config *cfg,
 			continue;
 		if (config_ok(ctx, "log_format") && !aggregator_known_field(cfg, dim->from))
 			config_report_item(ctx, "dimensions", i, "from",
-					   "'%s' is not a field of the log format", dim->from);
+					   "'%s' is not a field of the log format (fields: %s)",
+					   dim->from, aggregator_fields_text(cfg, fields, sizeof(fields)));
+		if (config_ok(ctx, "log_format"))
+			aggregator_validate_when(cfg, ctx, i);
 		for (size_t j = 0; j < i; j++) {
 			struct aggregator_dimension *other =
 				CONFIG_ITEM(cfg->dimensions, struct aggregator_dimension, j);

@@ -17,11 +17,25 @@
  */
 #define AGGREGATOR_ROLLUPS_MAX 15
 
+/*
+ * A condition of a dimension's when: on field, each of is, match and
+ * not_match that is set must hold. The loader has checked that at least
+ * one is set, that the patterns compile and, for status, that every item
+ * of is is a code (100..599) or a class ("4xx").
+ */
+struct aggregator_condition {
+	char *field;                      /* the when mapping's key (first) */
+	struct config_strings is;         /* exact values; for status also classes */
+	char *match;                      /* "" or a PCRE2 pattern it must match */
+	char *not_match;                  /* "" or one it must not match */
+};
+
 struct aggregator_dimension {
 	char *name;             /* the counts table's dimension column */
 	char *from;             /* a field of the parsed line */
 	char *match;            /* "" or a PCRE2 pattern; capture 1 if any */
 	bool lowercase;
+	struct config_list when;  /* of struct aggregator_condition: all must hold */
 };
 
 struct aggregator_kafka {
@@ -107,7 +121,11 @@ struct aggregator_config {
 /* The key table, for --help-config and for tests. */
 extern const struct config_section aggregator_config_section;
 
-/* Fields a dimension may take its value from with the built-in formats. */
+/*
+ * Fields a dimension may take its value from, or have a condition on,
+ * with the built-in formats: the parser's (accesslog.h) and referer_host,
+ * which dimensions.c derives from referer.
+ */
 extern const char *const aggregator_config_fields[];
 
 /*

@@ -1,5 +1,8 @@
 /*
- * dimensions: from a parsed record to the values counted. A value without
+ * dimensions: from a parsed record to the values counted. A dimension's
+ * when conditions are checked first, on the spans as logged (exact bytes
+ * for is, a JIT-compiled pattern for match), so that a line that does not
+ * count costs no decoding. A value without
  * match is the field's span itself, handed out without a copy when it is
  * valid UTF-8, short enough and not lowercased; otherwise it is rewritten
  * into dims->value (4 bytes per character at most, so a fixed array). A
@@ -38,12 +41,35 @@
 #define DIMENSIONS_LATIN_FIRST 0xc0
 #define DIMENSIONS_LATIN_END 0x250
 
+/* Where a value or a condition's text comes from. */
+struct dimensions_source {
+	size_t field;
+	bool host;                      /* the host of field, the referer */
+};
+
+/* An item of a condition's is: bytes; when wild, an 'x' is any digit. */
+struct dimensions_value {
+	char *text;
+	size_t len;
+	bool wild;                      /* a status class such as 5xx */
+};
+
+struct dimensions_cond {
+	struct dimensions_source src;
+	size_t n_is;
+	struct dimensions_value *is;    /* none: no is; else one must equal */
+	pcre2_code *match;              /* NULL or must match */
+	pcre2_code *not_match;          /* NULL or must not match */
+};
+
 struct dimensions_dim {
 	char *name;
-	size_t field;
+	struct dimensions_source src;
 	pcre2_code *re;                 /* NULL: the field's text is the value */
 	bool capture;                   /* re has a group: capture 1 is the value */
 	bool lowercase;
+	size_t n_when;
+	struct dimensions_cond *when;   /* all must hold for the line to count */
 };
 
 struct dimensions {
@@ -53,6 +79,7 @@ struct dimensions {
 	char *subject;                  /* the decoded field a match runs over */
 	size_t subject_cap;
 	char value[SCHEMA_VALUE_BYTES];         /* a value that was rewritten */
+	char host[DIMENSIONS_HOST_MAX];         /* the last referer host derived */
 };
 
 /* --- UTF-8 ------------------------------------------------------------ */
@@ -233,38 +260,173 @@ size_t dimensions_lowercase(const char *s, size_t len, char *out)
 	return len;
 }
 
+/* --- the referring site ------------------------------------------------ */
+
+/* Bytes of a URI scheme and its "://" at the start of s[0..len), or 0. */
+static size_t dimensions_scheme(const char *s, size_t len)
+{
+	size_t i = 1;
+
+	if (!len || !((s[0] | 0x20) >= 'a' && (s[0] | 0x20) <= 'z'))
+		return 0;
+	while (i < len && (((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'z') ||
+			   (s[i] >= '0' && s[i] <= '9') || strchr("+-.", s[i])))
+		i++;
+	return len - i >= 3 && !memcmp(s + i, "://", 3) ? i + 3 : 0;
+}
+
+size_t dimensions_referer_host(const char *s, size_t len, char *out)
+{
+	const char *end = s + len, *p, *stop, *q;
+	size_t n;
+
+	if (len >= 2 && s[0] == '/' && s[1] == '/')
+		p = s + 2;
+	else if ((n = dimensions_scheme(s, len)))
+		p = s + n;
+	else
+		return 0;
+	for (stop = p; stop < end && !strchr("/?#", *stop); stop++)
+		;
+	for (q = stop; q > p; q--) {
+		if (q[-1] == '@') {             /* user:password@ */
+			p = q;
+			break;
+		}
+	}
+	if (p < stop && *p == '[') {
+		q = memchr(p, ']', (size_t)(stop - p));
+		q = q ? q + 1 : p;              /* no ']': no host */
+	} else {
+		q = memchr(p, ':', (size_t)(stop - p));
+		if (!q)
+			q = stop;
+	}
+	n = (size_t)(q - p);
+	if (n == 0 || n > DIMENSIONS_HOST_MAX || (*p == '[' && n < 3))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] <= ' ' || p[i] == 0x7f)
+			return 0;
+	return dimensions_lowercase(p, n, out);
+}
+
+/*
+ * The text of src in rec: a span of the line, or the referer's host in
+ * dims->host. NULL when the field is absent or empty, or has no host.
+ */
+static const char *dimensions_source_text(struct dimensions *dims,
+					  const struct dimensions_source *src,
+					  const struct accesslog_record *rec,
+					  size_t *len)
+{
+	const struct accesslog_span *f = &rec->fields[src->field];
+
+	if (!f->p || !f->len)
+		return NULL;
+	if (!src->host) {
+		*len = f->len;
+		return f->p;
+	}
+	*len = dimensions_referer_host(f->p, f->len, dims->host);
+	return *len ? dims->host : NULL;
+}
+
 /* --- lifecycle -------------------------------------------------------- */
 
-static int dimensions_compile(struct dimensions_dim *d, const char *pattern,
+/* Compile pattern for dimension name into *re, with JIT when it can. */
+static int dimensions_compile(const char *name, const char *what,
+			      const char *pattern, pcre2_code **re,
 			      char *err, size_t errlen)
 {
 	PCRE2_UCHAR msg[256];
 	PCRE2_SIZE offset;
-	uint32_t groups = 0;
 	int code;
 
-	d->re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-			      confcheck_regex_options() | PCRE2_MATCH_INVALID_UTF,
-			      &code, &offset, NULL);
-	if (!d->re) {
+	*re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+			    confcheck_regex_options() | PCRE2_MATCH_INVALID_UTF,
+			    &code, &offset, NULL);
+	if (!*re) {
 		pcre2_get_error_message(code, msg, sizeof(msg));
-		snprintf(err, errlen, "dimension '%s': match pattern at offset %zu: %s",
-			 d->name, (size_t)offset, (const char *)msg);
+		snprintf(err, errlen, "dimension '%s': %s pattern at offset %zu: %s",
+			 name, what, (size_t)offset, (const char *)msg);
 		return -EINVAL;
 	}
 	/* Without JIT (unsupported CPU) pcre2_match() interprets: same results. */
-	pcre2_jit_compile(d->re, PCRE2_JIT_COMPLETE);
-	pcre2_pattern_info(d->re, PCRE2_INFO_CAPTURECOUNT, &groups);
-	d->capture = groups > 0;
+	pcre2_jit_compile(*re, PCRE2_JIT_COMPLETE);
 	return 0;
+}
+
+/*
+ * src for the field called name: one of lp's, else referer_host, the
+ * host of lp's referer (a custom pattern's own referer_host group wins).
+ */
+static int dimensions_source_init(struct dimensions_source *src,
+				  const struct accesslog *lp, const char *dim,
+				  const char *name, char *err, size_t errlen)
+{
+	int field = accesslog_field_index(lp, name);
+
+	src->host = false;
+	if (field < 0 && !strcmp(name, "referer_host")) {
+		field = accesslog_field_index(lp, "referer");
+		src->host = true;
+	}
+	if (field < 0) {
+		snprintf(err, errlen, "dimension '%s': no field '%s' in the log format",
+			 dim, name);
+		return -EINVAL;
+	}
+	src->field = (size_t)field;
+	return 0;
+}
+
+static int dimensions_cond_init(struct dimensions_cond *c, const char *dim,
+				const struct aggregator_condition *cfg,
+				const struct accesslog *lp, char *err, size_t errlen)
+{
+	bool status = !strcmp(cfg->field, "status");
+	int rc;
+
+	rc = dimensions_source_init(&c->src, lp, dim, cfg->field, err, errlen);
+	if (rc)
+		return rc;
+	c->n_is = cfg->is.n;
+	c->is = xcalloc(cfg->is.n ? cfg->is.n : 1, sizeof(*c->is));
+	for (size_t i = 0; i < cfg->is.n; i++) {
+		c->is[i].text = xstrdup(cfg->is.items[i]);
+		c->is[i].len = strlen(c->is[i].text);
+		c->is[i].wild = status && strchr(c->is[i].text, 'x');
+	}
+	if (cfg->match && *cfg->match &&
+	    (rc = dimensions_compile(dim, "when match", cfg->match, &c->match, err, errlen)))
+		return rc;
+	if (cfg->not_match && *cfg->not_match)
+		rc = dimensions_compile(dim, "when not_match", cfg->not_match,
+					&c->not_match, err, errlen);
+	return rc;
+}
+
+static int dimensions_when_init(struct dimensions_dim *d,
+				const struct aggregator_dimension *cfg,
+				const struct accesslog *lp, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	d->when = xcalloc(cfg->when.n ? cfg->when.n : 1, sizeof(*d->when));
+	for (size_t i = 0; i < cfg->when.n && !rc; i++, d->n_when++)
+		rc = dimensions_cond_init(&d->when[i], d->name,
+					  CONFIG_ITEM(cfg->when, struct aggregator_condition, i),
+					  lp, err, errlen);
+	return rc;
 }
 
 static int dimensions_dim_init(struct dimensions_dim *d,
 			       const struct aggregator_dimension *cfg,
 			       const struct accesslog *lp, char *err, size_t errlen)
 {
-	const char *from = cfg->from ? cfg->from : "";
-	int field;
+	uint32_t groups = 0;
+	int rc;
 
 	d->name = xstrdup(cfg->name ? cfg->name : "");
 	if (!d->name[0] || strlen(d->name) > SCHEMA_DIMENSION_CHARS) {
@@ -272,22 +434,38 @@ static int dimensions_dim_init(struct dimensions_dim *d,
 			 d->name, SCHEMA_DIMENSION_CHARS);
 		return -EINVAL;
 	}
-	field = accesslog_field_index(lp, from);
-	if (field < 0) {
-		snprintf(err, errlen, "dimension '%s': no field '%s' in the log format",
-			 d->name, from);
-		return -EINVAL;
-	}
-	d->field = (size_t)field;
+	rc = dimensions_source_init(&d->src, lp, d->name, cfg->from ? cfg->from : "",
+				    err, errlen);
+	if (rc)
+		return rc;
 	d->lowercase = cfg->lowercase;
 	if (d->lowercase && !dimensions_latin_ready) {
 		snprintf(err, errlen, "dimension '%s': lowercase needs the C.UTF-8 locale",
 			 d->name);
 		return -ENOENT;
 	}
-	if (cfg->match && cfg->match[0])
-		return dimensions_compile(d, cfg->match, err, errlen);
-	return 0;
+	rc = dimensions_when_init(d, cfg, lp, err, errlen);
+	if (rc || !cfg->match || !cfg->match[0])
+		return rc;
+	rc = dimensions_compile(d->name, "match", cfg->match, &d->re, err, errlen);
+	if (!rc)
+		pcre2_pattern_info(d->re, PCRE2_INFO_CAPTURECOUNT, &groups);
+	d->capture = groups > 0;
+	return rc;
+}
+
+static void dimensions_dim_fini(struct dimensions_dim *d)
+{
+	for (size_t i = 0; i < d->n_when; i++) {
+		for (size_t j = 0; j < d->when[i].n_is; j++)
+			free(d->when[i].is[j].text);
+		free(d->when[i].is);
+		pcre2_code_free(d->when[i].match);
+		pcre2_code_free(d->when[i].not_match);
+	}
+	free(d->when);
+	free(d->name);
+	pcre2_code_free(d->re);
 }
 
 struct dimensions *dimensions_new(const struct config_list *list,
@@ -322,10 +500,8 @@ void dimensions_free(struct dimensions *dims)
 
 	if (!dims)
 		return;
-	for (i = 0; i < dims->n; i++) {
-		free(dims->dim[i].name);
-		pcre2_code_free(dims->dim[i].re);
-	}
+	for (i = 0; i < dims->n; i++)
+		dimensions_dim_fini(&dims->dim[i]);
 	free(dims->dim);
 	pcre2_match_data_free(dims->md);
 	free(dims->subject);
@@ -441,23 +617,78 @@ static size_t dimensions_match(struct dimensions *dims, size_t i,
 	return count;
 }
 
+/* --- conditions -------------------------------------------------------- */
+
+/* Whether s[0..len) is v: the same bytes, an 'x' of a wild v any digit. */
+static bool dimensions_value_is(const struct dimensions_value *v,
+				const char *s, size_t len)
+{
+	if (len != v->len)
+		return false;
+	if (!v->wild)
+		return !memcmp(s, v->text, len);
+	for (size_t i = 0; i < len; i++) {
+		if (v->text[i] == 'x' ? s[i] < '0' || s[i] > '9' : s[i] != v->text[i])
+			return false;
+	}
+	return true;
+}
+
+/* Whether re matches somewhere in the first DIMENSIONS_MATCH_INPUT_MAX bytes. */
+static bool dimensions_found(struct dimensions *dims, const pcre2_code *re,
+			     const char *s, size_t len)
+{
+	if (len > DIMENSIONS_MATCH_INPUT_MAX)
+		len = DIMENSIONS_MATCH_INPUT_MAX;
+	return pcre2_match(re, (PCRE2_SPTR)s, len, 0, 0, dims->md, NULL) >= 0;
+}
+
+/*
+ * Whether c holds for rec. An absent field (or a referer without a host)
+ * is no value and matches no pattern: is and match fail, not_match holds.
+ */
+static bool dimensions_cond_holds(struct dimensions *dims,
+				  const struct dimensions_cond *c,
+				  const struct accesslog_record *rec)
+{
+	size_t len = 0, i;
+	const char *s = dimensions_source_text(dims, &c->src, rec, &len);
+
+	if (c->n_is) {
+		for (i = 0; s && i < c->n_is && !dimensions_value_is(&c->is[i], s, len); i++)
+			;
+		if (!s || i == c->n_is)
+			return false;
+	}
+	if (c->match && (!s || !dimensions_found(dims, c->match, s, len)))
+		return false;
+	return !c->not_match || !s || !dimensions_found(dims, c->not_match, s, len);
+}
+
+/* --- extraction, continued ---------------------------------------------- */
+
 size_t dimensions_extract(struct dimensions *dims,
 			  const struct accesslog_record *rec,
 			  dimensions_emit_fn emit, void *arg)
 {
-	const struct accesslog_span *f;
+	const struct dimensions_dim *d;
 	const char *s;
-	size_t i, count = 0, len;
+	size_t i, j, count = 0, len;
 
 	for (i = 0; i < dims->n; i++) {
-		f = &rec->fields[dims->dim[i].field];
-		if (!f->p || !f->len)
+		d = &dims->dim[i];
+		for (j = 0; j < d->n_when && dimensions_cond_holds(dims, &d->when[j], rec); j++)
+			;
+		if (j < d->n_when)
 			continue;
-		if (!dims->dim[i].re) {
-			count += dimensions_emit_value(dims, i, f->p, f->len, emit, arg);
+		s = dimensions_source_text(dims, &d->src, rec, &len);
+		if (!s)
+			continue;
+		if (!d->re) {
+			count += dimensions_emit_value(dims, i, s, len, emit, arg);
 			continue;
 		}
-		s = dimensions_subject(dims, f->p, f->len, &len);
+		s = dimensions_subject(dims, s, len, &len);
 		count += dimensions_match(dims, i, s, len, emit, arg);
 	}
 	return count;

@@ -1,6 +1,9 @@
 /*
- * dimensions: what is counted of a parsed line. Each configured dimension
- * takes one field of the record (accesslog), optionally runs its match
+ * dimensions: what is counted of a parsed line. A dimension counts a line
+ * only when all its when conditions hold (is: exact values or, for status,
+ * classes such as 5xx; match, not_match: patterns on the field as logged).
+ * Each configured dimension takes one field of the record (accesslog), or
+ * referer_host, the referring site, optionally runs its match
  * pattern over the percent-decoded value (every match counts; capture 1
  * when the pattern has one, else the whole match) and optionally lowercases
  * the result (ASCII and the Latin letters of U+00C0..U+024F). Without match
@@ -18,13 +21,18 @@
 #include "config.h"
 #include "schema.h"
 
+/* Most bytes of a referer host: a longer one is no DNS name and yields nothing. */
+#define DIMENSIONS_HOST_MAX 255
+
 struct dimensions;
 
 /*
  * Dimensions from list, a config_list of struct aggregator_dimension
- * (aggregator_config.h), resolved against the fields of lp. Returns NULL
- * with the reason in err ("dimension 'x': no field 'y' in the log format",
- * a match pattern that does not compile). Copies what it needs from list;
+ * (aggregator_config.h), resolved against the fields of lp (and
+ * referer_host, when lp has a referer). Returns NULL with the reason in
+ * err ("dimension 'x': no field 'y' in the log format", for from or a
+ * condition; a pattern that does not compile). Patterns are compiled once,
+ * with JIT. Copies what it needs from list;
  * lp must outlive the result. Free with dimensions_free(). One thread.
  * A match sees only the first 4 MiB of a field; the scratch memory held
  * stays under 12 MiB.
@@ -49,7 +57,8 @@ typedef void (*dimensions_emit_fn)(void *arg, size_t dim, const char *value,
 
 /*
  * Hand every value of rec to emit, dimension by dimension in configuration
- * order. A field that is absent or empty yields nothing for its dimension.
+ * order, skipping the dimensions whose when conditions do not all hold. A
+ * field that is absent or empty yields nothing for its dimension.
  * Returns the number of values emitted.
  */
 size_t dimensions_extract(struct dimensions *dims,
@@ -64,6 +73,17 @@ size_t dimensions_extract(struct dimensions *dims,
  * is valid UTF-8. Returns the length written. Exposed for tests.
  */
 size_t dimensions_percent_decode(const char *s, size_t len, char *out);
+
+/*
+ * The referring site of a referer, s[0..len): the host of
+ * "scheme://[user@]host[:port][/...]" or "//host...", without port or
+ * user, lowercased into out (DIMENSIONS_HOST_MAX bytes). An IPv6 literal
+ * keeps its brackets ("[::1]"), as a URL writes it. Returns its length, or
+ * 0 when there is none: "-", empty, no scheme ("example.com/x" may be a
+ * path), an empty or bracket-less host, whitespace or a control byte in
+ * it, or one longer than DIMENSIONS_HOST_MAX. Exposed for tests.
+ */
+size_t dimensions_referer_host(const char *s, size_t len, char *out);
 
 /*
  * Lowercase valid UTF-8 s[0..len) into out, which may be s (same length:

@@ -141,11 +141,32 @@ static const struct config_key *config_find(const struct config_section *section
 	return NULL;
 }
 
+/* The key of section flagged CONFIG_SHORTHAND, or NULL. */
+static const struct config_key *config_shorthand(const struct config_section *section)
+{
+	for (const struct config_key *key = section->keys; key->name; key++)
+		if (key->flags & CONFIG_SHORTHAND)
+			return key;
+	return NULL;
+}
+
+/*
+ * The value of key name in mapping, or NULL. The section being loaded,
+ * when written in short (ctx->here not a mapping), is its shorthand key.
+ */
 static yaml_node_t *config_lookup(struct config_ctx *ctx, yaml_node_t *mapping,
 				  const char *name, yaml_node_t **keynode)
 {
+	const struct config_key *shorthand;
 	yaml_node_pair_t *pair;
 
+	if (mapping && mapping->type != YAML_MAPPING_NODE && mapping == ctx->here &&
+	    ctx->section && (shorthand = config_shorthand(ctx->section)) &&
+	    !strcmp(shorthand->name, name)) {
+		if (keynode)
+			*keynode = mapping;
+		return mapping;
+	}
 	if (!mapping || mapping->type != YAML_MAPPING_NODE)
 		return NULL;
 	for (pair = mapping->data.mapping.pairs.start;
@@ -229,7 +250,9 @@ static void config_key_load(struct config_ctx *ctx, const struct config_key *key
 	size_t index = (size_t)(key - ctx->section->keys);
 	yaml_node_t *node = config_lookup(ctx, mapping, key->name, NULL);
 	void *field = (char *)obj + key->offset;
-	size_t len = config_path_push(ctx, "%s%s", *ctx->path ? "." : "", key->name);
+	/* A section in short is named by its own path, as the file has it. */
+	size_t len = node && node == mapping ? strlen(ctx->path) :
+		config_path_push(ctx, "%s%s", *ctx->path ? "." : "", key->name);
 
 	if (node && config_is_null(node) && key->type != CONFIG_SECTION)
 		node = NULL;
@@ -261,12 +284,12 @@ void config_section_load(struct config_ctx *ctx,
 
 	if (node && config_is_null(node))
 		node = NULL;
-	if (node && node->type != YAML_MAPPING_NODE) {
+	if (node && node->type != YAML_MAPPING_NODE && !config_shorthand(section)) {
 		config_error(ctx, node, "expected a mapping, found %s",
 			     config_node_kind(node));
 		return;
 	}
-	if (node)
+	if (node && node->type == YAML_MAPPING_NODE)
 		config_check_keys(ctx, section, node);
 	ctx->mapping = node ? node : outer.mapping;
 	ctx->here = node;
@@ -335,11 +358,27 @@ static yaml_node_t *config_nth(struct config_ctx *ctx, yaml_node_t *node, size_t
 	return node;
 }
 
+/* The node at the dotted path under node, or NULL. */
+static yaml_node_t *config_lookup_path(struct config_ctx *ctx, yaml_node_t *node,
+				       const char *path)
+{
+	char name[CONFIG_PATH_MAX];
+	size_t len;
+
+	while (node && *path) {
+		len = strcspn(path, ".");
+		snprintf(name, sizeof(name), "%.*s", (int)len, path);
+		node = config_lookup(ctx, node, name, NULL);
+		path += len + (path[len] == '.');
+	}
+	return node;
+}
+
 void config_report_item(struct config_ctx *ctx, const char *key, size_t i,
 			const char *subkey, const char *fmt, ...)
 {
 	yaml_node_t *node = config_nth(ctx, config_lookup(ctx, ctx->here, key, NULL), i);
-	yaml_node_t *sub = subkey ? config_lookup(ctx, node, subkey, NULL) : NULL;
+	yaml_node_t *sub = subkey ? config_lookup_path(ctx, node, subkey) : NULL;
 	char name[CONFIG_PATH_MAX];
 	va_list ap;
 
@@ -464,6 +503,9 @@ void config_free(const struct config_section *root, void *obj)
 			break;
 		case CONFIG_SECTIONS:
 			config_list_clear(key->section, field);
+			break;
+		case CONFIG_SECTION_MAP:
+			config_section_map_clear(key->section, field);
 			break;
 		default:
 			break;

@@ -31,6 +31,12 @@ enum config_type {
 	CONFIG_DURATION_MAP,  /* struct config_duration_map */
 	CONFIG_SECTION,       /* a nested struct described by .section */
 	CONFIG_SECTIONS,      /* struct config_list of nested structs */
+	/*
+	 * struct config_list of nested structs, one per entry of a mapping
+	 * whose keys the program names (fields of a log format, say); each
+	 * struct begins with a char * that receives the entry's key.
+	 */
+	CONFIG_SECTION_MAP,
 };
 
 /* Plain data filled by the loader; owned by the config, freed by config_free(). */
@@ -85,6 +91,12 @@ struct config_section;
 
 /* Flags of a key. */
 #define CONFIG_REQUIRED 0x1   /* no default: a file must set it */
+/*
+ * A section written as a scalar or a list instead of a mapping is this
+ * key's value, the others taking their defaults: "status: 404" for
+ * "status: {is: 404}". At most one key of a section has it.
+ */
+#define CONFIG_SHORTHAND 0x2
 
 struct config_key {
 	const char *name;
@@ -150,7 +162,8 @@ void config_report(struct config_ctx *ctx, const char *key, const char *fmt, ...
 
 /*
  * Like config_report() for item i of a list or map key; with subkey, at
- * that key of the item (a mapping in a list of sections).
+ * that key of the item (a mapping in a list of sections), which may be a
+ * dotted path into nested mappings ("when.status").
  */
 void config_report_item(struct config_ctx *ctx, const char *key, size_t i,
 			const char *subkey, const char *fmt, ...)
@@ -170,7 +183,8 @@ void config_errors_fini(struct config_errors *errs);
 
 /*
  * Call fn for every key under root, depth first, with its dotted name
- * ("inputs[].paths") and its table entry.
+ * ("inputs[].paths"; the keys of a CONFIG_SECTION_MAP's entries as
+ * "dimensions[].when.*.match") and its table entry.
  */
 void config_each_key(const struct config_section *root,
 		     void (*fn)(const char *name, const struct config_key *key,

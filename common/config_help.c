@@ -18,11 +18,14 @@ static void config_walk(const struct config_section *section, char *prefix,
 	for (const struct config_key *key = section->keys; key->name; key++) {
 		snprintf(prefix + len, cap - len, "%s%s", len ? "." : "", key->name);
 		fn(prefix, key, arg);
-		if (key->type == CONFIG_SECTION || key->type == CONFIG_SECTIONS) {
+		if (key->type == CONFIG_SECTION || key->type == CONFIG_SECTIONS ||
+		    key->type == CONFIG_SECTION_MAP) {
 			size_t sub = strlen(prefix);
 
 			if (key->type == CONFIG_SECTIONS)
 				snprintf(prefix + sub, cap - sub, "[]");
+			if (key->type == CONFIG_SECTION_MAP)
+				snprintf(prefix + sub, cap - sub, ".*");
 			config_walk(key->section, prefix, strlen(prefix), cap, fn, arg);
 		}
 		prefix[len] = '\0';
@@ -49,6 +52,7 @@ static void config_type_name(const struct config_key *key, char *out, size_t len
 		[CONFIG_DURATIONS] = "list of durations",
 		[CONFIG_MAP] = "mapping", [CONFIG_DURATION_MAP] = "duration: duration",
 		[CONFIG_SECTION] = "section", [CONFIG_SECTIONS] = "list of sections",
+		[CONFIG_SECTION_MAP] = "mapping of sections",
 	};
 	size_t used;
 

@@ -59,5 +59,7 @@ void config_strings_clear(struct config_strings *list);
 void config_map_clear(struct config_map *map);
 void config_list_clear(const struct config_section *section,
 		       struct config_list *list);
+void config_section_map_clear(const struct config_section *section,
+			      struct config_list *list);
 
 #endif

@@ -514,6 +514,52 @@ static void config_load_sections(struct config_ctx *ctx,
 	config_each_item(ctx, node, config_section_item, &arg);
 }
 
+/*
+ * One entry of a CONFIG_SECTION_MAP: a struct whose first member takes
+ * the entry's key, loaded from the entry's value. A key given twice is
+ * refused as in any mapping.
+ */
+static void config_section_entry(struct config_ctx *ctx, yaml_node_t *k,
+				 yaml_node_t *v, void *arg)
+{
+	struct config_item_arg *a = arg;
+	struct config_list *list = a->field;
+	size_t size = a->key->section->size;
+	const char *name = (const char *)k->data.scalar.value;
+	char *items;
+
+	for (size_t i = 0; i < list->n; i++) {
+		if (!strcmp(*(char **)((char *)list->items + i * size), name)) {
+			config_error(ctx, k, "duplicate key");
+			return;
+		}
+	}
+	items = xreallocarray(list->items, list->n + 1, size);
+	memset(items + list->n * size, 0, size);
+	list->items = items;
+	*(char **)(items + list->n * size) = xstrdup(name);
+	config_section_load(ctx, a->key->section, items + list->n++ * size, v);
+}
+
+void config_section_map_clear(const struct config_section *section,
+			      struct config_list *list)
+{
+	for (size_t i = 0; i < list->n; i++)
+		free(*(char **)((char *)list->items + i * section->size));
+	config_list_clear(section, list);
+}
+
+static void config_load_section_map(struct config_ctx *ctx,
+				    const struct config_key *key, void *field,
+				    yaml_node_t *node)
+{
+	struct config_item_arg arg = {key, field};
+
+	config_section_map_clear(key->section, field);
+	if (!config_is_null(node))
+		config_each_pair(ctx, node, config_section_entry, &arg);
+}
+
 const config_load_fn config_loaders[] = {
 	[CONFIG_STRING] = config_load_string_value,
 	[CONFIG_BOOL] = config_load_bool,
@@ -527,4 +573,5 @@ const config_load_fn config_loaders[] = {
 	[CONFIG_DURATION_MAP] = config_load_duration_map,
 	[CONFIG_SECTION] = config_load_section,
 	[CONFIG_SECTIONS] = config_load_sections,
+	[CONFIG_SECTION_MAP] = config_load_section_map,
 };

@@ -39,6 +39,7 @@ integration_tests = \
 	test/integration/aggregator_secrets.sh \
 	test/integration/aggregator_signals.sh \
 	test/integration/aggregator_tls.sh \
+	test/integration/aggregator_when.sh \
 	test/integration/cli.sh \
 	test/integration/dev_services.sh \
 	test/integration/devbroker.sh \

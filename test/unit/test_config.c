@@ -459,10 +459,27 @@ static void test_keys_add(struct test_keys *keys, const char *path)
 	keys->paths[keys->n++] = xstrdup(path);
 }
 
+/*
+ * Whether path is a key named by pattern, whose "*" segments (the keys of
+ * a CONFIG_SECTION_MAP, such as dimensions[].when.*.match) match any one.
+ */
+static bool test_path_matches(const char *pattern, const char *path)
+{
+	while (*pattern && *path) {
+		size_t pl = strcspn(pattern, "."), l = strcspn(path, ".");
+
+		if ((pl != 1 || *pattern != '*') && (pl != l || strncmp(pattern, path, l)))
+			return false;
+		pattern += pl + (pattern[pl] == '.');
+		path += l + (path[l] == '.');
+	}
+	return !*pattern && !*path;
+}
+
 static bool test_keys_has(const struct test_keys *keys, const char *path)
 {
 	for (size_t i = 0; i < keys->n; i++)
-		if (!strcmp(keys->paths[i], path))
+		if (test_path_matches(path, keys->paths[i]))
 			return true;
 	return false;
 }
@@ -565,13 +582,23 @@ struct test_missing {
 	struct test_keys missing;
 };
 
+/*
+ * A shorthand key (CONFIG_SHORTHAND) is documented by its section written
+ * in short: dimensions[].when.*.is by "when: {status: 404}".
+ */
 static void test_missing_key(const char *name, const struct config_key *key, void *arg)
 {
 	struct test_missing *m = arg;
+	char *section = xstrdup(name), *dot = strrchr(section, '.');
+	bool in_short = false;
 
-	(void)key;
-	if (!test_keys_has(m->keys, name))
+	if (dot && (key->flags & CONFIG_SHORTHAND)) {
+		*dot = '\0';
+		in_short = test_keys_has(m->keys, section);
+	}
+	if (!test_keys_has(m->keys, name) && !in_short)
 		test_keys_add(&m->missing, name);
+	free(section);
 }
 
 /*
@@ -663,6 +690,135 @@ static void test_sample_keys_in_place(void **state)
 	assert_null(missing);
 }
 
+/* The dimension called name in cfg, or NULL. */
+static struct aggregator_dimension *test_dimension(struct aggregator_config *cfg,
+						   const char *name)
+{
+	for (size_t i = 0; i < cfg->dimensions.n; i++) {
+		struct aggregator_dimension *dim =
+			CONFIG_ITEM(cfg->dimensions, struct aggregator_dimension, i);
+
+		if (!strcmp(dim->name, name))
+			return dim;
+	}
+	return NULL;
+}
+
+/* Condition i of dimension name, whose when has n conditions. */
+static struct aggregator_condition *test_condition(struct aggregator_config *cfg,
+						   const char *name, size_t n, size_t i)
+{
+	struct aggregator_dimension *dim = test_dimension(cfg, name);
+
+	assert_non_null(dim);
+	assert_int_equal(dim->when.n, n);
+	return CONFIG_ITEM(dim->when, struct aggregator_condition, i);
+}
+
+/* cond is on field with is = the items of want joined by ' ', and patterns. */
+static void test_condition_is(const struct aggregator_condition *cond,
+			      const char *field, const char *want,
+			      const char *match, const char *not_match)
+{
+	char got[256] = "";
+
+	for (size_t i = 0; i < cond->is.n; i++)
+		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s",
+			 i ? " " : "", cond->is.items[i]);
+	assert_string_equal(cond->field, field);
+	assert_string_equal(got, want);
+	assert_string_equal(cond->match, match);
+	assert_string_equal(cond->not_match, not_match);
+}
+
+/*
+ * when: a value, a list, the long form with patterns, several conditions
+ * in file order; the sample's four conditional dimensions load as written.
+ */
+static void test_when_values(void **state)
+{
+	static const char text[] =
+		"kafka: {brokers: 'k:9092'}\n"
+		"dimensions:\n"
+		"  - {name: a, from: path, when: {status: 404}}\n"
+		"  - {name: b, from: path, when: {status: [401, 403, 5xx]}}\n"
+		"  - {name: c, from: referer_host, when: {method: POST, status: 2xx,\n"
+		"      user_agent: {match: '(?i)bot', not_match: Google},\n"
+		"      remote_addr: {is: [10.0.0.1, '::1']}}}\n"
+		"  - {name: d, from: remote_addr, when: ~}\n";
+	struct aggregator_config cfg = {0};
+	struct config_errors errs = {0};
+	char *path = test_path("config/aggregator.yml");
+
+	if (config_load_string(&aggregator_config_section, &cfg, "when.yml", text, &errs)) {
+		config_errors_print(&errs, stderr);
+		fail_msg("when.yml does not load");
+	}
+	test_condition_is(test_condition(&cfg, "a", 1, 0), "status", "404", "", "");
+	test_condition_is(test_condition(&cfg, "b", 1, 0), "status", "401 403 5xx", "", "");
+	test_condition_is(test_condition(&cfg, "c", 4, 0), "method", "POST", "", "");
+	test_condition_is(test_condition(&cfg, "c", 4, 1), "status", "2xx", "", "");
+	test_condition_is(test_condition(&cfg, "c", 4, 2), "user_agent", "", "(?i)bot", "Google");
+	test_condition_is(test_condition(&cfg, "c", 4, 3), "remote_addr", "10.0.0.1 ::1", "", "");
+	assert_int_equal(test_dimension(&cfg, "d")->when.n, 0);
+	aggregator_config_free(&cfg);
+
+	assert_int_equal(aggregator_config_load(&cfg, path, &errs), 0);
+	test_condition_is(test_condition(&cfg, "url_404", 1, 0), "status", "404", "", "");
+	test_condition_is(test_condition(&cfg, "url_5xx", 1, 0), "status", "5xx", "", "");
+	test_condition_is(test_condition(&cfg, "post_target", 1, 0), "method", "POST", "", "");
+	test_condition_is(test_condition(&cfg, "referer_404", 1, 0), "status", "404", "", "");
+	assert_string_equal(test_dimension(&cfg, "url_404")->from, "path");
+	assert_string_equal(test_dimension(&cfg, "url_5xx")->from, "path");
+	assert_string_equal(test_dimension(&cfg, "post_target")->from, "target");
+	assert_string_equal(test_dimension(&cfg, "referer_404")->from, "referer_host");
+	aggregator_config_free(&cfg);
+	config_errors_fini(&errs);
+	free(path);
+}
+
+/*
+ * A refused when stops the load with -EINVAL, the class the aggregator's
+ * main turns into exit status 2 (test/integration/aggregator_when.sh runs
+ * it), with the error at the condition's line and column.
+ */
+static void test_when_refused(void **state)
+{
+	static const char *const cases[][2] = {
+		{"  - {name: a, from: path, when: {status: 6xx}}\n",
+		 "w.yml:3:42: dimensions[0].when.status.is[0]: '6xx' is not a status"},
+		{"  - {name: a, from: path, when: {status: [404, abc]}}\n",
+		 "w.yml:3:48: dimensions[0].when.status.is[1]: 'abc' is not a status"},
+		{"  - {name: a, from: path, when: {agent: {match: x}}}\n",
+		 "w.yml:3:41: dimensions[0].when.agent: 'agent' is not a field of the log format "
+		 "(fields: path, target, method, protocol, status, bytes, referer, referer_host,"},
+		{"  - {name: a, from: path, when: {user_agent: {match: 'a(b'}}}\n",
+		 "w.yml:3:58: dimensions[0].when.user_agent.match: invalid regular expression at offset 3"},
+		{"  - {name: a, from: path, when: {user_agent: {not_match: '[z'}}}\n",
+		 "w.yml:3:61: dimensions[0].when.user_agent.not_match: invalid regular expression at offset 2"},
+		{"  - {name: a, from: path, when: status}\n",
+		 "w.yml:3:33: dimensions[0].when: expected a mapping, found a scalar"},
+		{"  - {name: a, from: path, when: {status: {}}}\n",
+		 "w.yml:3:42: dimensions[0].when.status: needs a value, a list, match or not_match"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *text = xasprintf("kafka: {brokers: 'k:9092'}\ndimensions:\n%s", cases[i][0]);
+		struct aggregator_config cfg = {0};
+		struct config_errors errs = {0};
+
+		assert_int_equal(config_load_string(&aggregator_config_section, &cfg, "w.yml",
+						    text, &errs), -EINVAL);
+		assert_int_equal(errs.n, 1);
+		if (strncmp(errs.items[0].text, cases[i][1], strlen(cases[i][1])))
+			fail_msg("%s:\nexpected: %s\ngot:      %s", cases[i][0], cases[i][1],
+				 errs.items[0].text);
+		aggregator_config_free(&cfg);
+		config_errors_fini(&errs);
+		free(text);
+	}
+}
+
 static void test_error_cap(void **state)
 {
 	struct config_errors errs = {0};
@@ -710,6 +866,8 @@ int main(void)
 		cmocka_unit_test(test_help_lists_every_key),
 		cmocka_unit_test(test_sample_files),
 		cmocka_unit_test(test_sample_keys_in_place),
+		cmocka_unit_test(test_when_values),
+		cmocka_unit_test(test_when_refused),
 		cmocka_unit_test(test_error_cap),
 		cmocka_unit_test(test_missing_file),
 	};

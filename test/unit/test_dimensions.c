@@ -21,6 +21,8 @@
 #include "utf8_ref.h"
 
 #define MAX_VALUES 64
+/* A dimension without conditions. */
+#define NO_WHEN {0, NULL}
 
 struct seen {
 	size_t n;
@@ -82,9 +84,9 @@ static struct dimensions *dims_make(struct accesslog **lp, const char *format,
 }
 
 static struct aggregator_dimension defaults[] = {
-	{"url", "path", "", false},
-	{"status", "status", "", false},
-	{"hashtag", "target", "#(\\w+)", true},
+	{"url", "path", "", false, NO_WHEN},
+	{"status", "status", "", false, NO_WHEN},
+	{"hashtag", "target", "#(\\w+)", true, NO_WHEN},
 };
 
 /* The values of a combined line whose request target is target. */
@@ -357,9 +359,9 @@ static void test_raw_utf8_target(void **state)
 /* --- values verbatim ------------------------------------------------- */
 
 static struct aggregator_dimension verbatim[] = {
-	{"ua", "user_agent", "", false},
-	{"url", "path", "", false},
-	{"target", "target", "", false},
+	{"ua", "user_agent", "", false, NO_WHEN},
+	{"url", "path", "", false, NO_WHEN},
+	{"target", "target", "", false, NO_WHEN},
 };
 
 static void check_verbatim(struct dimensions *dims, size_t field,
@@ -460,8 +462,8 @@ static void check_cut(struct dimensions *dims, size_t field, const char *c,
 static void test_truncation(void **state)
 {
 	struct aggregator_dimension cfg[] = {
-		{"ua", "user_agent", "", true},
-		{"hashtag", "target", "#(\\w+)", true},
+		{"ua", "user_agent", "", true, NO_WHEN},
+		{"hashtag", "target", "#(\\w+)", true, NO_WHEN},
 	};
 	struct accesslog *lp;
 	struct dimensions *dims = dims_make(&lp, "combined", cfg, 2);
@@ -517,11 +519,11 @@ static void test_long_field(void **state)
 static void test_patterns(void **state)
 {
 	struct aggregator_dimension cfg[] = {
-		{"digits", "target", "\\d+", false},          /* no group */
-		{"xs", "target", "x*", false},                 /* matches empty */
-		{"ahead", "target", "(?=(\\w\\w))", false},     /* empty match, group */
-		{"opt", "target", "k(\\d)?", false},           /* group unset */
-		{"upper", "method", "", true},
+		{"digits", "target", "\\d+", false, NO_WHEN},          /* no group */
+		{"xs", "target", "x*", false, NO_WHEN},                 /* matches empty */
+		{"ahead", "target", "(?=(\\w\\w))", false, NO_WHEN},     /* empty match, group */
+		{"opt", "target", "k(\\d)?", false, NO_WHEN},           /* group unset */
+		{"upper", "method", "", true, NO_WHEN},
 	};
 	struct accesslog *lp;
 	struct dimensions *dims = dims_make(&lp, "combined", cfg, 5);
@@ -546,11 +548,11 @@ static void test_patterns(void **state)
 static void test_errors(void **state)
 {
 	struct aggregator_dimension unknown[] = {
-		{"url", "path", "", false}, {"who", "nope", "", false},
+		{"url", "path", "", false, NO_WHEN}, {"who", "nope", "", false, NO_WHEN},
 	};
-	struct aggregator_dimension bad_re[] = {{"tag", "target", "#(\\w+", false}};
+	struct aggregator_dimension bad_re[] = {{"tag", "target", "#(\\w+", false, NO_WHEN}};
 	struct aggregator_dimension long_name[] = {
-		{"a_name_of_thirty_three_characters", "path", "", false},
+		{"a_name_of_thirty_three_characters", "path", "", false, NO_WHEN},
 	};
 	struct config_list list = {2, unknown};
 	char err[256];
@@ -578,6 +580,298 @@ static void test_errors(void **state)
 	accesslog_free(lp);
 }
 
+/* --- when conditions and referer_host -------------------------------- */
+
+/* The values of a combined line with these fields. */
+static size_t extract_line(struct dimensions *dims, struct accesslog *lp,
+			   const char *method, const char *status,
+			   const char *referer, const char *ua, struct seen *seen)
+{
+	struct accesslog_record rec;
+	char line[1024];
+	size_t n;
+
+	snprintf(line, sizeof(line), "2001:db8::7 - - [24/Nov/2026:20:26:22 +0000] "
+		 "\"%s /p?q=1 HTTP/1.1\" %s 512 \"%s\" \"%s\"", method, status,
+		 referer, ua);
+	assert_int_equal(accesslog_parse(lp, line, strlen(line), &rec), 0);
+	memset(seen, 0, sizeof(*seen));
+	n = dimensions_extract(dims, &rec, seen_emit, seen);
+	assert_int_equal(n, seen->n);
+	return n;
+}
+
+/* The names of the dimensions seen, with their values: "a=/p b=/p". */
+static const char *seen_text(const struct dimensions *dims,
+			     const struct seen *seen, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < seen->n && o < outlen; i++)
+		o += (size_t)snprintf(out + o, outlen - o, "%s%s=%s", o ? " " : "",
+				      dimensions_name(dims, seen->dim[i]), seen->value[i]);
+	return out;
+}
+
+/* Which dimensions count the line, as seen_text() says. */
+#define CHECK_LINE(dims, lp, method, status, referer, ua, want) do {		\
+		struct seen seen_;						\
+		char text_[1024];						\
+		extract_line(dims, lp, method, status, referer, ua, &seen_);	\
+		assert_string_equal(seen_text(dims, &seen_, text_, sizeof(text_)), \
+				    want);					\
+	} while (0)
+
+static char *is_404[] = {"404"};
+static char *is_5xx[] = {"5xx"};
+static char *is_list[] = {"401", "403", "5xx"};
+static char *is_post[] = {"POST"};
+static char *is_get_head[] = {"GET", "HEAD"};
+
+static void test_when_status(void **state)
+{
+	struct aggregator_condition c404[] = {{"status", {1, is_404}, "", ""}};
+	struct aggregator_condition c5xx[] = {{"status", {1, is_5xx}, "", ""}};
+	struct aggregator_condition clist[] = {{"status", {3, is_list}, "", ""}};
+	struct aggregator_dimension cfg[] = {
+		{"url", "path", "", false, NO_WHEN},
+		{"url_404", "path", "", false, {1, c404}},
+		{"url_5xx", "path", "", false, {1, c5xx}},
+		{"denied", "path", "", false, {1, clist}},
+	};
+	struct accesslog *lp;
+	struct dimensions *dims = dims_make(&lp, "combined", cfg, 4);
+
+	CHECK_LINE(dims, lp, "GET", "200", "-", "curl", "url=/p");
+	CHECK_LINE(dims, lp, "GET", "404", "-", "curl", "url=/p url_404=/p");
+	CHECK_LINE(dims, lp, "GET", "4040", "-", "curl", "url=/p");
+	CHECK_LINE(dims, lp, "GET", "500", "-", "curl", "url=/p url_5xx=/p denied=/p");
+	CHECK_LINE(dims, lp, "GET", "599", "-", "curl", "url=/p url_5xx=/p denied=/p");
+	CHECK_LINE(dims, lp, "GET", "403", "-", "curl", "url=/p denied=/p");
+	CHECK_LINE(dims, lp, "GET", "401", "-", "curl", "url=/p denied=/p");
+	CHECK_LINE(dims, lp, "GET", "402", "-", "curl", "url=/p");
+	CHECK_LINE(dims, lp, "GET", "-", "-", "curl", "url=/p");
+	CHECK_LINE(dims, lp, "GET", "400", "-", "curl", "url=/p");
+	dimensions_free(dims);
+	accesslog_free(lp);
+}
+
+/* A status class matches digits only: a custom status field "5ab" is not 5xx. */
+static void test_when_class_digits(void **state)
+{
+	struct aggregator_condition c5xx[] = {{"status", {1, is_5xx}, "", ""}};
+	struct aggregator_dimension cfg[] = {{"e", "status", "", false, {1, c5xx}}};
+	struct accesslog *lp;
+	struct dimensions *dims = dims_make(&lp, "^(?<status>\\S+)$", cfg, 1);
+	struct accesslog_record rec;
+	struct seen seen;
+	const char *lines[] = {"5ab", "5x0", "5xx", "50", "503"};
+	size_t i, want[] = {0, 0, 0, 0, 1};
+
+	for (i = 0; i < 5; i++) {
+		assert_int_equal(accesslog_parse(lp, lines[i], strlen(lines[i]), &rec), 0);
+		memset(&seen, 0, sizeof(seen));
+		assert_int_equal(dimensions_extract(dims, &rec, seen_emit, &seen), want[i]);
+	}
+	dimensions_free(dims);
+	accesslog_free(lp);
+}
+
+static void test_when_method(void **state)
+{
+	struct aggregator_condition post[] = {{"method", {1, is_post}, "", ""}};
+	struct aggregator_condition reads[] = {{"method", {2, is_get_head}, "", ""}};
+	struct aggregator_dimension cfg[] = {
+		{"post_target", "target", "", false, {1, post}},
+		{"reads", "method", "", false, {1, reads}},
+	};
+	struct accesslog *lp;
+	struct dimensions *dims = dims_make(&lp, "combined", cfg, 2);
+
+	CHECK_LINE(dims, lp, "POST", "200", "-", "curl", "post_target=/p?q=1");
+	CHECK_LINE(dims, lp, "post", "200", "-", "curl", "");
+	CHECK_LINE(dims, lp, "POSTS", "200", "-", "curl", "");
+	CHECK_LINE(dims, lp, "GET", "200", "-", "curl", "reads=GET");
+	CHECK_LINE(dims, lp, "HEAD", "200", "-", "curl", "reads=HEAD");
+	CHECK_LINE(dims, lp, "PUT", "200", "-", "curl", "");
+	dimensions_free(dims);
+	accesslog_free(lp);
+}
+
+/*
+ * match and not_match see the field as logged (not percent-decoded); an
+ * absent field matches nothing, so only not_match holds for it.
+ */
+static void test_when_regex(void **state)
+{
+	struct aggregator_condition bot[] = {{"user_agent", {0, NULL}, "(?i)bot", ""}};
+	struct aggregator_condition human[] = {{"user_agent", {0, NULL}, "", "(?i)bot|spider"}};
+	struct aggregator_condition st[] = {{"status", {0, NULL}, "^40[13]$", ""}};
+	struct aggregator_condition enc[] = {{"referer", {0, NULL}, "%41", ""}};
+	struct aggregator_dimension cfg[] = {
+		{"bot", "path", "", false, {1, bot}},
+		{"human", "path", "", false, {1, human}},
+		{"st", "status", "", false, {1, st}},
+		{"enc", "path", "", false, {1, enc}},
+	};
+	struct accesslog *lp;
+	struct dimensions *dims = dims_make(&lp, "combined", cfg, 4);
+	struct seen seen;
+	char text[256];
+
+	CHECK_LINE(dims, lp, "GET", "200", "-", "Googlebot/2.1", "bot=/p");
+	CHECK_LINE(dims, lp, "GET", "200", "-", "BOT", "bot=/p");
+	CHECK_LINE(dims, lp, "GET", "200", "-", "a Spider", "");
+	CHECK_LINE(dims, lp, "GET", "200", "-", "Mozilla/5.0", "human=/p");
+	CHECK_LINE(dims, lp, "GET", "403", "-", "Mozilla/5.0", "human=/p st=403");
+	CHECK_LINE(dims, lp, "GET", "4031", "-", "Mozilla/5.0", "human=/p");
+	CHECK_LINE(dims, lp, "GET", "200", "http://x/%41", "bot", "bot=/p enc=/p");
+	CHECK_LINE(dims, lp, "GET", "200", "http://x/A", "bot", "bot=/p");
+	/* Invalid UTF-8 in the field: no error, still searched. */
+	CHECK_LINE(dims, lp, "GET", "200", "-", "\xff\xfe" "bot", "bot=/p");
+	extract_field(dims, ACCESSLOG_PATH, "/q", 2, &seen);
+	assert_string_equal(seen_text(dims, &seen, text, sizeof(text)), "human=/q");
+	dimensions_free(dims);
+	accesslog_free(lp);
+}
+
+/* All conditions of a dimension must hold; each dimension has its own. */
+static void test_when_combined(void **state)
+{
+	struct aggregator_condition both[] = {
+		{"method", {1, is_post}, "", ""},
+		{"status", {1, is_5xx}, "", ""},
+		{"user_agent", {0, NULL}, "^curl", "curl/7"},
+	};
+	struct aggregator_condition c404[] = {{"status", {1, is_404}, "", ""}};
+	struct aggregator_dimension cfg[] = {
+		{"failed_posts", "path", "", false, {3, both}},
+		{"referer_404", "referer_host", "", false, {1, c404}},
+		{"status", "status", "", false, NO_WHEN},
+	};
+	struct accesslog *lp;
+	struct dimensions *dims = dims_make(&lp, "combined", cfg, 3);
+
+	CHECK_LINE(dims, lp, "POST", "502", "-", "curl/8.1", "failed_posts=/p status=502");
+	CHECK_LINE(dims, lp, "POST", "502", "-", "curl/7.1", "status=502");
+	CHECK_LINE(dims, lp, "POST", "502", "-", "wget", "status=502");
+	CHECK_LINE(dims, lp, "GET", "502", "-", "curl/8.1", "status=502");
+	CHECK_LINE(dims, lp, "POST", "404", "-", "curl/8.1", "status=404");
+	CHECK_LINE(dims, lp, "GET", "404", "https://Example.COM:8443/x", "curl/8.1",
+		   "referer_404=example.com status=404");
+	CHECK_LINE(dims, lp, "GET", "404", "-", "curl/8.1", "status=404");
+	CHECK_LINE(dims, lp, "GET", "200", "https://example.com/", "curl/8.1", "status=200");
+	dimensions_free(dims);
+	accesslog_free(lp);
+}
+
+static void check_host(const char *referer, const char *want)
+{
+	char out[DIMENSIONS_HOST_MAX + 1];
+	size_t n = dimensions_referer_host(referer, strlen(referer), out);
+
+	out[n] = '\0';
+	if (strcmp(out, want))
+		fail_msg("referer '%s': host '%s', expected '%s'", referer, out, want);
+}
+
+static void test_referer_host(void **state)
+{
+	char *long_host = repeat("a", 256, "");
+	char *url = malloc(300);
+
+	check_host("https://Example.COM:8443/x", "example.com");
+	check_host("http://example.com", "example.com");
+	check_host("http://example.com/", "example.com");
+	check_host("http://example.com?q=1", "example.com");
+	check_host("http://example.com#top", "example.com");
+	check_host("http://user:pw@Host.example:80/a@b", "host.example");
+	check_host("http://user@host/", "host");
+	check_host("http://[::1]:80/x", "[::1]");
+	check_host("http://[2001:DB8::1]/", "[2001:db8::1]");
+	check_host("android-app://com.Google.android.gm/", "com.google.android.gm");
+	check_host("//cdn.example.net/x.js", "cdn.example.net");
+	check_host("http://\xc3\x89" "COLE.fr/", "\xc3\xa9" "cole.fr");
+	check_host("HTTPS://EXAMPLE.ORG", "example.org");
+	/* Nothing. */
+	check_host("-", "");
+	check_host("", "");
+	check_host("example.com/x", "");
+	check_host("example.com:80", "");
+	check_host("/local/path", "");
+	check_host("http://", "");
+	check_host("http:///x", "");
+	check_host("http://:80/", "");
+	check_host("http://user@/", "");
+	check_host("http://[::1", "");
+	check_host("http://[]/", "");
+	check_host("://example.com", "");
+	check_host("1http://example.com", "");
+	check_host("http://exa mple.com/", "");
+	check_host("not a url at all", "");
+	snprintf(url, 300, "http://%s/", long_host);
+	check_host(url, "");
+	url[7 + 255] = '\0';
+	check_host(url, long_host + 1);
+	free(url);
+	free(long_host);
+}
+
+/* remote_addr of the built-in formats, and referer_host through a dimension. */
+static void test_referer_host_dimension(void **state)
+{
+	struct aggregator_dimension cfg[] = {
+		{"site", "referer_host", "", false, NO_WHEN},
+		{"client", "remote_addr", "", false, NO_WHEN},
+	};
+	struct accesslog *lp;
+	struct dimensions *dims = dims_make(&lp, "combined", cfg, 2);
+
+	CHECK_LINE(dims, lp, "GET", "200", "https://WWW.Example.com:443/a?b",
+		   "curl", "site=www.example.com client=2001:db8::7");
+	CHECK_LINE(dims, lp, "GET", "200", "-", "curl", "client=2001:db8::7");
+	CHECK_LINE(dims, lp, "GET", "200", "", "curl", "client=2001:db8::7");
+	CHECK_LINE(dims, lp, "GET", "200", "garbage", "curl", "client=2001:db8::7");
+	dimensions_free(dims);
+	accesslog_free(lp);
+	/* The common format has no referer: referer_host yields nothing. */
+	dims = dims_make(&lp, "common", cfg, 2);
+	{
+		const char *line = "10.1.2.3 - - [24/Nov/2026:20:26:22 +0000] \"GET / HTTP/1.0\" 200 1";
+		struct accesslog_record rec;
+		struct seen seen = {0};
+		char text[256];
+
+		assert_int_equal(accesslog_parse(lp, line, strlen(line), &rec), 0);
+		dimensions_extract(dims, &rec, seen_emit, &seen);
+		assert_string_equal(seen_text(dims, &seen, text, sizeof(text)), "client=10.1.2.3");
+	}
+	dimensions_free(dims);
+	accesslog_free(lp);
+}
+
+static void test_when_errors(void **state)
+{
+	struct aggregator_condition nofield[] = {{"agent", {1, is_post}, "", ""}};
+	struct aggregator_condition bad_match[] = {{"user_agent", {0, NULL}, "a(", ""}};
+	struct aggregator_condition bad_not[] = {{"user_agent", {0, NULL}, "", "[b"}};
+	struct aggregator_dimension cfg[] = {{"d", "path", "", false, {1, nofield}}};
+	struct config_list list = {1, cfg};
+	char err[256];
+	struct accesslog *lp = accesslog_new("combined", err, sizeof(err));
+
+	assert_null(dimensions_new(&list, lp, err, sizeof(err)));
+	assert_string_equal(err, "dimension 'd': no field 'agent' in the log format");
+	cfg[0].when = (struct config_list){1, bad_match};
+	assert_null(dimensions_new(&list, lp, err, sizeof(err)));
+	assert_non_null(strstr(err, "dimension 'd': when match pattern at offset 2"));
+	cfg[0].when = (struct config_list){1, bad_not};
+	assert_null(dimensions_new(&list, lp, err, sizeof(err)));
+	assert_non_null(strstr(err, "dimension 'd': when not_match pattern at offset 2"));
+	accesslog_free(lp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +887,14 @@ int main(void)
 		cmocka_unit_test(test_long_field),
 		cmocka_unit_test(test_patterns),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_when_status),
+		cmocka_unit_test(test_when_class_digits),
+		cmocka_unit_test(test_when_method),
+		cmocka_unit_test(test_when_regex),
+		cmocka_unit_test(test_when_combined),
+		cmocka_unit_test(test_referer_host),
+		cmocka_unit_test(test_referer_host_dimension),
+		cmocka_unit_test(test_when_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
