@@ -106,7 +106,7 @@ fi
 agg_stop "$final"
 check "it stops with status 0 on SIGTERM" test "$?" = 0
 
-check "url, status and hashtag counts equal the oracle over $lines lines, through $KILLS kill -9" \
+check "url, status and hashtag counts, bytes, durations and latency buckets equal the oracle over $lines lines, through $KILLS kill -9" \
 	agg_exact "$DB" 5 "$LOGS"/*.log
 check "the 1-minute rollup is exact too" agg_exact "$DB" 60 "$LOGS"/*.log
 check "the 1-hour rollup is exact too" agg_exact "$DB" 3600 "$LOGS"/*.log

@@ -170,5 +170,5 @@ check "it stops with status 0" test "$?" = 0
 exact() {
 	agg_exact "$DB" 5 "$LOGS"/*.log && agg_exact "$DB" 3600 "$LOGS"/*.log
 }
-check "url, status and hashtag counts equal the oracle over $lines lines, in 5 s windows and 1 h rollups" exact
+check "url, status and hashtag counts, bytes, durations and latency buckets equal the oracle over $lines lines, in 5 s windows and 1 h rollups" exact
 check "no sanitizer report in the programs' stderr" agg_sanitizer_clean

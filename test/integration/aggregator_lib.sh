@@ -140,7 +140,8 @@ agg_gen() {
 # own latency buckets. MODE counts: VALUE TAB HITS; measures: VALUE TAB
 # HITS TAB BYTES TAB TIMED TAB DURATION_US_SUM TAB DURATION_US_MAX; latency:
 # VALUE TAB BUCKET TAB HITS. A line's time is a number after its user
-# agent (nginx's $request_time, seconds).
+# agent: seconds (nginx's $request_time, Apache's %T), or microseconds
+# (Apache's %D) when AGG_TIME_UNIT is us.
 agg_oracle() {
 	local mode=$1 dim=$2
 	shift 2
@@ -169,8 +170,9 @@ agg_oracle() {
 			next unless $l =~ /^\S+ \S+ \S+ \[[^\]]+\] "(?:[^"\\]|\\.)*" (\d{3}|-) (\d+|-)/;
 			my ($status, $size) = ($1, $2 eq "-" ? 0 : $2);
 			my $us;
-			if ($l =~ / "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*" (\d+)\.(\d{1,6})$/) {
-				$us = $1 * 1000000 + substr($2 . "000000", 0, 6);
+			if ($l =~ / "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*" (\d+)(?:\.(\d{1,6}))?$/) {
+				$us = $ENV{AGG_TIME_UNIT} && $ENV{AGG_TIME_UNIT} eq "us" ? $1 :
+				      $1 * 1000000 + substr(($2 // "") . "000000", 0, 6);
 			}
 			my ($target) = $l =~ /^\S+ \S+ \S+ \[[^\]]+\] "\S+ (\S+)/;
 			if ($dim eq "status") { $add->($status, $size, $us); next; }
