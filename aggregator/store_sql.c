@@ -11,6 +11,7 @@
 #include "store_sql.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -291,8 +292,14 @@ int store_sql_batch(const char *head, const char *tail, size_t n,
 struct store_sql_upsert {
 	const struct window_row *rows;
 	const char *const *names;
-	/* the latency rows: the histogram pairs of rows[row] start at base */
+	/*
+	 * The latency rows: the histogram pairs of rows[row] start at base;
+	 * key holds the text of rows[row]'s key once made (keyed), which each
+	 * of its buckets repeats.
+	 */
 	size_t row, base;
+	struct buf key;
+	bool keyed;
 };
 
 /* (window_seconds,'window_start','dimension','value', */
@@ -332,7 +339,7 @@ int store_sql_upserts(const char *table, const struct window_row *rows,
 		      size_t n, const char *const *names, size_t max_bytes,
 		      store_sql_statement_fn fn, void *arg)
 {
-	struct store_sql_upsert up = {rows, names, 0, 0};
+	struct store_sql_upsert up = {.rows = rows, .names = names};
 	char head[200];
 	int len;
 
@@ -365,9 +372,16 @@ static int store_sql_latency_row(void *arg, size_t i, struct buf *out)
 	while (i >= up->base + r->nhist) {
 		up->base += r->nhist;
 		r = &up->rows[++up->row];
+		up->keyed = false;
 	}
 	pair = r->hist[i - up->base];
-	rc = store_sql_key(out, r, up->names[r->dim]);
+	if (!up->keyed) {
+		buf_reset(&up->key);
+		if (store_sql_key(&up->key, r, up->names[r->dim]))
+			return -ENOSPC;
+		up->keyed = true;
+	}
+	rc = buf_add(out, buf_str(&up->key), buf_len(&up->key));
 	if (!rc)
 		rc = buf_printf(out, ",%u,%" PRIu64 ")", WINDOW_HIST_BUCKET(pair),
 				(uint64_t)WINDOW_HIST_COUNT(pair));
@@ -378,18 +392,22 @@ int store_sql_latency_upserts(const struct window_row *rows, size_t n,
 			      const char *const *names, size_t max_bytes,
 			      store_sql_statement_fn fn, void *arg)
 {
-	struct store_sql_upsert up = {rows, names, 0, 0};
+	struct store_sql_upsert up = {.rows = rows, .names = names};
 	size_t pairs = 0;
+	int rc;
 
 	for (size_t i = 0; i < n; i++)
 		pairs += rows[i].nhist;
 	if (!pairs)
 		return 0;
-	return store_sql_batch("INSERT INTO latency (window_seconds,window_start,"
+	buf_init(&up.key, max_bytes);
+	rc = store_sql_batch("INSERT INTO latency (window_seconds,window_start,"
 			       "dimension,value,bucket,hits) VALUES ",
 			       " ON DUPLICATE KEY UPDATE hits = hits +"
 			       " VALUES(hits)", pairs,
 			       store_sql_latency_row, &up, max_bytes, fn, arg);
+	buf_fini(&up.key);
+	return rc;
 }
 
 int store_sql_partitions(struct buf *out, const char *head, const char *topic,

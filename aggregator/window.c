@@ -39,8 +39,17 @@ struct window_entry {
 	uint32_t dim;
 	uint32_t len;
 	uint32_t hist_off;      /* of the histogram's run in the pool */
-	uint8_t hist_n, hist_cap;
+	uint8_t hist_n;         /* buckets with hits */
+	uint8_t hist_cap;       /* pairs the run holds, or WINDOW_HIST_DENSE */
 };
+
+/*
+ * A run past WINDOW_HIST_SPARSE_MAX pairs becomes WINDOW_BUCKETS counts
+ * indexed by bucket: a key with a wide spread of durations (a busy URL)
+ * would otherwise scan dozens of pairs a hit.
+ */
+#define WINDOW_HIST_SPARSE_MAX 8
+#define WINDOW_HIST_DENSE 0xff
 
 struct window_deltas {
 	struct window_slot *slots;
@@ -64,20 +73,32 @@ const uint64_t window_bucket_le_us[WINDOW_BUCKETS - 1] = {
 #undef WINDOW_DECADE
 };
 
+/*
+ * The bucket of 2^o, the smallest duration of octave o: 0 up to 2^6 (64
+ * us, under the first bound), then three buckets an octave (ten a decade
+ * is 3.3), from bucket 2 for 2^7 = 128 us, up to the last for 2^27 us,
+ * past 100 s. From there at most three steps reach any duration of the
+ * octave: test_window_rows checks every bound and its neighbours.
+ */
+static unsigned int window_octave_bucket(unsigned int o)
+{
+	if (o < 7)
+		return 0;
+	if (o > 26)
+		return WINDOW_BUCKETS - 1;
+	return 3 * o - 19;
+}
+
 unsigned int window_bucket(uint64_t duration_us)
 {
-	unsigned int lo = 0, hi = WINDOW_BUCKETS - 1;
+	unsigned int b;
 
-	/* the first bound at or above duration_us; none: the last bucket */
-	while (lo < hi) {
-		unsigned int mid = (lo + hi) / 2;
-
-		if (window_bucket_le_us[mid] < duration_us)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	if (duration_us <= window_bucket_le_us[0])
+		return 0;
+	b = window_octave_bucket(63 - (unsigned int)__builtin_clzll(duration_us));
+	while (b < WINDOW_BUCKETS - 1 && window_bucket_le_us[b] < duration_us)
+		b++;
+	return b;
 }
 
 static int64_t window_floor_div(int64_t a, int64_t b)
@@ -233,25 +254,52 @@ static struct window_entry *window_deltas_entry(struct window_deltas *deltas,
 	return window_deltas_insert(deltas, slot, hash, start_s, dim, value, len);
 }
 
-/* Moves e's histogram run to the pool's end, with room for twice as many. */
-static void window_hist_grow(struct window_deltas *deltas, struct window_entry *e)
+/* n slots at the pool's end, for a run; returns their offset. */
+static uint32_t window_pool_take(struct window_deltas *deltas, size_t n)
 {
-	size_t cap = e->hist_cap ? 2u * e->hist_cap : 2, need;
+	size_t off = deltas->pool_len;
 
-	assert(cap <= 128 && deltas->pool_len + cap <= UINT32_MAX);
-	need = deltas->pool_len + cap;
-	if (need > deltas->pool_cap) {
-		while (need > deltas->pool_cap)
+	assert(off + n <= UINT32_MAX);
+	if (off + n > deltas->pool_cap) {
+		while (off + n > deltas->pool_cap)
 			deltas->pool_cap *= 2;
 		deltas->pool = xreallocarray(deltas->pool, deltas->pool_cap,
 					     sizeof(*deltas->pool));
 	}
-	if (e->hist_n)
-		memcpy(deltas->pool + deltas->pool_len, deltas->pool + e->hist_off,
-		       e->hist_n * sizeof(*deltas->pool));
-	e->hist_off = (uint32_t)deltas->pool_len;
-	e->hist_cap = (uint8_t)cap;
-	deltas->pool_len += cap;
+	deltas->pool_len += n;
+	return (uint32_t)off;
+}
+
+/*
+ * Moves e's full run to the pool's end: twice as many pairs, or past
+ * WINDOW_HIST_SPARSE_MAX the dense counts (the old run stays behind
+ * until the table is cleared).
+ */
+static void window_hist_grow(struct window_deltas *deltas, struct window_entry *e)
+{
+	uint32_t off;
+	uint64_t *run;
+
+	if (e->hist_cap < WINDOW_HIST_SPARSE_MAX) {
+		size_t cap = e->hist_cap ? 2u * e->hist_cap : 2;
+
+		off = window_pool_take(deltas, cap);
+		if (e->hist_n)
+			memcpy(deltas->pool + off, deltas->pool + e->hist_off,
+			       e->hist_n * sizeof(*deltas->pool));
+		e->hist_cap = (uint8_t)cap;
+	} else {
+		off = window_pool_take(deltas, WINDOW_BUCKETS);
+		run = deltas->pool + off;
+		memset(run, 0, WINDOW_BUCKETS * sizeof(*run));
+		for (unsigned int i = 0; i < e->hist_n; i++) {
+			uint64_t pair = deltas->pool[e->hist_off + i];
+
+			run[WINDOW_HIST_BUCKET(pair)] = WINDOW_HIST_COUNT(pair);
+		}
+		e->hist_cap = WINDOW_HIST_DENSE;
+	}
+	e->hist_off = off;
 }
 
 /* Adds n to bucket b of e's histogram. */
@@ -260,6 +308,11 @@ static void window_hist_add(struct window_deltas *deltas, struct window_entry *e
 {
 	uint64_t *run = deltas->pool + e->hist_off;
 
+	if (e->hist_cap == WINDOW_HIST_DENSE) {
+		e->hist_n += !run[b];
+		run[b] += n;
+		return;
+	}
 	for (unsigned int i = 0; i < e->hist_n; i++)
 		if (WINDOW_HIST_BUCKET(run[i]) == b) {
 			assert(WINDOW_HIST_COUNT(run[i]) + n < (UINT64_C(1) << 56));
@@ -268,6 +321,10 @@ static void window_hist_add(struct window_deltas *deltas, struct window_entry *e
 		}
 	if (e->hist_n == e->hist_cap) {
 		window_hist_grow(deltas, e);
+		if (e->hist_cap == WINDOW_HIST_DENSE) {
+			window_hist_add(deltas, e, b, n);
+			return;
+		}
 		run = deltas->pool + e->hist_off;
 	}
 	run[e->hist_n++] = (uint64_t)b << 56 | n;
@@ -307,6 +364,12 @@ static void window_entry_merge(struct window_deltas *deltas,
 	dst->duration_us_sum += src->duration_us_sum;
 	if (src->duration_us_max > dst->duration_us_max)
 		dst->duration_us_max = src->duration_us_max;
+	if (src->hist_cap == WINDOW_HIST_DENSE) {
+		for (unsigned int b = 0; b < WINDOW_BUCKETS; b++)
+			if (run[b])
+				window_hist_add(deltas, dst, b, run[b]);
+		return;
+	}
 	for (unsigned int i = 0; i < src->hist_n; i++)
 		window_hist_add(deltas, dst, WINDOW_HIST_BUCKET(run[i]),
 				WINDOW_HIST_COUNT(run[i]));
@@ -563,6 +626,29 @@ static void window_hist_sort(uint64_t *run, size_t n)
 }
 
 /*
+ * Makes e's histogram pairs in bucket order, in place: a dense run's
+ * counts become pairs (the k-th pair is written over a count at or after
+ * k, already read), a sparse run is sorted.
+ */
+static void window_hist_pairs(struct window_deltas *deltas, struct window_entry *e)
+{
+	uint64_t *run = deltas->pool + e->hist_off;
+	unsigned int k = 0;
+
+	if (e->hist_cap != WINDOW_HIST_DENSE) {
+		window_hist_sort(run, e->hist_n);
+		return;
+	}
+	for (unsigned int b = 0; b < WINDOW_BUCKETS; b++)
+		if (run[b]) {
+			assert(run[b] < (UINT64_C(1) << 56));
+			run[k++] = (uint64_t)b << 56 | run[b];
+		}
+	assert(k == e->hist_n);
+	e->hist_cap = (uint8_t)WINDOW_BUCKETS;
+}
+
+/*
  * Appends one row per key of sum, in the windows of size_s, its histogram
  * in bucket order (the latency table's key order).
  */
@@ -570,9 +656,9 @@ static void window_rows_add_sum(struct window_rows *rows,
 				struct window_deltas *sum, uint32_t size_s)
 {
 	for (size_t i = 0; i < sum->count; i++) {
-		const struct window_entry *e = &sum->entries[i];
+		struct window_entry *e = &sum->entries[i];
 
-		window_hist_sort(sum->pool + e->hist_off, e->hist_n);
+		window_hist_pairs(sum, e);
 		rows->rows[rows->n++] = (struct window_row){
 			.window_seconds = size_s, .dim = e->dim,
 			.start_s = e->start_s, .value = sum->arena + e->off,

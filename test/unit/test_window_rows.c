@@ -394,6 +394,16 @@ static void test_bucket_bounds(void **state)
 	assert_int_equal(window_bucket(0), 0);
 	assert_int_equal(window_bucket(1), 0);
 	assert_int_equal(window_bucket(UINT64_MAX), WINDOW_BUCKETS - 1);
+	/* every power of two and its neighbours, against a linear search */
+	for (unsigned int o = 0; o < 64; o++)
+		for (int delta = -1; delta <= 1; delta++) {
+			uint64_t d = ((uint64_t)1 << o) + (uint64_t)delta;
+			unsigned int want = 0;
+
+			while (want + 1 < WINDOW_BUCKETS && window_bucket_le_us[want] < d)
+				want++;
+			assert_int_equal(window_bucket(d), want);
+		}
 }
 
 static const char *const names4[] = {"url", "status", "hashtag", "referer"};
@@ -454,7 +464,7 @@ static void test_rows_measures_random(void **state)
 	struct window_deltas *parts[3] = {window_deltas_new(), window_deltas_new(),
 					  window_deltas_new()};
 	struct mrow *oracle = calloc(N * NSIZES, sizeof(*oracle));
-	size_t noracle = 0, nhist = 0;
+	size_t noracle = 0, nhist = 0, wide = 0;
 	struct window_rows rows;
 
 	(void)state;
@@ -504,8 +514,10 @@ static void test_rows_measures_random(void **state)
 		assert_true(i < noracle);
 		mrow_check(&oracle[i], row);
 		nhist += row->nhist;
+		wide += row->nhist > 8;
 	}
 	assert_int_equal(rows.nhist, nhist);
+	assert_true(wide > 0);  /* dense histograms were made and merged */
 	window_rows_fini(&rows);
 	for (int p = 0; p < 3; p++)
 		window_deltas_free(parts[p]);
