@@ -61,9 +61,29 @@ struct aggregator_mariadb {
 };
 
 /*
- * An alert rule: a condition on the hits of one dimension over a span,
- * evaluated every alerts_every (aggregator/alerts.c). Exactly one of above
- * and share_above is set in the file (the other stays 0 or "").
+ * The one condition of an alert rule, settled by the loader from the key
+ * the file sets: hits, a share of all hits, a percentile or the average of
+ * the durations (microseconds), or bytes.
+ */
+enum aggregator_alert_condition {
+	AGGREGATOR_ALERT_ABOVE,
+	AGGREGATOR_ALERT_SHARE_ABOVE,
+	AGGREGATOR_ALERT_P50_ABOVE,
+	AGGREGATOR_ALERT_P90_ABOVE,
+	AGGREGATOR_ALERT_P95_ABOVE,
+	AGGREGATOR_ALERT_P99_ABOVE,
+	AGGREGATOR_ALERT_AVG_ABOVE,
+	AGGREGATOR_ALERT_BYTES_ABOVE,
+};
+
+/* The rule key of each condition ("p95_above"), by the enum. */
+extern const char *const aggregator_alert_conditions[];
+
+/*
+ * An alert rule: a condition on one dimension's values over a span,
+ * evaluated every alerts_every (aggregator/alerts.c). Exactly one
+ * condition key is set in the file; the others stay 0 or "" (NULL in a
+ * struct made by hand), and condition says which.
  */
 struct aggregator_alert {
 	char *name;
@@ -71,11 +91,17 @@ struct aggregator_alert {
 	char *match;                      /* "" for every value */
 	bool each;                        /* one alert per matching value */
 	int64_t over;                     /* the span, whole seconds in ms */
-	int64_t above;                    /* hits, when share_above is "" */
-	char *share_above;                /* "" or "5%" or "0.05" */
+	enum aggregator_alert_condition condition;
+	int64_t above;                    /* hits */
+	char *share_above;                /* "5%" or "0.05" */
+	char *duration_above;             /* p50..avg: the one set below (borrowed) */
+	uint64_t bytes_above;             /* bytes */
 	int64_t min_hits;                 /* share rules: all hits at least */
+	int64_t min_timed;                /* duration rules: timed hits at least */
 	char *webhook;                    /* http:// or https:// URL */
 	struct config_map headers;        /* sent with every POST */
+	/* the file's duration keys: "500ms", "1.5s", "250us" or "" */
+	char *p50_above, *p90_above, *p95_above, *p99_above, *avg_above;
 };
 
 struct aggregator_http {
