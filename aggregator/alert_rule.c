@@ -1,34 +1,26 @@
 /*
- * alert_rule: sums, conditions, states and the JSON of one rule. The states
- * are the instances firing now; a round's sums are the total hits of the
- * dimension, the sums of the matching values and, with each set, the sums
- * of every firing value (marked seen) and of a bounded list of candidates
- * that may start to fire. An instance whose value was not seen in a round
- * had no hits in the span: it is judged with 0. Percentile rules sum
- * latency histograms too, of the matching values or of each instance.
+ * alert_rule: sums, conditions and states of one rule (its messages are
+ * alert_message.c's). The states are the instances firing now; a round's
+ * sums are the total hits of the dimension, the sums of the matching
+ * values and, with each set, the sums of every firing value (marked seen)
+ * and of a bounded list of candidates that may start to fire. An instance
+ * whose value was not seen in a round had no hits in the span: it is
+ * judged with 0. Percentile rules sum latency histograms too, of the
+ * matching values or of each instance.
  */
 #include "alert_rule.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include <jansson.h>
-#include <math.h>
 #include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "buf.h"
 #include "confcheck.h"
 #include "hmap.h"
 #include "latency.h"
 #include "logging.h"
-#include "units.h"
-#include "utf8.h"
 #include "xalloc.h"
-
-/* The text line: the name, a value of SCHEMA_VALUE_CHARS (512) characters escaped, some words. */
-#define ALERT_RULE_TEXT_MAX (16 * 1024)
 
 /* What the condition is judged on: one value's sums, or several's. */
 struct alert_rule_sums {
@@ -101,8 +93,9 @@ static bool alert_rule_percentile(enum aggregator_alert_condition cond)
 	return cond >= AGGREGATOR_ALERT_P50_ABOVE && cond <= AGGREGATOR_ALERT_P99_ABOVE;
 }
 
-/* The threshold of cfg's condition; -1 with the reason in err when it does not parse. */
-static int alert_rule_threshold(struct alert_rule *rule, char *err, size_t errlen)
+/* Sets the threshold of cfg's condition; -1 with the reason in err when it does not parse. */
+static int alert_rule_parse_threshold(struct alert_rule *rule, char *err,
+				      size_t errlen)
 {
 	static const double quantiles[] = {0.5, 0.9, 0.95, 0.99};
 	const struct aggregator_alert *cfg = rule->cfg;
@@ -127,8 +120,12 @@ static int alert_rule_threshold(struct alert_rule *rule, char *err, size_t errle
 		if (alert_rule_percentile(rule->cond))
 			rule->q = quantiles[rule->cond - AGGREGATOR_ALERT_P50_ABOVE];
 		return 0;
+	case AGGREGATOR_ALERT_BYTES_ABOVE:
+		rule->threshold = (double)cfg->bytes_above;
+		return 0;
 	default:
-		return 0;       /* above and bytes_above compare integers */
+		rule->threshold = (double)cfg->above;
+		return 0;
 	}
 }
 
@@ -143,7 +140,7 @@ struct alert_rule *alert_rule_new(const struct aggregator_alert *cfg,
 	rule->cond = cfg->condition;
 	rule->index = hmap_new();
 	rule->cindex = hmap_new();
-	if (alert_rule_threshold(rule, err, errlen))
+	if (alert_rule_parse_threshold(rule, err, errlen))
 		goto fail;
 	if (!*cfg->match)
 		return rule;
@@ -336,6 +333,11 @@ void alert_rule_add(struct alert_rule *rule, const char *value, size_t len,
 	hmap_put(rule->cindex, inst->value, inst);
 }
 
+double alert_rule_threshold(const struct alert_rule *rule)
+{
+	return rule->threshold;
+}
+
 bool alert_rule_uses_latency(const struct alert_rule *rule)
 {
 	return alert_rule_percentile(rule->cond);
@@ -508,243 +510,4 @@ void alert_rule_events_free(struct alert_rule_event *events, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(events[i].value);
 	free(events);
-}
-
-/* --- the message ------------------------------------------------------------ */
-
-/* s[0..len) with each ill-formed sequence replaced by U+FFFD, into out. */
-static void alert_rule_utf8(struct buf *out, const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, n;
-	bool bad;
-
-	while (i < len) {
-		n = utf8_seq(p + i, len - i, &bad);
-		buf_add(out, bad ? "\xef\xbf\xbd" : s + i, bad ? 3 : n);
-		i += n;
-	}
-}
-
-/* Slack reads &, < and > as markup: they are escaped in its text. */
-static void alert_rule_slack(struct buf *out, const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		switch (s[i]) {
-		case '&':
-			buf_addstr(out, "&amp;");
-			break;
-		case '<':
-			buf_addstr(out, "&lt;");
-			break;
-		case '>':
-			buf_addstr(out, "&gt;");
-			break;
-		default:
-			buf_addc(out, s[i]);
-		}
-	}
-}
-
-/* us as people read it: "250us", "620ms", "1.5s" (4 significant digits). */
-static void alert_rule_format_us(double us, char *out, size_t outlen)
-{
-	if (us < 999.5)
-		snprintf(out, outlen, "%.0fus", us);
-	else if (us < 999500)
-		snprintf(out, outlen, "%.4gms", us / 1e3);
-	else
-		snprintf(out, outlen, "%.4gs", us / 1e6);
-}
-
-/* bytes in decimal units: "512B", "12.35MB" (4 significant digits). */
-static void alert_rule_format_bytes(double bytes, char *out, size_t outlen)
-{
-	static const char *const units[] = {"B", "KB", "MB", "GB", "TB", "PB", "EB"};
-	size_t u = 0;
-
-	while (bytes >= 999.95 && u + 1 < sizeof(units) / sizeof(units[0])) {
-		bytes /= 1000;
-		u++;
-	}
-	snprintf(out, outlen, u ? "%.4g%s" : "%.0f%s", bytes, units[u]);
-}
-
-/*
- * What was observed, after the rule's name and value: " p95 620ms
- * (between 500ms and 630ms) of 1234 timed hits over 5m (threshold
- * 500ms)", " avg ...", " at 12.35MB over 1m (threshold 10MB)".
- */
-static void alert_rule_text_measure(const struct alert_rule *rule,
-				    const struct alert_rule_event *ev,
-				    const char *over, struct buf *out)
-{
-	const char *key = aggregator_alert_conditions[rule->cond];
-	char seen[32], lo[32], hi[32], threshold[32];
-
-	if (rule->cond == AGGREGATOR_ALERT_BYTES_ABOVE) {
-		alert_rule_format_bytes(ev->observed, seen, sizeof(seen));
-		alert_rule_format_bytes((double)rule->cfg->bytes_above, threshold,
-					sizeof(threshold));
-		buf_printf(out, " at %s over %s (threshold %s)", seen, over, threshold);
-		return;
-	}
-	/* "p95_above" -> "p95", "avg_above" -> "avg" */
-	buf_printf(out, " %.*s", (int)(strchr(key, '_') - key), key);
-	alert_rule_format_us(rule->threshold, threshold, sizeof(threshold));
-	if (!ev->timed) {
-		buf_printf(out, " unknown: no timed hits over %s (threshold %s)",
-			   over, threshold);
-		return;
-	}
-	alert_rule_format_us(ev->observed, seen, sizeof(seen));
-	buf_printf(out, " %s", seen);
-	if (alert_rule_percentile(rule->cond)) {
-		alert_rule_format_us((double)ev->lo_us, lo, sizeof(lo));
-		alert_rule_format_us((double)ev->hi_us, hi, sizeof(hi));
-		buf_printf(out, " (between %s and %s)", lo, hi);
-	}
-	buf_printf(out, " of %llu timed hits over %s (threshold %s)",
-		   (unsigned long long)ev->timed, over, threshold);
-}
-
-/*
- * ":rotating_light: FIRING errors-5xx: status ~ ^5 at 7.3% of 1502 hits
- * over 1m (threshold 5%)", or with each "hashtag = goodvibes at 240 hits
- * over 1m (threshold 200)". value and match arrive repaired.
- */
-static void alert_rule_text(const struct alert_rule *rule,
-			    const struct alert_rule_event *ev,
-			    const struct buf *value, const struct buf *match,
-			    struct buf *out)
-{
-	const struct aggregator_alert *cfg = rule->cfg;
-	bool firing = ev->status == ALERT_RULE_FIRING;
-	char over[32];
-
-	units_format_duration(cfg->over, over, sizeof(over));
-	buf_printf(out, "%s %s %s: %s", firing ? ":rotating_light:" :
-		   ":white_check_mark:", firing ? "FIRING" : "RESOLVED",
-		   cfg->name, cfg->dimension);
-	if (ev->value) {
-		buf_addstr(out, " = ");
-		alert_rule_slack(out, buf_str(value), buf_len(value));
-	} else if (buf_len(match)) {
-		buf_addstr(out, " ~ ");
-		alert_rule_slack(out, buf_str(match), buf_len(match));
-	}
-	if (rule->cond == AGGREGATOR_ALERT_SHARE_ABOVE)
-		buf_printf(out, " at %.1f%% of %llu hits over %s (threshold %g%%)",
-			   ev->observed * 100, (unsigned long long)ev->total, over,
-			   rule->threshold * 100);
-	else if (rule->cond == AGGREGATOR_ALERT_ABOVE)
-		buf_printf(out, " at %llu hits over %s (threshold %lld)",
-			   (unsigned long long)ev->hits, over,
-			   (long long)cfg->above);
-	else
-		alert_rule_text_measure(rule, ev, over, out);
-}
-
-/*
- * The kind of a rule in the body: "hits" and "share" as before the other
- * conditions came, then their keys ("p95_above", "bytes_above").
- */
-static const char *alert_rule_kind(const struct alert_rule *rule)
-{
-	if (rule->cond == AGGREGATOR_ALERT_ABOVE)
-		return "hits";
-	if (rule->cond == AGGREGATOR_ALERT_SHARE_ABOVE)
-		return "share";
-	return aggregator_alert_conditions[rule->cond];
-}
-
-/*
- * observed and threshold: a share as a real from 0 to 1, anything else as
- * an integer (hits, bytes, microseconds rounded).
- */
-static void alert_rule_numbers(const struct alert_rule *rule,
-			       const struct alert_rule_event *ev, json_t *body)
-{
-	const struct aggregator_alert *cfg = rule->cfg;
-	json_t *observed, *threshold;
-
-	switch (rule->cond) {
-	case AGGREGATOR_ALERT_SHARE_ABOVE:
-		observed = json_real(ev->observed);
-		threshold = json_real(rule->threshold);
-		break;
-	case AGGREGATOR_ALERT_ABOVE:
-		observed = json_integer((json_int_t)ev->hits);
-		threshold = json_integer((json_int_t)cfg->above);
-		break;
-	case AGGREGATOR_ALERT_BYTES_ABOVE:
-		observed = json_integer((json_int_t)ev->bytes);
-		threshold = json_integer((json_int_t)cfg->bytes_above);
-		break;
-	default:
-		observed = json_integer((json_int_t)llround(ev->observed));
-		threshold = json_integer((json_int_t)llround(rule->threshold));
-		json_object_set_new(body, "timed", json_integer((json_int_t)ev->timed));
-	}
-	json_object_set_new(body, "observed", observed);
-	json_object_set_new(body, "threshold", threshold);
-	if (alert_rule_percentile(rule->cond) && ev->timed)
-		json_object_set_new(body, "observed_between",
-				    json_pack("[II]", (json_int_t)ev->lo_us,
-					      (json_int_t)ev->hi_us));
-}
-
-static void alert_rule_fields(const struct alert_rule *rule,
-			      const struct alert_rule_event *ev, json_t *body,
-			      int64_t at_s)
-{
-	const struct aggregator_alert *cfg = rule->cfg;
-	time_t t = (time_t)at_s;
-	char at[32] = "";
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm))
-		strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	json_object_set_new(body, "status", json_string(alert_rule_status_name(ev->status)));
-	json_object_set_new(body, "rule", json_string(cfg->name));
-	json_object_set_new(body, "dimension", json_string(cfg->dimension));
-	json_object_set_new(body, "kind", json_string(alert_rule_kind(rule)));
-	alert_rule_numbers(rule, ev, body);
-	json_object_set_new(body, "hits", json_integer((json_int_t)ev->hits));
-	json_object_set_new(body, "total", json_integer((json_int_t)ev->total));
-	json_object_set_new(body, "over_seconds", json_integer(cfg->over / 1000));
-	json_object_set_new(body, "at", json_string(at));
-}
-
-char *alert_rule_body(const struct alert_rule *rule,
-		      const struct alert_rule_event *ev, int64_t at_s)
-{
-	struct buf value, match, text;
-	json_t *body = json_object();
-	char *json;
-
-	buf_init(&value, ALERT_RULE_TEXT_MAX);
-	buf_init(&match, ALERT_RULE_TEXT_MAX);
-	buf_init(&text, ALERT_RULE_TEXT_MAX);
-	alert_rule_utf8(&value, ev->value ? ev->value : "", ev->len);
-	alert_rule_utf8(&match, rule->cfg->match, strlen(rule->cfg->match));
-	alert_rule_text(rule, ev, &value, &match, &text);
-	json_object_set_new(body, "text", json_stringn(buf_str(&text), buf_len(&text)));
-	alert_rule_fields(rule, ev, body, at_s);
-	if (buf_len(&match))
-		json_object_set_new(body, "match",
-				    json_stringn(buf_str(&match), buf_len(&match)));
-	if (ev->value)
-		json_object_set_new(body, "value",
-				    json_stringn(buf_str(&value), buf_len(&value)));
-	json = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10));
-	json_decref(body);
-	buf_fini(&value);
-	buf_fini(&match);
-	buf_fini(&text);
-	if (!json) {
-		logging_error("alerts: out of memory building a message");
-		abort();
-	}
-	return json;
 }

@@ -1,7 +1,8 @@
 /*
  * alert_rule: what an alert rule decides, apart from where its numbers come
  * from (alerts.c reads them from MariaDB) and where its messages go
- * (webhook.c posts them), so that it can be tested alone.
+ * (alert_message.c writes them, webhook.c posts them), so that it can be
+ * tested alone.
  *
  * A rule has instances: the rule as a whole, or with each set, one per
  * matching value. A round is alert_rule_begin(), alert_rule_add() for every
@@ -88,6 +89,12 @@ void alert_rule_begin(struct alert_rule *rule);
 void alert_rule_add(struct alert_rule *rule, const char *value, size_t len,
 		    const struct alert_rule_row *row);
 
+/*
+ * The threshold the rule compares with: hits, a share from 0 to 1,
+ * microseconds or bytes, by its condition.
+ */
+double alert_rule_threshold(const struct alert_rule *rule);
+
 /* Whether the rule watches a percentile, which needs latency histograms. */
 bool alert_rule_uses_latency(const struct alert_rule *rule);
 
@@ -124,14 +131,5 @@ void alert_rule_reset(struct alert_rule *rule);
 
 /* "firing" or "resolved". */
 const char *alert_rule_status_name(enum alert_rule_status status);
-
-/*
- * The webhook's JSON body for ev at at_s (Unix seconds): a Slack "text"
- * line and the structured fields (see config/aggregator.yml). Values from
- * the logs reach it through jansson only, their invalid UTF-8 (if any)
- * replaced by U+FFFD. Caller owns the result; free with free().
- */
-char *alert_rule_body(const struct alert_rule *rule,
-		      const struct alert_rule_event *ev, int64_t at_s);
 
 #endif

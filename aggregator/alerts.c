@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alert_message.h"
 #include "alert_rule.h"
 #include "db.h"
 #include "logging.h"
@@ -356,7 +357,7 @@ static void alerts_notify(struct alerts *al, size_t i,
 	struct alerts_rule *ar = &al->rules[i];
 	const struct aggregator_alert *cfg = alert_rule_config(ar->rule);
 	const char *status = alert_rule_status_name(ev->status);
-	char *body = alert_rule_body(ar->rule, ev, now_s);
+	char *body = alert_message_body(ar->rule, ev, now_s);
 	char *name = xasprintf("%s %s%s%s", cfg->name, status,
 			       ev->value ? " " : "", ev->value ? ev->value : "");
 	struct webhook_message msg = {

@@ -2,8 +2,11 @@
  * Unit tests of the alerts' parts that need neither MariaDB nor a real
  * receiver: alert_rule's decisions (sums, shares, min_hits, match, each;
  * firing once, silence while a state holds, resolving once, values that
- * come and go on their own, a round left unended), the JSON body (every
- * field, and values from the logs that round-trip through a JSON parser),
+ * come and go on their own, a round left unended; percentiles from
+ * histograms, clamped to the largest duration, under min_timed; averages
+ * and bytes), alert_message's JSON body (every field, what a percentile
+ * rule says it saw, and values from the logs that round-trip through a
+ * JSON parser),
  * and webhook's sender against a libmicrohttpd receiver in this process
  * that answers what each test scripts: retries on 5xx and 429, none on
  * 400, headers passed, a full queue dropping its oldest, a retrying rule
@@ -29,6 +32,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "aggregator/alert_message.h"
 #include "aggregator/alert_rule.h"
 #include "aggregator/window.h"
 #include "aggregator/webhook.h"
@@ -544,7 +548,7 @@ static void test_bytes_each_past_many_values(void **state)
 
 static json_t *body_of(const struct alert_rule *rule, const struct alert_rule_event *ev)
 {
-	char *text = alert_rule_body(rule, ev, T_AT);
+	char *text = alert_message_body(rule, ev, T_AT);
 	json_error_t error;
 	json_t *body = json_loads(text, JSON_REJECT_DUPLICATES, &error);
 
