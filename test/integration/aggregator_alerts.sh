@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# aggregator_alerts.sh: a streaming aggregator with one alert rule (5xx
+# aggregator_alerts.sh: a streaming aggregator with an alert rule (5xx
 # above 50% of the status hits over 5 s, evaluated every second) posts to
 # a receiver started here, which answers 503 to its first 2 POSTs. Lines
 # mostly of 500 make the rule fire: the message is retried until it is
 # taken; lines of 200 only, once the 500s have left the span, make it
 # resolve. The receiver gets exactly one firing and one resolved message,
 # each with a Slack "text" and the structured fields, although a second
-# aggregator on the same database has the same rule; the counts stay exact
-# and both stop on SIGTERM with status 0. Then a p95_above rule and a
-# bytes_above rule, silent so far, fire on counts and latency rows written
+# aggregator on the same database has the same rule; the counts stay
+# exact. Three more rules, silent so far (p95_above on some values,
+# p99_above on all, bytes_above), fire on counts and latency rows written
 # here (no built-in format has a request time yet), each once, with the
 # estimate and its bounds, and resolve once when faster rows replace them.
+# Both aggregators stop on SIGTERM with status 0.
 set -u
 # shellcheck source=tap.sh
 . "$(dirname "$0")/tap.sh"
@@ -152,6 +153,8 @@ RULE=(
 	"    over: 1m"
 	"    p95_above: 500ms"
 	"    webhook: http://127.0.0.1:$(cat "$RX/port")/hooks/logtally"
+	"  - {name: slow-site, dimension: url, over: 1m, p99_above: 600ms,"
+	"     webhook: 'http://127.0.0.1:$(cat "$RX/port")/hooks/logtally'}"
 	"  - {name: big-downloads, dimension: url, match: '^/downloads/', over: 1m,"
 	"     bytes_above: 1GB, webhook: 'http://127.0.0.1:$(cat "$RX/port")/hooks/logtally'}"
 )
@@ -159,10 +162,10 @@ agg_config "$TAP_TMP/agg.yml" "$BROKERS" "$TOPIC" "$DB" "${RULE[@]}"
 agg_start agg "$TAP_TMP/agg.yml"
 A_PID=$AGG_PID
 port=$(agg_wait_port agg)
-if [ -n "$port" ] && grep -q 'alerts: 3 rules, evaluated every 1s' "$TAP_TMP/agg.err"; then
-	ok "the aggregator starts with 3 alert rules evaluated every second"
+if [ -n "$port" ] && grep -q 'alerts: 4 rules, evaluated every 1s' "$TAP_TMP/agg.err"; then
+	ok "the aggregator starts with 4 alert rules evaluated every second"
 else
-	not_ok "the aggregator starts with 3 alert rules evaluated every second" \
+	not_ok "the aggregator starts with 4 alert rules evaluated every second" \
 	       "$(tail -n 20 "$TAP_TMP/agg.err")"
 fi
 
@@ -171,7 +174,7 @@ fi
 # once, not once per aggregator.
 TOPIC_B=$(agent_topic agg-alerts-b)
 agg_config "$TAP_TMP/b.yml" "$BROKERS" "$TOPIC_B" "$DB" "${RULE[@]}"
-wait_until 30 grep -q 'alerts: this aggregator evaluates the 3 rules' "$TAP_TMP/agg.err"
+wait_until 30 grep -q 'alerts: this aggregator evaluates the 4 rules' "$TAP_TMP/agg.err"
 agg_start b "$TAP_TMP/b.yml"
 B_PID=$AGG_PID
 check "a second aggregator on the same database leaves the rules to the first" \
@@ -255,8 +258,9 @@ fi
 # The duration and bytes rules. The rows go into the current base window
 # of dimension url, which the lines above never reach (/shop only): 100
 # timed hits of /checkout, 90 of them in the bucket up to 100ms and 10 in
-# (500ms, 630ms], the largest 620ms, so p95 = 500 + 120 * 5/10 = 560ms;
-# and 3 GB of /downloads/big.iso.
+# (500ms, 630ms], the largest 620ms, so p95 = 500 + 120 * 5/10 = 560ms
+# and p99 = 500 + 120 * 9/10 = 608ms (slow-site reads the rows by bucket
+# alone: the /shop lines have no duration); and 3 GB of /downloads/big.iso.
 W=$(date -u -d "@$(( $(date +%s) / 5 * 5 ))" '+%F %T')
 bucket_rows() {   # VALUE LE_US HITS: latency rows through latency_buckets
 	echo "INSERT INTO latency SELECT 5, '$W', 'url', '$1', bucket, $3
@@ -289,6 +293,13 @@ measure_check() {   # STATUS RULE
 			push @bad, "threshold" unless $b->{threshold} == 500000;
 			push @bad, "timed" unless $b->{timed} == 100;
 			push @bad, "hits" unless $b->{hits} == 120;
+		} elsif ($b->{rule} eq "slow-site") {
+			my $p99 = $firing ? "608ms \\(between 500ms and 620ms\\)" :
+				"99.8ms \\(between 80ms and 100ms\\)";
+			push @bad, "text: $b->{text}" unless $b->{text} =~
+				/^\Q$head\E slow-site: url p99 $p99 of 100 timed hits over 1m \(threshold 600ms\)$/;
+			push @bad, "kind" unless $b->{kind} eq "p99_above";
+			push @bad, "observed $b->{observed}" unless $b->{observed} == ($firing ? 608000 : 99800);
 		} else {
 			my $bytes = $firing ? "3GB" : "0B";
 			push @bad, "text: $b->{text}" unless $b->{text} =~
@@ -301,14 +312,16 @@ measure_check() {   # STATUS RULE
 	'
 }
 measures_fired() {
-	[ "$(delivered firing slow-checkout)" -ge 1 ] && [ "$(delivered firing big-downloads)" -ge 1 ]
+	[ "$(delivered firing slow-checkout)" -ge 1 ] && [ "$(delivered firing big-downloads)" -ge 1 ] &&
+	[ "$(delivered firing slow-site)" -ge 1 ]
 }
 wait_until 30 measures_fired
 if measures_fired && [ -z "$(measure_check firing slow-checkout)" ] &&
-   [ -z "$(measure_check firing big-downloads)" ]; then
-	ok "p95_above and bytes_above fire on the rows: p95 560ms (between 500ms and 620ms), 3GB"
+   [ -z "$(measure_check firing big-downloads)" ] && [ -z "$(measure_check firing slow-site)" ]; then
+	ok "p95_above, p99_above and bytes_above fire on the rows: p95 560ms (between 500ms and 620ms), p99 608ms, 3GB"
 else
-	not_ok "p95_above and bytes_above fire on the rows" "$(measure_check firing slow-checkout)
+	not_ok "p95_above, p99_above and bytes_above fire on the rows" "$(measure_check firing slow-checkout)
+$(measure_check firing slow-site)
 $(measure_check firing big-downloads)
 $(grep -v '"rule":"errors-5xx"' "$RX/requests")"
 fi
@@ -322,14 +335,16 @@ agg_sql "$DB" "START TRANSACTION;
 	DELETE FROM counts WHERE dimension = 'url' AND value = '/downloads/big.iso';
 	COMMIT" || bail_out "cannot replace the latency rows"
 measures_resolved() {
-	[ "$(delivered resolved slow-checkout)" -ge 1 ] && [ "$(delivered resolved big-downloads)" -ge 1 ]
+	[ "$(delivered resolved slow-checkout)" -ge 1 ] && [ "$(delivered resolved big-downloads)" -ge 1 ] &&
+	[ "$(delivered resolved slow-site)" -ge 1 ]
 }
 wait_until 30 measures_resolved
 if measures_resolved && [ -z "$(measure_check resolved slow-checkout)" ] &&
-   [ -z "$(measure_check resolved big-downloads)" ]; then
-	ok "both resolve on faster and fewer bytes: p95 99ms (between 80ms and 100ms)"
+   [ -z "$(measure_check resolved big-downloads)" ] && [ -z "$(measure_check resolved slow-site)" ]; then
+	ok "all three resolve on faster and fewer bytes: p95 99ms (between 80ms and 100ms)"
 else
-	not_ok "both resolve on faster and fewer bytes" "$(measure_check resolved slow-checkout)
+	not_ok "all three resolve on faster and fewer bytes" "$(measure_check resolved slow-checkout)
+$(measure_check resolved slow-site)
 $(measure_check resolved big-downloads)
 $(grep -v '"rule":"errors-5xx"' "$RX/requests")"
 fi
@@ -337,6 +352,7 @@ rounds=$(agg_metric "$port" logtally_aggregator_alert_rounds_total)
 wait_until 30 rounds_passed
 check "each said so once: one firing and one resolved message of each" \
 	test "$(delivered firing slow-checkout) $(delivered resolved slow-checkout)" = "1 1" -a \
+	     "$(delivered firing slow-site) $(delivered resolved slow-site)" = "1 1" -a \
 	     "$(delivered firing big-downloads) $(delivered resolved big-downloads)" = "1 1"
 
 agg_stop "$B_PID"
