@@ -48,7 +48,7 @@ struct alert_rule {
 	pcre2_code *re;                 /* NULL: every value matches */
 	pcre2_match_data *md;
 	enum aggregator_alert_condition cond;
-	double threshold;               /* a share from 0 to 1, or microseconds */
+	double threshold;               /* hits, a share from 0 to 1, microseconds or bytes */
 	double q;                       /* percentile rules: 0.5 to 0.99; else 0 */
 	/* the round's sums */
 	uint64_t total;
@@ -200,6 +200,16 @@ const struct aggregator_alert *alert_rule_config(const struct alert_rule *rule)
 	return rule->cfg;
 }
 
+double alert_rule_threshold(const struct alert_rule *rule)
+{
+	return rule->threshold;
+}
+
+bool alert_rule_uses_latency(const struct alert_rule *rule)
+{
+	return alert_rule_percentile(rule->cond);
+}
+
 size_t alert_rule_firing(const struct alert_rule *rule)
 {
 	return rule->nfiring;
@@ -331,16 +341,6 @@ void alert_rule_add(struct alert_rule *rule, const char *value, size_t len,
 	inst->sums = sums;
 	rule->cands[rule->ncands++] = inst;
 	hmap_put(rule->cindex, inst->value, inst);
-}
-
-double alert_rule_threshold(const struct alert_rule *rule)
-{
-	return rule->threshold;
-}
-
-bool alert_rule_uses_latency(const struct alert_rule *rule)
-{
-	return alert_rule_percentile(rule->cond);
 }
 
 bool alert_rule_wants_latency(const struct alert_rule *rule)
