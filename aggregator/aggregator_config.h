@@ -60,11 +60,7 @@ struct aggregator_mariadb {
 	struct aggregator_mariadb_tls tls;
 };
 
-/*
- * The one condition of an alert rule, settled by the loader from the key
- * the file sets: hits, a share of all hits, a percentile or the average of
- * the durations (microseconds), or bytes.
- */
+/* An alert rule's one condition, settled by the loader from its key. */
 enum aggregator_alert_condition {
 	AGGREGATOR_ALERT_ABOVE,
 	AGGREGATOR_ALERT_SHARE_ABOVE,
@@ -76,14 +72,11 @@ enum aggregator_alert_condition {
 	AGGREGATOR_ALERT_BYTES_ABOVE,
 };
 
-/* The rule key of each condition ("p95_above"), by the enum. */
-extern const char *const aggregator_alert_conditions[];
+extern const char *const aggregator_alert_conditions[];  /* "p95_above", ... */
 
 /*
- * An alert rule: a condition on one dimension's values over a span,
- * evaluated every alerts_every (aggregator/alerts.c). Exactly one
- * condition key is set in the file; the others stay 0 or "" (NULL in a
- * struct made by hand), and condition says which.
+ * An alert rule (aggregator/alerts.c): one condition on a dimension's
+ * values over a span; the other condition keys stay 0 or "".
  */
 struct aggregator_alert {
 	char *name;
