@@ -16,6 +16,7 @@
 
 #include "accesslog.h"
 #include "confcheck.h"
+#include "latency.h"
 #include "schema.h"
 #include "units.h"
 
@@ -344,6 +345,17 @@ static int aggregator_check_share(const char *key, const char *value,
 	return aggregator_config_share(value, &share, err, errlen);
 }
 
+/* A duration threshold as latency_parse_us() reads it. */
+static int aggregator_check_duration_us(const char *key, const char *value,
+					char *err, size_t errlen, size_t *at)
+{
+	if (latency_parse_us(value) >= 0)
+		return 0;
+	snprintf(err, errlen, "'%s' is not a duration: write 500ms, 1.5s or 250us",
+		 value);
+	return -1;
+}
+
 /* An http:// or https:// URL with a host, as libcurl reads it. */
 static int aggregator_check_webhook(const char *key, const char *value,
 				    char *err, size_t errlen, size_t *at)
@@ -410,9 +422,31 @@ static const struct config_key aggregator_alert_keys[] = {
 	{"share_above", CONFIG_STRING, KEY(aggregator_alert, share_above),
 	 .check = aggregator_check_share,
 	 .help = "fires while matching hits / all hits of the dimension are above this (5% or 0.05)"},
+	{"p50_above", CONFIG_STRING, KEY(aggregator_alert, p50_above),
+	 .check = aggregator_check_duration_us,
+	 .help = "fires while the median duration of the matching hits is above this (500ms, 1.5s, 250us)"},
+	{"p90_above", CONFIG_STRING, KEY(aggregator_alert, p90_above),
+	 .check = aggregator_check_duration_us,
+	 .help = "fires while the 90th percentile of the matching hits' durations is above this"},
+	{"p95_above", CONFIG_STRING, KEY(aggregator_alert, p95_above),
+	 .check = aggregator_check_duration_us,
+	 .help = "fires while the 95th percentile of the matching hits' durations is above this"},
+	{"p99_above", CONFIG_STRING, KEY(aggregator_alert, p99_above),
+	 .check = aggregator_check_duration_us,
+	 .help = "fires while the 99th percentile of the matching hits' durations is above this"},
+	{"avg_above", CONFIG_STRING, KEY(aggregator_alert, avg_above),
+	 .check = aggregator_check_duration_us,
+	 .help = "fires while the average duration of the matching hits is above this"},
+	{"bytes_above", CONFIG_SIZE, KEY(aggregator_alert, bytes_above), .min = 0,
+	 .max = INT64_MAX,
+	 .help = "fires while the bytes sent for the matching hits in the span are above this (10MB, 1GiB)"},
 	{"min_hits", CONFIG_INT, KEY(aggregator_alert, min_hits), .def = "1",
 	 .min = 1, .max = INT64_MAX,
 	 .help = "share_above: the dimension needs at least this many hits in the span"},
+	{"min_timed", CONFIG_INT, KEY(aggregator_alert, min_timed), .def = "20",
+	 .min = 1, .max = INT64_MAX,
+	 .help = "p50_above to avg_above: the matching hits (each: the value's) need at "
+		 "least this many with a duration in the span"},
 	{"webhook", CONFIG_STRING, KEY(aggregator_alert, webhook), .flags = CONFIG_REQUIRED,
 	 .check = aggregator_check_webhook,
 	 .help = "http:// or https:// URL that gets a JSON POST when the rule fires or resolves"},
@@ -422,24 +456,70 @@ static const struct config_key aggregator_alert_keys[] = {
 	{NULL},
 };
 
+const char *const aggregator_alert_conditions[] = {
+	"above", "share_above", "p50_above", "p90_above", "p95_above",
+	"p99_above", "avg_above", "bytes_above", NULL,
+};
+
+static bool aggregator_alert_timed(enum aggregator_alert_condition c)
+{
+	return c >= AGGREGATOR_ALERT_P50_ABOVE && c <= AGGREGATOR_ALERT_AVG_ABOVE;
+}
+
+/*
+ * Settles rule->condition from the one condition key the file sets (the
+ * first, when it sets more: each further one is an error), and points
+ * duration_above at its text for the duration conditions. Returns whether
+ * one is set.
+ */
+static bool aggregator_alert_condition(struct aggregator_alert *rule,
+				       struct config_ctx *ctx)
+{
+	char *const durations[] = {rule->p50_above, rule->p90_above,
+				   rule->p95_above, rule->p99_above, rule->avg_above};
+	const char *first = NULL;
+
+	for (size_t i = 0; aggregator_alert_conditions[i]; i++) {
+		const char *key = aggregator_alert_conditions[i];
+
+		if (!config_has(ctx, key))
+			continue;
+		if (!first) {
+			first = key;
+			rule->condition = (enum aggregator_alert_condition)i;
+		} else if (config_ok(ctx, first) && config_ok(ctx, key)) {
+			config_report(ctx, key, "set %s or %s, not both", first, key);
+		}
+	}
+	if (!first) {
+		config_report(ctx, NULL, "needs a condition: above (hits), share_above "
+			      "(a share of all hits), p50_above, p90_above, p95_above, "
+			      "p99_above, avg_above (durations) or bytes_above");
+		return false;
+	}
+	if (aggregator_alert_timed(rule->condition))
+		rule->duration_above = durations[rule->condition - AGGREGATOR_ALERT_P50_ABOVE];
+	return true;
+}
+
 static void aggregator_alert_validate(void *obj, struct config_ctx *ctx)
 {
 	struct aggregator_alert *rule = obj;
 	size_t len = rule->name ? strlen(rule->name) : 0;
-	bool above = config_has(ctx, "above"), share = config_has(ctx, "share_above");
 
 	if (rule->name && (len == 0 || len > ALERT_NAME_MAX ||
 	    strspn(rule->name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != len))
 		config_report(ctx, "name", "'%s' must be 1 to %d lowercase letters, "
 			      "digits, '_' or '-'", rule->name, ALERT_NAME_MAX);
-	if (above && share && config_ok(ctx, "above") &&
-	    config_ok(ctx, "share_above"))
-		config_report(ctx, "share_above", "set above or share_above, not both");
-	else if (!above && !share)
-		config_report(ctx, NULL, "needs above (hits) or share_above "
-			      "(a share of all hits)");
-	if (above && config_has(ctx, "min_hits") && config_ok(ctx, "min_hits"))
-		config_report(ctx, "min_hits", "applies to share_above only");
+	if (aggregator_alert_condition(rule, ctx)) {
+		if (rule->condition != AGGREGATOR_ALERT_SHARE_ABOVE &&
+		    config_has(ctx, "min_hits") && config_ok(ctx, "min_hits"))
+			config_report(ctx, "min_hits", "applies to share_above only");
+		if (!aggregator_alert_timed(rule->condition) &&
+		    config_has(ctx, "min_timed") && config_ok(ctx, "min_timed"))
+			config_report(ctx, "min_timed", "applies to p50_above, p90_above, "
+				      "p95_above, p99_above and avg_above only");
+	}
 	if (config_ok(ctx, "over") && rule->over % 1000)
 		config_report(ctx, "over", "must be a whole number of seconds");
 }

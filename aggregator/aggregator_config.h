@@ -74,10 +74,23 @@ struct aggregator_mariadb {
 	struct aggregator_mariadb_tls tls;
 };
 
+/* An alert rule's one condition, settled by the loader from its key. */
+enum aggregator_alert_condition {
+	AGGREGATOR_ALERT_ABOVE,
+	AGGREGATOR_ALERT_SHARE_ABOVE,
+	AGGREGATOR_ALERT_P50_ABOVE,
+	AGGREGATOR_ALERT_P90_ABOVE,
+	AGGREGATOR_ALERT_P95_ABOVE,
+	AGGREGATOR_ALERT_P99_ABOVE,
+	AGGREGATOR_ALERT_AVG_ABOVE,
+	AGGREGATOR_ALERT_BYTES_ABOVE,
+};
+
+extern const char *const aggregator_alert_conditions[];  /* "p95_above", ... */
+
 /*
- * An alert rule: a condition on the hits of one dimension over a span,
- * evaluated every alerts_every (aggregator/alerts.c). Exactly one of above
- * and share_above is set in the file (the other stays 0 or "").
+ * An alert rule (aggregator/alerts.c): one condition on a dimension's
+ * values over a span; the other condition keys stay 0 or "".
  */
 struct aggregator_alert {
 	char *name;
@@ -85,11 +98,17 @@ struct aggregator_alert {
 	char *match;                      /* "" for every value */
 	bool each;                        /* one alert per matching value */
 	int64_t over;                     /* the span, whole seconds in ms */
-	int64_t above;                    /* hits, when share_above is "" */
-	char *share_above;                /* "" or "5%" or "0.05" */
+	enum aggregator_alert_condition condition;
+	int64_t above;                    /* hits */
+	char *share_above;                /* "5%" or "0.05" */
+	char *duration_above;             /* p50..avg: the one set below (borrowed) */
+	uint64_t bytes_above;             /* bytes */
 	int64_t min_hits;                 /* share rules: all hits at least */
+	int64_t min_timed;                /* duration rules: timed hits at least */
 	char *webhook;                    /* http:// or https:// URL */
 	struct config_map headers;        /* sent with every POST */
+	/* the file's duration keys: "500ms", "1.5s", "250us" or "" */
+	char *p50_above, *p90_above, *p95_above, *p99_above, *avg_above;
 };
 
 struct aggregator_http {

@@ -1,49 +1,66 @@
 /*
- * alert_rule: sums, conditions, states and the JSON of one rule. The states
- * are the instances firing now; a round's sums are the total of the
- * dimension, the sum of the matching values and, with each set, the hits
- * of every firing value (marked seen) and of a bounded list of candidates
- * that may start to fire. An instance whose value was not seen in a round
- * had no hits in the span: it is judged with 0.
+ * alert_rule: sums, conditions and states of one rule (its messages are
+ * alert_message.c's). The states are the instances firing now; a round's
+ * sums are the total hits of the dimension, the sums of the matching
+ * values and, with each set, the sums of every firing value (marked seen)
+ * and of a bounded list of candidates that may start to fire. An instance
+ * whose value was not seen in a round had no hits in the span: it is
+ * judged with 0. Percentile rules sum latency histograms too, of the
+ * matching values or of each instance.
  */
 #include "alert_rule.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include <jansson.h>
 #include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "buf.h"
 #include "confcheck.h"
 #include "hmap.h"
+#include "latency.h"
 #include "logging.h"
-#include "units.h"
-#include "utf8.h"
 #include "xalloc.h"
 
-/* The text line: the name, a value of SCHEMA_VALUE_CHARS (512) characters escaped, some words. */
-#define ALERT_RULE_TEXT_MAX (16 * 1024)
+/* What the condition is judged on: one value's sums, or several's. */
+struct alert_rule_sums {
+	uint64_t hits, bytes, timed, us_sum;
+	struct latency_hist hist;       /* percentile rules; max_us from counts */
+};
 
 struct alert_rule_instance {
 	char *value;            /* NULL for the rule as a whole */
 	size_t len;
-	uint64_t hits;          /* this round's, when seen */
+	struct alert_rule_sums sums;    /* this round's, when seen */
 	bool seen;
+};
+
+/* An instance's condition judged on its sums. */
+struct alert_rule_judgement {
+	bool holds;
+	double observed;                /* as in struct alert_rule_event */
+	uint64_t lo_us, hi_us;          /* a percentile's bounds; else 0 */
+	uint64_t timed;                 /* the timed hits the observed is of */
 };
 
 struct alert_rule {
 	const struct aggregator_alert *cfg;
 	pcre2_code *re;                 /* NULL: every value matches */
 	pcre2_match_data *md;
-	bool share;                     /* share_above, else above */
-	double threshold;               /* a share from 0 to 1, or hits */
+	enum aggregator_alert_condition cond;
+	double threshold;               /* hits, a share from 0 to 1, microseconds or bytes */
+	double q;                       /* percentile rules: 0.5 to 0.99; else 0 */
 	/* the round's sums */
-	uint64_t total, matched;
+	uint64_t total;
+	struct alert_rule_sums matched;
 	struct alert_rule_instance *cands[ALERT_RULE_INSTANCES_MAX];
 	size_t ncands;
+	struct hmap *cindex;            /* the candidates by value */
+	/* alert_rule_add_latency()'s last value, and where its rows go */
+	char *last;
+	size_t last_len, last_cap;
+	bool last_valid;
+	struct latency_hist *last_hist; /* NULL: passed over */
 	/* the state: the instances firing, and each's by value */
 	struct alert_rule_instance *firing[ALERT_RULE_INSTANCES_MAX];
 	size_t nfiring;
@@ -51,8 +68,7 @@ struct alert_rule {
 };
 
 static struct alert_rule_instance *alert_rule_instance_new(const char *value,
-							   size_t len,
-							   uint64_t hits)
+							   size_t len)
 {
 	struct alert_rule_instance *inst = xcalloc(1, sizeof(*inst));
 
@@ -61,7 +77,6 @@ static struct alert_rule_instance *alert_rule_instance_new(const char *value,
 		memcpy(inst->value, value, len + 1);
 		inst->len = len;
 	}
-	inst->hits = hits;
 	return inst;
 }
 
@@ -73,6 +88,47 @@ static void alert_rule_instance_free(struct alert_rule_instance *inst)
 	free(inst);
 }
 
+static bool alert_rule_percentile(enum aggregator_alert_condition cond)
+{
+	return cond >= AGGREGATOR_ALERT_P50_ABOVE && cond <= AGGREGATOR_ALERT_P99_ABOVE;
+}
+
+/* Sets the threshold of cfg's condition; -1 with the reason in err when it does not parse. */
+static int alert_rule_parse_threshold(struct alert_rule *rule, char *err,
+				      size_t errlen)
+{
+	static const double quantiles[] = {0.5, 0.9, 0.95, 0.99};
+	const struct aggregator_alert *cfg = rule->cfg;
+	int64_t us;
+
+	switch (rule->cond) {
+	case AGGREGATOR_ALERT_SHARE_ABOVE:
+		return aggregator_config_share(cfg->share_above, &rule->threshold,
+					       err, errlen);
+	case AGGREGATOR_ALERT_P50_ABOVE:
+	case AGGREGATOR_ALERT_P90_ABOVE:
+	case AGGREGATOR_ALERT_P95_ABOVE:
+	case AGGREGATOR_ALERT_P99_ABOVE:
+	case AGGREGATOR_ALERT_AVG_ABOVE:
+		us = cfg->duration_above ? latency_parse_us(cfg->duration_above) : -1;
+		if (us < 0) {
+			snprintf(err, errlen, "alert %s: %s is not a duration", cfg->name,
+				 aggregator_alert_conditions[rule->cond]);
+			return -1;
+		}
+		rule->threshold = (double)us;
+		if (alert_rule_percentile(rule->cond))
+			rule->q = quantiles[rule->cond - AGGREGATOR_ALERT_P50_ABOVE];
+		return 0;
+	case AGGREGATOR_ALERT_BYTES_ABOVE:
+		rule->threshold = (double)cfg->bytes_above;
+		return 0;
+	default:
+		rule->threshold = (double)cfg->above;
+		return 0;
+	}
+}
+
 struct alert_rule *alert_rule_new(const struct aggregator_alert *cfg,
 				  char *err, size_t errlen)
 {
@@ -81,11 +137,10 @@ struct alert_rule *alert_rule_new(const struct aggregator_alert *cfg,
 	int code;
 
 	rule->cfg = cfg;
+	rule->cond = cfg->condition;
 	rule->index = hmap_new();
-	rule->share = *cfg->share_above != '\0';
-	rule->threshold = (double)cfg->above;
-	if (rule->share && aggregator_config_share(cfg->share_above,
-						   &rule->threshold, err, errlen))
+	rule->cindex = hmap_new();
+	if (alert_rule_parse_threshold(rule, err, errlen))
 		goto fail;
 	if (!*cfg->match)
 		return rule;
@@ -104,9 +159,14 @@ fail:
 
 static void alert_rule_clear_cands(struct alert_rule *rule)
 {
-	for (size_t i = 0; i < rule->ncands; i++)
+	for (size_t i = 0; i < rule->ncands; i++) {
+		if (rule->cands[i])
+			hmap_remove(rule->cindex, rule->cands[i]->value);
 		alert_rule_instance_free(rule->cands[i]);
+	}
 	rule->ncands = 0;
+	rule->last_valid = false;
+	rule->last_hist = NULL;
 }
 
 void alert_rule_reset(struct alert_rule *rule)
@@ -117,6 +177,8 @@ void alert_rule_reset(struct alert_rule *rule)
 		alert_rule_instance_free(rule->firing[i]);
 	}
 	rule->nfiring = 0;
+	rule->last_valid = false;
+	rule->last_hist = NULL;
 }
 
 void alert_rule_free(struct alert_rule *rule)
@@ -126,6 +188,8 @@ void alert_rule_free(struct alert_rule *rule)
 	alert_rule_clear_cands(rule);
 	alert_rule_reset(rule);
 	hmap_free(rule->index);
+	hmap_free(rule->cindex);
+	free(rule->last);
 	pcre2_match_data_free(rule->md);
 	pcre2_code_free(rule->re);
 	free(rule);
@@ -134,6 +198,16 @@ void alert_rule_free(struct alert_rule *rule)
 const struct aggregator_alert *alert_rule_config(const struct alert_rule *rule)
 {
 	return rule->cfg;
+}
+
+double alert_rule_threshold(const struct alert_rule *rule)
+{
+	return rule->threshold;
+}
+
+bool alert_rule_uses_latency(const struct alert_rule *rule)
+{
+	return alert_rule_percentile(rule->cond);
 }
 
 size_t alert_rule_firing(const struct alert_rule *rule)
@@ -150,11 +224,12 @@ const char *alert_rule_status_name(enum alert_rule_status status)
 
 void alert_rule_begin(struct alert_rule *rule)
 {
-	rule->total = rule->matched = 0;
+	rule->total = 0;
+	memset(&rule->matched, 0, sizeof(rule->matched));
 	alert_rule_clear_cands(rule);
 	for (size_t i = 0; i < rule->nfiring; i++) {
 		rule->firing[i]->seen = false;
-		rule->firing[i]->hits = 0;
+		memset(&rule->firing[i]->sums, 0, sizeof(rule->firing[i]->sums));
 	}
 }
 
@@ -168,40 +243,151 @@ static bool alert_rule_matches(const struct alert_rule *rule,
 			   NULL) >= 0;
 }
 
+static void alert_rule_sums_add(struct alert_rule_sums *s,
+				const struct alert_rule_row *row)
+{
+	s->hits += row->hits;
+	s->bytes += row->bytes;
+	s->timed += row->timed;
+	s->us_sum += row->duration_us_sum;
+	if (row->duration_us_max > s->hist.max_us)
+		s->hist.max_us = row->duration_us_max;
+}
+
+/* The condition of s: whether it holds, and what was observed. */
+static void alert_rule_judge(const struct alert_rule *rule,
+			     const struct alert_rule_sums *s,
+			     struct alert_rule_judgement *j)
+{
+	const struct aggregator_alert *cfg = rule->cfg;
+	struct latency_estimate est;
+
+	memset(j, 0, sizeof(*j));
+	j->timed = s->timed;
+	switch (rule->cond) {
+	case AGGREGATOR_ALERT_ABOVE:
+		j->observed = (double)s->hits;
+		j->holds = s->hits > (uint64_t)cfg->above;
+		break;
+	case AGGREGATOR_ALERT_SHARE_ABOVE:
+		j->observed = rule->total ? (double)s->hits / (double)rule->total : 0;
+		j->holds = rule->total && rule->total >= (uint64_t)cfg->min_hits &&
+			   j->observed > rule->threshold;
+		break;
+	case AGGREGATOR_ALERT_BYTES_ABOVE:
+		j->observed = (double)s->bytes;
+		j->holds = s->bytes > cfg->bytes_above;
+		break;
+	case AGGREGATOR_ALERT_AVG_ABOVE:
+		j->observed = s->timed ? (double)s->us_sum / (double)s->timed : 0;
+		j->holds = s->timed >= (uint64_t)cfg->min_timed &&
+			   j->observed > rule->threshold;
+		break;
+	default:        /* a percentile, of the histogram's hits */
+		j->timed = s->hist.total;
+		if (!latency_percentile(&s->hist, rule->q, &est))
+			break;
+		j->observed = est.value_us;
+		j->lo_us = est.lo_us;
+		j->hi_us = est.hi_us;
+		j->holds = s->hist.total >= (uint64_t)cfg->min_timed &&
+			   j->observed > rule->threshold;
+	}
+}
+
+/*
+ * With each: whether a value that is not firing may start to, from its
+ * counts alone, so that the bounded candidates are not spent on values
+ * that cannot. A percentile estimate is at most the largest duration.
+ */
+static bool alert_rule_may_hold(const struct alert_rule *rule,
+				const struct alert_rule_sums *s)
+{
+	struct alert_rule_judgement j;
+
+	if (alert_rule_percentile(rule->cond))
+		return s->timed >= (uint64_t)rule->cfg->min_timed &&
+		       (!s->hist.max_us || (double)s->hist.max_us > rule->threshold);
+	if (rule->cond == AGGREGATOR_ALERT_BYTES_ABOVE ||
+	    rule->cond == AGGREGATOR_ALERT_AVG_ABOVE) {
+		alert_rule_judge(rule, s, &j);
+		return j.holds;
+	}
+	return true;    /* hits and shares: as many as fit, largest first */
+}
+
 void alert_rule_add(struct alert_rule *rule, const char *value, size_t len,
-		    uint64_t hits)
+		    const struct alert_rule_row *row)
 {
 	struct alert_rule_instance *inst;
+	struct alert_rule_sums sums = {0};
 
-	rule->total += hits;
+	rule->total += row->hits;
 	if (!alert_rule_matches(rule, value, len))
 		return;
-	rule->matched += hits;
+	alert_rule_sums_add(&rule->matched, row);
 	if (!rule->cfg->each)
 		return;
 	inst = hmap_get(rule->index, value);
 	if (inst) {
 		inst->seen = true;
-		inst->hits += hits;
-	} else if (rule->ncands < ALERT_RULE_INSTANCES_MAX) {
-		rule->cands[rule->ncands++] = alert_rule_instance_new(value, len, hits);
+		alert_rule_sums_add(&inst->sums, row);
+		return;
 	}
+	alert_rule_sums_add(&sums, row);
+	if (rule->ncands == ALERT_RULE_INSTANCES_MAX || !alert_rule_may_hold(rule, &sums))
+		return;
+	inst = alert_rule_instance_new(value, len);
+	inst->sums = sums;
+	rule->cands[rule->ncands++] = inst;
+	hmap_put(rule->cindex, inst->value, inst);
 }
 
-static double alert_rule_observed(const struct alert_rule *rule, uint64_t hits)
+bool alert_rule_wants_latency(const struct alert_rule *rule)
 {
-	if (!rule->share)
-		return (double)hits;
-	return rule->total ? (double)hits / (double)rule->total : 0;
-}
-
-static bool alert_rule_holds(const struct alert_rule *rule, uint64_t hits)
-{
-	if (!rule->share)
-		return hits > (uint64_t)rule->cfg->above;
-	if (rule->total < (uint64_t)rule->cfg->min_hits || !rule->total)
+	if (!alert_rule_percentile(rule->cond))
 		return false;
-	return alert_rule_observed(rule, hits) > rule->threshold;
+	if (rule->cfg->each)
+		return rule->ncands || rule->nfiring;
+	return rule->matched.timed > 0;
+}
+
+/* Where the latency rows of value go: remembered for its next rows. */
+static void alert_rule_latency_target(struct alert_rule *rule,
+				      const char *value, size_t len)
+{
+	struct alert_rule_instance *inst;
+
+	if (len + 1 > rule->last_cap) {
+		rule->last = xrealloc(rule->last, len + 1);
+		rule->last_cap = len + 1;
+	}
+	memcpy(rule->last, value, len);
+	rule->last[len] = '\0';
+	rule->last_len = len;
+	rule->last_valid = true;
+	rule->last_hist = NULL;
+	if (!alert_rule_matches(rule, value, len))
+		return;
+	if (!rule->cfg->each) {
+		rule->last_hist = &rule->matched.hist;
+		return;
+	}
+	inst = hmap_get(rule->index, value);
+	if (!inst)
+		inst = hmap_get(rule->cindex, value);
+	if (inst)
+		rule->last_hist = &inst->sums.hist;
+}
+
+void alert_rule_add_latency(struct alert_rule *rule, const char *value,
+			    size_t len, unsigned int b, uint64_t hits)
+{
+	if (!rule->last_valid || len != rule->last_len ||
+	    memcmp(rule->last, value, len))
+		alert_rule_latency_target(rule, value, len);
+	if (rule->last_hist)
+		latency_hist_add(rule->last_hist, b, hits);
 }
 
 static void alert_rule_event(const struct alert_rule *rule,
@@ -209,6 +395,9 @@ static void alert_rule_event(const struct alert_rule *rule,
 			     enum alert_rule_status status,
 			     const struct alert_rule_instance *inst)
 {
+	struct alert_rule_judgement j;
+
+	alert_rule_judge(rule, &inst->sums, &j);
 	ev->status = status;
 	ev->value = NULL;
 	ev->len = 0;
@@ -217,9 +406,22 @@ static void alert_rule_event(const struct alert_rule *rule,
 		memcpy(ev->value, inst->value, inst->len + 1);
 		ev->len = inst->len;
 	}
-	ev->hits = inst->hits;
+	ev->hits = inst->sums.hits;
 	ev->total = rule->total;
-	ev->observed = alert_rule_observed(rule, inst->hits);
+	ev->timed = j.timed;
+	ev->bytes = inst->sums.bytes;
+	ev->observed = j.observed;
+	ev->lo_us = j.lo_us;
+	ev->hi_us = j.hi_us;
+}
+
+static bool alert_rule_holds(const struct alert_rule *rule,
+			     const struct alert_rule_sums *s)
+{
+	struct alert_rule_judgement j;
+
+	alert_rule_judge(rule, s, &j);
+	return j.holds;
 }
 
 /* Removes firing instance i that stopped holding; reports it in ev. */
@@ -254,15 +456,16 @@ static size_t alert_rule_end_each(struct alert_rule *rule,
 	size_t n = 0, i = rule->nfiring, capped = 0;
 
 	while (i-- > 0)
-		if (!alert_rule_holds(rule, rule->firing[i]->hits))
+		if (!alert_rule_holds(rule, &rule->firing[i]->sums))
 			alert_rule_resolve(rule, i, &events[n++]);
 	for (i = 0; i < rule->ncands; i++) {
-		if (!alert_rule_holds(rule, rule->cands[i]->hits))
+		if (!alert_rule_holds(rule, &rule->cands[i]->sums))
 			continue;
 		if (rule->nfiring == ALERT_RULE_INSTANCES_MAX) {
 			capped++;
 			continue;
 		}
+		hmap_remove(rule->cindex, rule->cands[i]->value);
 		alert_rule_fire(rule, rule->cands[i], &events[n++]);
 		rule->cands[i] = NULL;
 	}
@@ -277,19 +480,21 @@ size_t alert_rule_end(struct alert_rule *rule, struct alert_rule_event **events)
 {
 	struct alert_rule_event *ev = xcalloc(2 * ALERT_RULE_INSTANCES_MAX,
 					      sizeof(*ev));
-	bool holds = alert_rule_holds(rule, rule->matched);
+	bool holds = alert_rule_holds(rule, &rule->matched);
+	struct alert_rule_instance *whole;
 	size_t n = 0;
 
 	if (rule->cfg->each) {
 		n = alert_rule_end_each(rule, ev);
 	} else if (holds && !rule->nfiring) {
-		alert_rule_fire(rule, alert_rule_instance_new(NULL, 0, rule->matched),
-				&ev[n++]);
+		whole = alert_rule_instance_new(NULL, 0);
+		whole->sums = rule->matched;
+		alert_rule_fire(rule, whole, &ev[n++]);
 	} else if (!holds && rule->nfiring) {
-		rule->firing[0]->hits = rule->matched;
+		rule->firing[0]->sums = rule->matched;
 		alert_rule_resolve(rule, 0, &ev[n++]);
 	} else if (rule->nfiring) {
-		rule->firing[0]->hits = rule->matched;
+		rule->firing[0]->sums = rule->matched;
 	}
 	alert_rule_clear_cands(rule);
 	if (!n) {
@@ -305,138 +510,4 @@ void alert_rule_events_free(struct alert_rule_event *events, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(events[i].value);
 	free(events);
-}
-
-/* --- the message ------------------------------------------------------------ */
-
-/* s[0..len) with each ill-formed sequence replaced by U+FFFD, into out. */
-static void alert_rule_utf8(struct buf *out, const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, n;
-	bool bad;
-
-	while (i < len) {
-		n = utf8_seq(p + i, len - i, &bad);
-		buf_add(out, bad ? "\xef\xbf\xbd" : s + i, bad ? 3 : n);
-		i += n;
-	}
-}
-
-/* Slack reads &, < and > as markup: they are escaped in its text. */
-static void alert_rule_slack(struct buf *out, const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		switch (s[i]) {
-		case '&':
-			buf_addstr(out, "&amp;");
-			break;
-		case '<':
-			buf_addstr(out, "&lt;");
-			break;
-		case '>':
-			buf_addstr(out, "&gt;");
-			break;
-		default:
-			buf_addc(out, s[i]);
-		}
-	}
-}
-
-/*
- * ":rotating_light: FIRING errors-5xx: status ~ ^5 at 7.3% of 1502 hits
- * over 1m (threshold 5%)", or with each "hashtag = goodvibes at 240 hits
- * over 1m (threshold 200)". value and match arrive repaired.
- */
-static void alert_rule_text(const struct alert_rule *rule,
-			    const struct alert_rule_event *ev,
-			    const struct buf *value, const struct buf *match,
-			    struct buf *out)
-{
-	const struct aggregator_alert *cfg = rule->cfg;
-	bool firing = ev->status == ALERT_RULE_FIRING;
-	char over[32];
-
-	units_format_duration(cfg->over, over, sizeof(over));
-	buf_printf(out, "%s %s %s: %s", firing ? ":rotating_light:" :
-		   ":white_check_mark:", firing ? "FIRING" : "RESOLVED",
-		   cfg->name, cfg->dimension);
-	if (ev->value) {
-		buf_addstr(out, " = ");
-		alert_rule_slack(out, buf_str(value), buf_len(value));
-	} else if (buf_len(match)) {
-		buf_addstr(out, " ~ ");
-		alert_rule_slack(out, buf_str(match), buf_len(match));
-	}
-	if (rule->share)
-		buf_printf(out, " at %.1f%% of %llu hits over %s (threshold %g%%)",
-			   ev->observed * 100, (unsigned long long)ev->total, over,
-			   rule->threshold * 100);
-	else
-		buf_printf(out, " at %llu hits over %s (threshold %lld)",
-			   (unsigned long long)ev->hits, over,
-			   (long long)cfg->above);
-}
-
-static json_t *alert_rule_number(const struct alert_rule *rule, double share,
-				 uint64_t hits)
-{
-	return rule->share ? json_real(share) : json_integer((json_int_t)hits);
-}
-
-static void alert_rule_fields(const struct alert_rule *rule,
-			      const struct alert_rule_event *ev, json_t *body,
-			      int64_t at_s)
-{
-	const struct aggregator_alert *cfg = rule->cfg;
-	time_t t = (time_t)at_s;
-	char at[32] = "";
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm))
-		strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	json_object_set_new(body, "status", json_string(alert_rule_status_name(ev->status)));
-	json_object_set_new(body, "rule", json_string(cfg->name));
-	json_object_set_new(body, "dimension", json_string(cfg->dimension));
-	json_object_set_new(body, "kind", json_string(rule->share ? "share" : "hits"));
-	json_object_set_new(body, "observed", alert_rule_number(rule, ev->observed, ev->hits));
-	json_object_set_new(body, "threshold",
-			    alert_rule_number(rule, rule->threshold, (uint64_t)cfg->above));
-	json_object_set_new(body, "hits", json_integer((json_int_t)ev->hits));
-	json_object_set_new(body, "total", json_integer((json_int_t)ev->total));
-	json_object_set_new(body, "over_seconds", json_integer(cfg->over / 1000));
-	json_object_set_new(body, "at", json_string(at));
-}
-
-char *alert_rule_body(const struct alert_rule *rule,
-		      const struct alert_rule_event *ev, int64_t at_s)
-{
-	struct buf value, match, text;
-	json_t *body = json_object();
-	char *json;
-
-	buf_init(&value, ALERT_RULE_TEXT_MAX);
-	buf_init(&match, ALERT_RULE_TEXT_MAX);
-	buf_init(&text, ALERT_RULE_TEXT_MAX);
-	alert_rule_utf8(&value, ev->value ? ev->value : "", ev->len);
-	alert_rule_utf8(&match, rule->cfg->match, strlen(rule->cfg->match));
-	alert_rule_text(rule, ev, &value, &match, &text);
-	json_object_set_new(body, "text", json_stringn(buf_str(&text), buf_len(&text)));
-	alert_rule_fields(rule, ev, body, at_s);
-	if (buf_len(&match))
-		json_object_set_new(body, "match",
-				    json_stringn(buf_str(&match), buf_len(&match)));
-	if (ev->value)
-		json_object_set_new(body, "value",
-				    json_stringn(buf_str(&value), buf_len(&value)));
-	json = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10));
-	json_decref(body);
-	buf_fini(&value);
-	buf_fini(&match);
-	buf_fini(&text);
-	if (!json) {
-		logging_error("alerts: out of memory building a message");
-		abort();
-	}
-	return json;
 }

@@ -2,9 +2,12 @@
  * alerts: a thread that wakes every alerts_every and runs a round: connect
  * if needed, take the lead if no other member has it, then for each rule
  * one prepared SELECT that streams the sums of its dimension's values over
- * the span, largest first, into alert_rule_add(). The connection and its
- * statement are dropped after any error and made again next round; the
- * lock goes with the connection, so a member that lost it asks again.
+ * the span, largest first, into alert_rule_add(), and for a percentile
+ * rule a second over the latency table's rows of the same range into
+ * alert_rule_add_latency(), both in one read-only transaction so that
+ * they see the same flushes. The connection and its statements are
+ * dropped after any error and made again next round; the lock goes with
+ * the connection, so a member that lost it asks again.
  */
 #include "alerts.h"
 
@@ -16,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alert_message.h"
 #include "alert_rule.h"
 #include "db.h"
 #include "logging.h"
@@ -28,10 +32,41 @@
 
 #define ALERTS_IO_TIMEOUT_S 10
 
-/* Rows of the base window only: the rollups hold the same hits again. */
+/*
+ * Rows of the base window only: the rollups hold the same hits again. Both
+ * read one range of the primary key (window_seconds, dimension,
+ * window_start, ...), as the dashboards do; the latency one returns at
+ * most WINDOW_BUCKETS rows a value, or a row a bucket when the rule takes
+ * every value together.
+ */
 static const char alerts_sql[] =
-	"SELECT value, SUM(hits) AS h FROM counts WHERE window_seconds = ? "
-	"AND dimension = ? AND window_start >= ? GROUP BY value ORDER BY h DESC";
+	"SELECT value, SUM(hits) AS h, SUM(bytes), SUM(duration_count), "
+	"SUM(duration_us_sum), MAX(duration_us_max) FROM counts "
+	"WHERE window_seconds = ? AND dimension = ? AND window_start >= ? "
+	"GROUP BY value ORDER BY h DESC";
+static const char alerts_latency_sql[] =
+	"SELECT value, bucket, SUM(hits) FROM latency WHERE window_seconds = ? "
+	"AND dimension = ? AND window_start >= ? GROUP BY value, bucket";
+static const char alerts_latency_all_sql[] =
+	"SELECT '', bucket, SUM(hits) FROM latency WHERE window_seconds = ? "
+	"AND dimension = ? AND window_start >= ? GROUP BY bucket";
+
+/* The statements, by what they read. */
+enum alerts_stmt {
+	ALERTS_COUNTS,
+	ALERTS_LATENCY,         /* by value and bucket */
+	ALERTS_LATENCY_ALL,     /* by bucket: a rule on every value, summed */
+	ALERTS_STMTS,
+};
+
+static const struct {
+	const char *sql;
+	size_t len;
+} alerts_stmts[ALERTS_STMTS] = {
+	{alerts_sql, sizeof(alerts_sql) - 1},
+	{alerts_latency_sql, sizeof(alerts_latency_sql) - 1},
+	{alerts_latency_all_sql, sizeof(alerts_latency_all_sql) - 1},
+};
 
 /*
  * The server's session defaults, autocommit on: each round's SELECTs read
@@ -57,7 +92,7 @@ struct alerts {
 	struct webhook *webhook;
 	struct metrics_counter *rounds;  /* rounds that evaluated every rule */
 	MYSQL *db;                      /* NULL while disconnected */
-	MYSQL_STMT *stmt;               /* alerts_sql, prepared on db */
+	MYSQL_STMT *stmts[ALERTS_STMTS]; /* prepared on db */
 	bool leader;                    /* db holds the lock: we evaluate */
 	bool follower;                  /* logged that another member does */
 	bool failed;                    /* the last round could not read */
@@ -72,22 +107,24 @@ struct alerts {
 
 static void alerts_disconnect(struct alerts *al)
 {
-	if (al->stmt)
-		mysql_stmt_close(al->stmt);
+	for (size_t i = 0; i < ALERTS_STMTS; i++) {
+		if (al->stmts[i])
+			mysql_stmt_close(al->stmts[i]);
+		al->stmts[i] = NULL;
+	}
 	if (al->db)
 		mysql_close(al->db);
-	al->stmt = NULL;
 	al->db = NULL;
 	al->leader = false;
 }
 
-/* Describes the last error (of the statement if stmt) and disconnects. */
-static int alerts_fail(struct alerts *al, const char *what, bool stmt,
+/* Describes the last error (of stmt if not NULL) and disconnects. */
+static int alerts_fail(struct alerts *al, const char *what, MYSQL_STMT *stmt,
 		       char *err, size_t errlen)
 {
 	snprintf(err, errlen, "%s: %s (error %u)", what,
-		 stmt ? mysql_stmt_error(al->stmt) : mysql_error(al->db),
-		 stmt ? mysql_stmt_errno(al->stmt) : mysql_errno(al->db));
+		 stmt ? mysql_stmt_error(stmt) : mysql_error(al->db),
+		 stmt ? mysql_stmt_errno(stmt) : mysql_errno(al->db));
 	alerts_disconnect(al);
 	return -1;
 }
@@ -100,11 +137,14 @@ static int alerts_connect(struct alerts *al, char *err, size_t errlen)
 			    errlen);
 	if (!al->db)
 		return -1;
-	al->stmt = mysql_stmt_init(al->db);
-	if (!al->stmt)
-		return alerts_fail(al, "statement", false, err, errlen);
-	if (mysql_stmt_prepare(al->stmt, alerts_sql, sizeof(alerts_sql) - 1))
-		return alerts_fail(al, "prepare", true, err, errlen);
+	for (size_t i = 0; i < ALERTS_STMTS; i++) {
+		al->stmts[i] = mysql_stmt_init(al->db);
+		if (!al->stmts[i])
+			return alerts_fail(al, "statement", NULL, err, errlen);
+		if (mysql_stmt_prepare(al->stmts[i], alerts_stmts[i].sql,
+				       alerts_stmts[i].len))
+			return alerts_fail(al, "prepare", al->stmts[i], err, errlen);
+	}
 	return 0;
 }
 
@@ -122,7 +162,7 @@ static int alerts_lead(struct alerts *al, char *err, size_t errlen)
 	if (al->leader)
 		return 0;
 	if (mysql_query(al->db, alerts_lock_sql) || !(res = mysql_store_result(al->db)))
-		return alerts_fail(al, "GET_LOCK", false, err, errlen);
+		return alerts_fail(al, "GET_LOCK", NULL, err, errlen);
 	row = mysql_fetch_row(res);
 	got = row && row[0] && !strcmp(row[0], "1");
 	mysql_free_result(res);
@@ -162,7 +202,7 @@ static MYSQL_TIME alerts_datetime(int64_t epoch_s)
 	return mt;
 }
 
-/* The parameters of alerts_sql; they point into the caller's variables. */
+/* The parameters of every statement; they point into the caller's variables. */
 struct alerts_params {
 	long long window_s;
 	const char *dimension;
@@ -184,34 +224,64 @@ static void alerts_bind_params(struct alerts_params *p)
 	p->bind[2].buffer = &p->from;
 }
 
-/* One value and its hits, as mysql_stmt_fetch() fills them. */
+/*
+ * A row of either statement, as mysql_stmt_fetch() fills it: the value,
+ * then numbers (counts: hits, bytes, duration count, sum and max;
+ * latency: bucket, hits).
+ */
+#define ALERTS_NUMBERS 5
 struct alerts_row {
 	char value[SCHEMA_VALUE_BYTES + 1];
 	unsigned long len;
-	unsigned long long hits;
-	MYSQL_BIND bind[2];
+	unsigned long long n[ALERTS_NUMBERS];
+	MYSQL_BIND bind[1 + ALERTS_NUMBERS];
 };
 
-static void alerts_bind_row(struct alerts_row *row)
+static void alerts_bind_row(struct alerts_row *row, size_t numbers)
 {
 	memset(row->bind, 0, sizeof(row->bind));
+	memset(row->n, 0, sizeof(row->n));
 	row->bind[0].buffer_type = MYSQL_TYPE_STRING;
 	row->bind[0].buffer = row->value;
 	row->bind[0].buffer_length = SCHEMA_VALUE_BYTES;
 	row->bind[0].length = &row->len;
-	row->bind[1].buffer_type = MYSQL_TYPE_LONGLONG;
-	row->bind[1].buffer = &row->hits;
-	row->bind[1].is_unsigned = 1;
+	for (size_t i = 0; i < numbers; i++) {
+		row->bind[1 + i].buffer_type = MYSQL_TYPE_LONGLONG;
+		row->bind[1 + i].buffer = &row->n[i];
+		row->bind[1 + i].is_unsigned = 1;
+	}
+}
+
+/* Passes a fetched row to rule: its sums, or a bucket of its histogram. */
+static void alerts_pass(struct alert_rule *rule, enum alerts_stmt which,
+			const struct alerts_row *row, size_t len)
+{
+	struct alert_rule_row sums;
+
+	if (which != ALERTS_COUNTS) {
+		alert_rule_add_latency(rule, row->value, len, (unsigned int)row->n[0],
+				       row->n[1]);
+		return;
+	}
+	sums.hits = row->n[0];
+	sums.bytes = row->n[1];
+	sums.timed = row->n[2];
+	sums.duration_us_sum = row->n[3];
+	sums.duration_us_max = row->n[4];
+	alert_rule_add(rule, row->value, len, &sums);
 }
 
 /*
- * Streams the sums of dimension's values in base windows that start at or
- * after from_s into rule. On failure the round is left unended.
+ * Streams the rows of statement which for rule's dimension in base
+ * windows that start at or after from_s into rule. On failure the round
+ * is left unended.
  */
 static int alerts_read(struct alerts *al, struct alert_rule *rule,
-		       int64_t from_s, char *err, size_t errlen)
+		       enum alerts_stmt which, int64_t from_s,
+		       char *err, size_t errlen)
 {
 	const char *dimension = alert_rule_config(rule)->dimension;
+	MYSQL_STMT *stmt = al->stmts[which];
 	struct alerts_params p;
 	struct alerts_row *row = xcalloc(1, sizeof(*row));
 	int rc;
@@ -221,22 +291,61 @@ static int alerts_read(struct alerts *al, struct alert_rule *rule,
 	p.dimension_len = strlen(dimension);
 	p.from = alerts_datetime(from_s);
 	alerts_bind_params(&p);
-	alerts_bind_row(row);
-	if (mysql_stmt_bind_param(al->stmt, p.bind) || mysql_stmt_execute(al->stmt) ||
-	    mysql_stmt_bind_result(al->stmt, row->bind)) {
+	alerts_bind_row(row, which == ALERTS_COUNTS ? ALERTS_NUMBERS : 2);
+	if (mysql_stmt_bind_param(stmt, p.bind) || mysql_stmt_execute(stmt) ||
+	    mysql_stmt_bind_result(stmt, row->bind)) {
 		free(row);
-		return alerts_fail(al, "SELECT", true, err, errlen);
+		return alerts_fail(al, "SELECT", stmt, err, errlen);
 	}
-	while ((rc = mysql_stmt_fetch(al->stmt)) == 0 || rc == MYSQL_DATA_TRUNCATED) {
+	while ((rc = mysql_stmt_fetch(stmt)) == 0 || rc == MYSQL_DATA_TRUNCATED) {
 		size_t len = row->len < SCHEMA_VALUE_BYTES ? row->len : SCHEMA_VALUE_BYTES;
 
 		row->value[len] = '\0';
-		alert_rule_add(rule, row->value, len, row->hits);
+		alerts_pass(rule, which, row, len);
 	}
 	free(row);
 	if (rc != MYSQL_NO_DATA)
-		return alerts_fail(al, "SELECT", true, err, errlen);
-	mysql_stmt_free_result(al->stmt);
+		return alerts_fail(al, "SELECT", stmt, err, errlen);
+	mysql_stmt_free_result(stmt);
+	return 0;
+}
+
+/*
+ * A percentile rule's histograms, after its counts and in the same
+ * transaction: by bucket alone when the rule sums every value.
+ */
+static int alerts_read_latency(struct alerts *al, struct alert_rule *rule,
+			       int64_t from_s, char *err, size_t errlen)
+{
+	const struct aggregator_alert *cfg = alert_rule_config(rule);
+	bool all = !cfg->each && !*cfg->match;
+
+	if (!alert_rule_wants_latency(rule))
+		return 0;
+	return alerts_read(al, rule, all ? ALERTS_LATENCY_ALL : ALERTS_LATENCY,
+			   from_s, err, errlen);
+}
+
+/*
+ * One rule's reads. A percentile rule's two run in one read-only
+ * transaction: at REPEATABLE READ (the server's default) they see the
+ * same flushes, so the histogram and the largest duration agree.
+ */
+static int alerts_read_rule(struct alerts *al, struct alert_rule *rule,
+			    int64_t from_s, char *err, size_t errlen)
+{
+	bool latency = alert_rule_uses_latency(rule);
+
+	if (latency && mysql_query(al->db, "START TRANSACTION READ ONLY"))
+		return alerts_fail(al, "START TRANSACTION", NULL, err, errlen);
+	if (alerts_read(al, rule, ALERTS_COUNTS, from_s, err, errlen))
+		return -1;
+	if (!latency)
+		return 0;
+	if (alerts_read_latency(al, rule, from_s, err, errlen))
+		return -1;
+	if (mysql_query(al->db, "COMMIT"))
+		return alerts_fail(al, "COMMIT", NULL, err, errlen);
 	return 0;
 }
 
@@ -248,7 +357,7 @@ static void alerts_notify(struct alerts *al, size_t i,
 	struct alerts_rule *ar = &al->rules[i];
 	const struct aggregator_alert *cfg = alert_rule_config(ar->rule);
 	const char *status = alert_rule_status_name(ev->status);
-	char *body = alert_rule_body(ar->rule, ev, now_s);
+	char *body = alert_message_body(ar->rule, ev, now_s);
 	char *name = xasprintf("%s %s%s%s", cfg->name, status,
 			       ev->value ? " " : "", ev->value ? ev->value : "");
 	struct webhook_message msg = {
@@ -273,7 +382,7 @@ static int alerts_evaluate(struct alerts *al, size_t i, int64_t now_s,
 
 	from_s -= from_s % window_s;
 	alert_rule_begin(ar->rule);
-	if (alerts_read(al, ar->rule, from_s, err, errlen))
+	if (alerts_read_rule(al, ar->rule, from_s, err, errlen))
 		return -1;
 	n = alert_rule_end(ar->rule, &events);
 	for (size_t j = 0; j < n; j++)

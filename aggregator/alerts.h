@@ -1,11 +1,13 @@
 /*
  * alerts: the alert rules of the configuration, evaluated on a thread of
  * their own every alerts_every against the counts in MariaDB, on a
- * connection of their own: for each rule, the hits of its dimension's
- * values in the base windows of the last `over` (wall clock, UTC) go to
- * alert_rule.c, and every firing and resolving it reports becomes a JSON
- * message for webhook.c. Nothing here touches the consuming loop: a slow
- * database or receiver delays alerts, never counting.
+ * connection of their own: for each rule, the sums of its dimension's
+ * values (hits, bytes, durations) in the base windows of the last `over`
+ * (wall clock, UTC), and for a percentile rule their latency histograms,
+ * go to alert_rule.c, and every firing and resolving it reports becomes a
+ * JSON message (alert_message.c) for webhook.c. Nothing here touches the
+ * consuming loop: a slow database or receiver delays alerts, never
+ * counting.
  *
  * While MariaDB cannot be read, rounds are skipped (logged once): states
  * are kept and nothing fires or resolves on missing data. With several

@@ -10,6 +10,7 @@ aggregator_libaggregator_a_SOURCES = \
 	aggregator/aggregator.c aggregator/aggregator.h \
 	aggregator/aggregator_config.c aggregator/aggregator_config.h \
 	aggregator/aggregator_metrics.c aggregator/aggregator_metrics.h \
+	aggregator/alert_message.c aggregator/alert_message.h \
 	aggregator/alert_rule.c aggregator/alert_rule.h \
 	aggregator/alerts.c aggregator/alerts.h \
 	aggregator/api.c aggregator/api.h \

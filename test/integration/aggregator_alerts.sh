@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# aggregator_alerts.sh: a streaming aggregator with one alert rule (5xx
+# aggregator_alerts.sh: a streaming aggregator with an alert rule (5xx
 # above 50% of the status hits over 5 s, evaluated every second) posts to
 # a receiver started here, which answers 503 to its first 2 POSTs. Lines
 # mostly of 500 make the rule fire: the message is retried until it is
 # taken; lines of 200 only, once the 500s have left the span, make it
 # resolve. The receiver gets exactly one firing and one resolved message,
 # each with a Slack "text" and the structured fields, although a second
-# aggregator on the same database has the same rule; the counts stay exact
-# and both stop on SIGTERM with status 0.
+# aggregator on the same database has the same rule; the counts stay
+# exact. Three more rules, silent so far (p95_above on some values,
+# p99_above on all, bytes_above), fire on counts and latency rows written
+# here (no built-in format has a request time yet), each once, with the
+# estimate and its bounds, and resolve once when faster rows replace them.
+# Both aggregators stop on SIGTERM with status 0.
 set -u
 # shellcheck source=tap.sh
 . "$(dirname "$0")/tap.sh"
@@ -16,7 +20,7 @@ set -u
 # shellcheck source=aggregator_lib.sh
 . "$(dirname "$0")/aggregator_lib.sh"
 
-plan 10
+plan 13
 agent_require
 agg_require
 started=$SECONDS
@@ -90,13 +94,15 @@ produce() {   # N STATUS
 }
 
 # Requests whose body's status is $1 (firing or resolved) and, with $2, that
-# were answered $2; one a line, as the receiver logged them.
+# were answered $2, of rule $3 (default errors-5xx); one a line, as the
+# receiver logged them.
 requests() {
 	[ -f "$RX/requests" ] || return 0
-	grep -F "\"status\":\"$1\"" "$RX/requests" | awk -F '\t' -v s="${2:-}" 's == "" || $1 == s'
+	grep -F "\"status\":\"$1\"" "$RX/requests" | grep -F "\"rule\":\"${3:-errors-5xx}\"" |
+		awk -F '\t' -v s="${2:-}" 's == "" || $1 == s'
 }
-delivered() {   # STATUS: how many were taken
-	requests "$1" 200 | wc -l
+delivered() {   # STATUS [RULE]: how many were taken
+	requests "$1" 200 "${2:-}" | wc -l
 }
 
 # The checks of one delivered body (JSON::PP, not the program's jansson):
@@ -141,15 +147,25 @@ RULE=(
 	"    min_hits: 10"
 	"    webhook: http://127.0.0.1:$(cat "$RX/port")/hooks/logtally"
 	"    headers: {Authorization: \"Bearer t0ken-\${ALRT_SUFFIX}\"}"
+	"  - name: slow-checkout"
+	"    dimension: url"
+	"    match: '^/checkout'"
+	"    over: 1m"
+	"    p95_above: 500ms"
+	"    webhook: http://127.0.0.1:$(cat "$RX/port")/hooks/logtally"
+	"  - {name: slow-site, dimension: url, over: 1m, p99_above: 600ms,"
+	"     webhook: 'http://127.0.0.1:$(cat "$RX/port")/hooks/logtally'}"
+	"  - {name: big-downloads, dimension: url, match: '^/downloads/', over: 1m,"
+	"     bytes_above: 1GB, webhook: 'http://127.0.0.1:$(cat "$RX/port")/hooks/logtally'}"
 )
 agg_config "$TAP_TMP/agg.yml" "$BROKERS" "$TOPIC" "$DB" "${RULE[@]}"
 agg_start agg "$TAP_TMP/agg.yml"
 A_PID=$AGG_PID
 port=$(agg_wait_port agg)
-if [ -n "$port" ] && grep -q 'alerts: 1 rule, evaluated every 1s' "$TAP_TMP/agg.err"; then
-	ok "the aggregator starts with 1 alert rule evaluated every second"
+if [ -n "$port" ] && grep -q 'alerts: 4 rules, evaluated every 1s' "$TAP_TMP/agg.err"; then
+	ok "the aggregator starts with 4 alert rules evaluated every second"
 else
-	not_ok "the aggregator starts with 1 alert rule evaluated every second" \
+	not_ok "the aggregator starts with 4 alert rules evaluated every second" \
 	       "$(tail -n 20 "$TAP_TMP/agg.err")"
 fi
 
@@ -158,7 +174,7 @@ fi
 # once, not once per aggregator.
 TOPIC_B=$(agent_topic agg-alerts-b)
 agg_config "$TAP_TMP/b.yml" "$BROKERS" "$TOPIC_B" "$DB" "${RULE[@]}"
-wait_until 30 grep -q 'alerts: this aggregator evaluates the 1 rule' "$TAP_TMP/agg.err"
+wait_until 30 grep -q 'alerts: this aggregator evaluates the 4 rules' "$TAP_TMP/agg.err"
 agg_start b "$TAP_TMP/b.yml"
 B_PID=$AGG_PID
 check "a second aggregator on the same database leaves the rules to the first" \
@@ -238,6 +254,106 @@ else
 	not_ok "the counts are exact" "produced $PRODUCED, stored $(agg_stored "$DB" "$TOPIC"),
 status hits $(agg_total "$DB" status), in 1m $(agg_total "$DB" status 60)"
 fi
+
+# The duration and bytes rules. The rows go into the current base window
+# of dimension url, which the lines above never reach (/shop only): 100
+# timed hits of /checkout, 90 of them in the bucket up to 100ms and 10 in
+# (500ms, 630ms], the largest 620ms, so p95 = 500 + 120 * 5/10 = 560ms
+# and p99 = 500 + 120 * 9/10 = 608ms (slow-site reads the rows by bucket
+# alone: the /shop lines have no duration); and 3 GB of /downloads/big.iso.
+W=$(date -u -d "@$(( $(date +%s) / 5 * 5 ))" '+%F %T')
+bucket_rows() {   # VALUE LE_US HITS: latency rows through latency_buckets
+	echo "INSERT INTO latency SELECT 5, '$W', 'url', '$1', bucket, $3
+		FROM latency_buckets WHERE le_us = $2;"
+}
+agg_sql "$DB" "INSERT INTO counts (window_seconds, window_start, dimension, value,
+		hits, bytes, duration_count, duration_us_sum, duration_us_max)
+	VALUES (5, '$W', 'url', '/checkout', 120, 0, 100, 15200000, 620000),
+	       (5, '$W', 'url', '/downloads/big.iso', 2, 3000000000, 0, 0, 0);
+	$(bucket_rows /checkout 100000 90) $(bucket_rows /checkout 630000 10)" ||
+	bail_out "cannot write the latency rows"
+
+# The checks of the first delivered body of rule $2 with status $1, as
+# body_check's: what is wrong, nothing when all is right.
+measure_check() {   # STATUS RULE
+	requests "$1" 200 "$2" | head -n 1 | cut -f 3- | perl -MJSON::PP -ne '
+		my $b = eval { decode_json($_) } or do { print "not JSON: $_\n"; exit };
+		my $firing = $b->{status} eq "firing";
+		my $head = $firing ? ":rotating_light: FIRING" : ":white_check_mark: RESOLVED";
+		my @bad;
+		if ($b->{rule} eq "slow-checkout") {
+			my $p95 = $firing ? "560ms \\(between 500ms and 620ms\\)" :
+				"99ms \\(between 80ms and 100ms\\)";
+			push @bad, "text: $b->{text}" unless $b->{text} =~
+				/^\Q$head\E slow-checkout: url ~ \^\/checkout p95 $p95 of 100 timed hits over 1m \(threshold 500ms\)$/;
+			push @bad, "kind" unless $b->{kind} eq "p95_above";
+			push @bad, "observed $b->{observed}" unless $b->{observed} == ($firing ? 560000 : 99000);
+			push @bad, "between" unless join(" ", @{$b->{observed_between}}) eq
+				($firing ? "500000 620000" : "80000 100000");
+			push @bad, "threshold" unless $b->{threshold} == 500000;
+			push @bad, "timed" unless $b->{timed} == 100;
+			push @bad, "hits" unless $b->{hits} == 120;
+		} elsif ($b->{rule} eq "slow-site") {
+			my $p99 = $firing ? "608ms \\(between 500ms and 620ms\\)" :
+				"99.8ms \\(between 80ms and 100ms\\)";
+			push @bad, "text: $b->{text}" unless $b->{text} =~
+				/^\Q$head\E slow-site: url p99 $p99 of 100 timed hits over 1m \(threshold 600ms\)$/;
+			push @bad, "kind" unless $b->{kind} eq "p99_above";
+			push @bad, "observed $b->{observed}" unless $b->{observed} == ($firing ? 608000 : 99800);
+		} else {
+			my $bytes = $firing ? "3GB" : "0B";
+			push @bad, "text: $b->{text}" unless $b->{text} =~
+				/^\Q$head\E big-downloads: url ~ \^\/downloads\/ at $bytes over 1m \(threshold 1GB\)$/;
+			push @bad, "kind" unless $b->{kind} eq "bytes_above";
+			push @bad, "observed" unless $b->{observed} == ($firing ? 3000000000 : 0);
+			push @bad, "threshold" unless $b->{threshold} == 1000000000;
+		}
+		print join(", ", @bad), "\n" if @bad;
+	'
+}
+measures_fired() {
+	[ "$(delivered firing slow-checkout)" -ge 1 ] && [ "$(delivered firing big-downloads)" -ge 1 ] &&
+	[ "$(delivered firing slow-site)" -ge 1 ]
+}
+wait_until 30 measures_fired
+if measures_fired && [ -z "$(measure_check firing slow-checkout)" ] &&
+   [ -z "$(measure_check firing big-downloads)" ] && [ -z "$(measure_check firing slow-site)" ]; then
+	ok "p95_above, p99_above and bytes_above fire on the rows: p95 560ms (between 500ms and 620ms), p99 608ms, 3GB"
+else
+	not_ok "p95_above, p99_above and bytes_above fire on the rows" "$(measure_check firing slow-checkout)
+$(measure_check firing slow-site)
+$(measure_check firing big-downloads)
+$(grep -v '"rule":"errors-5xx"' "$RX/requests")"
+fi
+
+# Faster rows in their place, in one transaction: p95 = 80 + 20 * 95/100.
+agg_sql "$DB" "START TRANSACTION;
+	DELETE FROM latency WHERE dimension = 'url' AND value = '/checkout';
+	$(bucket_rows /checkout 100000 100)
+	UPDATE counts SET duration_us_sum = 10000000, duration_us_max = 100000
+		WHERE dimension = 'url' AND value = '/checkout';
+	DELETE FROM counts WHERE dimension = 'url' AND value = '/downloads/big.iso';
+	COMMIT" || bail_out "cannot replace the latency rows"
+measures_resolved() {
+	[ "$(delivered resolved slow-checkout)" -ge 1 ] && [ "$(delivered resolved big-downloads)" -ge 1 ] &&
+	[ "$(delivered resolved slow-site)" -ge 1 ]
+}
+wait_until 30 measures_resolved
+if measures_resolved && [ -z "$(measure_check resolved slow-checkout)" ] &&
+   [ -z "$(measure_check resolved big-downloads)" ] && [ -z "$(measure_check resolved slow-site)" ]; then
+	ok "all three resolve on faster and fewer bytes: p95 99ms (between 80ms and 100ms)"
+else
+	not_ok "all three resolve on faster and fewer bytes" "$(measure_check resolved slow-checkout)
+$(measure_check resolved slow-site)
+$(measure_check resolved big-downloads)
+$(grep -v '"rule":"errors-5xx"' "$RX/requests")"
+fi
+rounds=$(agg_metric "$port" logtally_aggregator_alert_rounds_total)
+wait_until 30 rounds_passed
+check "each said so once: one firing and one resolved message of each" \
+	test "$(delivered firing slow-checkout) $(delivered resolved slow-checkout)" = "1 1" -a \
+	     "$(delivered firing slow-site) $(delivered resolved slow-site)" = "1 1" -a \
+	     "$(delivered firing big-downloads) $(delivered resolved big-downloads)" = "1 1"
 
 agg_stop "$B_PID"
 b_rc=$?

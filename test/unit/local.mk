@@ -2,12 +2,13 @@
 #
 # Every test in unit_tests is built from test/unit/<name>.c with automake's
 # defaults, which Makefile.am points here: AM_CFLAGS is UNIT_CFLAGS and LDADD
-# is UNIT_LIBS (cmocka and common/). The lines after the list are only for
+# is UNIT_LIBS (cmocka, common/, and libm: the aggregator's configuration
+# checks durations with latency.c). The lines after the list are only for
 # the tests that differ from that. A new test is one more name in the list,
 # and a line below for each way it differs.
 UNIT_CFLAGS = $(BASE_CFLAGS) $(CMOCKA_CFLAGS) $(YAML_CFLAGS) $(RDKAFKA_CFLAGS) \
 	$(PCRE2_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS)
-UNIT_LIBS = $(CMOCKA_LIBS) $(COMMON_LIBS) $(CURL_LIBS)
+UNIT_LIBS = $(CMOCKA_LIBS) $(COMMON_LIBS) $(CURL_LIBS) -lm
 
 unit_tests = \
 	test/unit/test_accesslog \

@@ -2,8 +2,11 @@
  * Unit tests of the alerts' parts that need neither MariaDB nor a real
  * receiver: alert_rule's decisions (sums, shares, min_hits, match, each;
  * firing once, silence while a state holds, resolving once, values that
- * come and go on their own, a round left unended), the JSON body (every
- * field, and values from the logs that round-trip through a JSON parser),
+ * come and go on their own, a round left unended; percentiles from
+ * histograms, clamped to the largest duration, under min_timed; averages
+ * and bytes), alert_message's JSON body (every field, what a percentile
+ * rule says it saw, and values from the logs that round-trip through a
+ * JSON parser),
  * and webhook's sender against a libmicrohttpd receiver in this process
  * that answers what each test scripts: retries on 5xx and 429, none on
  * 400, headers passed, a full queue dropping its oldest, a retrying rule
@@ -29,7 +32,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "aggregator/alert_message.h"
 #include "aggregator/alert_rule.h"
+#include "aggregator/window.h"
 #include "aggregator/webhook.h"
 #include "buf.h"
 #include "logging.h"
@@ -42,7 +47,8 @@
 
 static struct aggregator_alert errors_5xx = {
 	.name = "errors-5xx", .dimension = "status", .match = "^5",
-	.over = 60000, .share_above = "5%", .min_hits = 20,
+	.over = 60000, .condition = AGGREGATOR_ALERT_SHARE_ABOVE,
+	.share_above = "5%", .min_hits = 20,
 	.webhook = "http://127.0.0.1:9/hook",
 };
 
@@ -67,13 +73,22 @@ static struct alert_rule *rule_new(const struct aggregator_alert *cfg)
 	return rule;
 }
 
+/* Adds value with hits and nothing else. */
+static void add_hits(struct alert_rule *rule, const char *value, size_t len,
+		     uint64_t hits)
+{
+	struct alert_rule_row row = {.hits = hits};
+
+	alert_rule_add(rule, value, len, &row);
+}
+
 /* One round over sums[0..n); its events in *events. */
 static size_t round_of(struct alert_rule *rule, const struct sum *sums, size_t n,
 		       struct alert_rule_event **events)
 {
 	alert_rule_begin(rule);
 	for (size_t i = 0; i < n; i++)
-		alert_rule_add(rule, sums[i].value, strlen(sums[i].value), sums[i].hits);
+		add_hits(rule, sums[i].value, strlen(sums[i].value), sums[i].hits);
 	return alert_rule_end(rule, events);
 }
 
@@ -232,7 +247,7 @@ static void test_unended_round_changes_nothing(void **state)
 	n = ROUND(rule, &ev, {"500", 30});
 	expect_one(n, ev, ALERT_RULE_FIRING, 30, 30);
 	alert_rule_begin(rule);
-	alert_rule_add(rule, "200", 3, 1000);
+	add_hits(rule, "200", 3, 1000);
 	assert_int_equal(alert_rule_firing(rule), 1);
 	assert_int_equal(ROUND(rule, &ev, {"500", 30}), 0);
 	alert_rule_reset(rule);
@@ -255,7 +270,7 @@ static void test_instances_are_bounded(void **state)
 	alert_rule_begin(rule);
 	for (int i = 0; i < 3 * ALERT_RULE_INSTANCES_MAX; i++) {
 		snprintf(value, sizeof(value), "tag%d", i);
-		alert_rule_add(rule, value, strlen(value), 1000 - (uint64_t)i);
+		add_hits(rule, value, strlen(value), 1000 - (uint64_t)i);
 	}
 	n = alert_rule_end(rule, &ev);
 	assert_int_equal(n, ALERT_RULE_INSTANCES_MAX);
@@ -284,11 +299,256 @@ static void test_share_values(void **state)
 	assert_int_equal(aggregator_config_share("", &share, err, sizeof(err)), -1);
 }
 
+/* --- percentiles, averages and bytes ------------------------------------- */
+
+static struct aggregator_alert slow_checkout = {
+	.name = "slow-checkout", .dimension = "url", .match = "^/checkout",
+	.over = 300000, .condition = AGGREGATOR_ALERT_P95_ABOVE,
+	.duration_above = "500ms", .share_above = "", .min_hits = 1, .min_timed = 20,
+	.webhook = "http://127.0.0.1:9/hook",
+};
+
+/* A value's sums over the span: hits, bytes, and n timed hits at each us of d. */
+struct timed {
+	const char *value;
+	uint64_t hits, bytes;
+	struct {
+		uint64_t n, us;
+	} d[3];
+};
+
+static void add_timed(struct alert_rule *rule, const struct timed *t)
+{
+	struct alert_rule_row row = {.hits = t->hits, .bytes = t->bytes};
+
+	for (size_t i = 0; i < 3; i++) {
+		row.timed += t->d[i].n;
+		row.duration_us_sum += t->d[i].n * t->d[i].us;
+		if (t->d[i].n && t->d[i].us > row.duration_us_max)
+			row.duration_us_max = t->d[i].us;
+	}
+	alert_rule_add(rule, t->value, strlen(t->value), &row);
+}
+
+/* A round over ts[0..n): their counts, then their histograms if the rule wants them. */
+static size_t round_timed(struct alert_rule *rule, const struct timed *ts, size_t n,
+			  struct alert_rule_event **events)
+{
+	alert_rule_begin(rule);
+	for (size_t i = 0; i < n; i++)
+		add_timed(rule, &ts[i]);
+	if (alert_rule_wants_latency(rule))
+		for (size_t i = 0; i < n; i++)
+			for (size_t j = 0; j < 3; j++)
+				if (ts[i].d[j].n)
+					alert_rule_add_latency(rule, ts[i].value,
+							       strlen(ts[i].value),
+							       window_bucket(ts[i].d[j].us),
+							       ts[i].d[j].n);
+	return alert_rule_end(rule, events);
+}
+
+#define TROUND(rule, events, ...) round_timed(rule, (const struct timed[]){__VA_ARGS__}, \
+	sizeof((const struct timed[]){__VA_ARGS__}) / sizeof(struct timed), events)
+
+#define EXPECT_TIMED(rule, want, ...) do { \
+	struct alert_rule_event *ev_; \
+	size_t n_ = TROUND(rule, &ev_, __VA_ARGS__); \
+	char got_[1024]; \
+	events_text(ev_, n_, got_, sizeof(got_)); \
+	assert_string_equal(got_, want); \
+} while (0)
+
+static void test_p95_fires_and_resolves(void **state)
+{
+	struct alert_rule *rule = rule_new(&slow_checkout);
+	struct alert_rule_event *ev;
+	size_t n;
+
+	/* 5 slow of 100: the 95th is fast; /home's slow ones do not match */
+	n = TROUND(rule, &ev, {"/checkout", 120, 0, {{95, 100000}, {5, 620000}}},
+		   {"/home", 50, 0, {{50, 2000000}}});
+	assert_int_equal(n, 0);
+	/* 10 of 100 in (500ms, 630ms], the largest 620ms: p95 = 500 + 120 * 5/10 */
+	n = TROUND(rule, &ev, {"/checkout/pay", 60, 0, {{45, 100000}, {5, 620000}}},
+		   {"/checkout", 55, 0, {{45, 100000}, {5, 600000}}});
+	assert_int_equal(n, 1);
+	assert_int_equal(ev[0].status, ALERT_RULE_FIRING);
+	assert_int_equal(ev[0].hits, 115);
+	assert_int_equal(ev[0].timed, 100);
+	assert_true(fabs(ev[0].observed - 560000) < 1e-6);
+	assert_int_equal(ev[0].lo_us, 500000);
+	assert_int_equal(ev[0].hi_us, 620000);
+	alert_rule_events_free(ev, n);
+	/* still slow: nothing more is said */
+	assert_int_equal(TROUND(rule, &ev, {"/checkout", 100, 0, {{100, 700000}}}), 0);
+	n = TROUND(rule, &ev, {"/checkout", 100, 0, {{100, 90000}}});
+	assert_int_equal(n, 1);
+	assert_int_equal(ev[0].status, ALERT_RULE_RESOLVED);
+	assert_true(ev[0].observed <= 90000);
+	alert_rule_events_free(ev, n);
+	alert_rule_free(rule);
+}
+
+/*
+ * The estimate stays at or below the largest duration: 100 requests of
+ * 499ms, in (400ms, 500ms], are not above 500ms however they interpolate.
+ */
+static void test_p95_at_the_largest_duration(void **state)
+{
+	struct alert_rule *rule = rule_new(&slow_checkout);
+	struct alert_rule_event *ev;
+
+	assert_int_equal(TROUND(rule, &ev, {"/checkout", 100, 0, {{100, 499000}}}), 0);
+	assert_int_equal(alert_rule_firing(rule), 0);
+	alert_rule_free(rule);
+}
+
+/* 19 slow requests page nobody; 20 do; too few resolve. */
+static void test_percentile_needs_min_timed(void **state)
+{
+	struct aggregator_alert cfg = slow_checkout;
+	struct alert_rule *rule;
+	struct alert_rule_event *ev;
+	size_t n;
+
+	cfg.condition = AGGREGATOR_ALERT_P50_ABOVE;
+	cfg.duration_above = "1s";
+	rule = rule_new(&cfg);
+	/* hits without a duration do not count towards min_timed */
+	assert_int_equal(TROUND(rule, &ev, {"/checkout", 500, 0, {{19, 3000000}}}), 0);
+	n = TROUND(rule, &ev, {"/checkout", 20, 0, {{20, 3000000}}});
+	assert_int_equal(n, 1);
+	assert_int_equal(ev[0].status, ALERT_RULE_FIRING);
+	alert_rule_events_free(ev, n);
+	n = TROUND(rule, &ev, {"/checkout", 19, 0, {{19, 3000000}}});
+	assert_int_equal(n, 1);
+	assert_int_equal(ev[0].status, ALERT_RULE_RESOLVED);
+	alert_rule_events_free(ev, n);
+	/* no traffic: nothing is known, nothing fires */
+	assert_int_equal(TROUND(rule, &ev, {"/home", 5, 0, {{5, 10}}}), 0);
+	alert_rule_free(rule);
+}
+
+static void test_percentile_each_value(void **state)
+{
+	struct aggregator_alert cfg = slow_checkout;
+	struct alert_rule *rule;
+
+	cfg.each = true;
+	cfg.condition = AGGREGATOR_ALERT_P99_ABOVE;
+	cfg.duration_above = "250ms";
+	cfg.min_timed = 10;
+	rule = rule_new(&cfg);
+	/* /checkout/a: 2 of 10 slow; /checkout/b fast; /checkout/c slow but 5 */
+	EXPECT_TIMED(rule, "F:/checkout/a",
+		     {"/checkout/b", 900, 0, {{900, 1000}}},
+		     {"/checkout/a", 10, 0, {{8, 1000}, {2, 400000}}},
+		     {"/checkout/c", 5, 0, {{5, 900000}}},
+		     {"/home", 10, 0, {{10, 900000}}});
+	assert_int_equal(alert_rule_firing(rule), 1);
+	EXPECT_TIMED(rule, "F:/checkout/b",
+		     {"/checkout/b", 900, 0, {{800, 1000}, {100, 300000}}},
+		     {"/checkout/a", 10, 0, {{8, 1000}, {2, 400000}}});
+	/* /checkout/a is gone from the span: nothing timed, it resolves */
+	EXPECT_TIMED(rule, "R:/checkout/a R:/checkout/b",
+		     {"/checkout/b", 900, 0, {{900, 1000}}});
+	assert_int_equal(alert_rule_firing(rule), 0);
+	alert_rule_free(rule);
+}
+
+static void test_avg_above(void **state)
+{
+	struct aggregator_alert cfg = slow_checkout;
+	struct alert_rule *rule;
+	struct alert_rule_event *ev;
+	size_t n;
+
+	cfg.condition = AGGREGATOR_ALERT_AVG_ABOVE;
+	cfg.duration_above = "300ms";
+	rule = rule_new(&cfg);
+	/* (10 * 100ms + 10 * 500ms) / 20 = 300ms: not above */
+	assert_int_equal(TROUND(rule, &ev, {"/checkout", 20, 0, {{10, 100000}, {10, 500000}}}), 0);
+	n = TROUND(rule, &ev, {"/checkout", 20, 0, {{10, 100000}, {10, 500020}}});
+	assert_int_equal(n, 1);
+	assert_int_equal(ev[0].status, ALERT_RULE_FIRING);
+	assert_true(fabs(ev[0].observed - 300010) < 1e-6);
+	assert_false(alert_rule_wants_latency(rule));
+	alert_rule_events_free(ev, n);
+	alert_rule_free(rule);
+}
+
+static void test_bytes_above(void **state)
+{
+	struct aggregator_alert cfg = slow_checkout;
+	struct alert_rule *rule;
+	struct alert_rule_event *ev;
+	size_t n;
+
+	cfg.match = "^/downloads/";
+	cfg.condition = AGGREGATOR_ALERT_BYTES_ABOVE;
+	cfg.bytes_above = 10000000;
+	rule = rule_new(&cfg);
+	/* 4MB + 6MB is not above 10MB; / does not match */
+	assert_int_equal(TROUND(rule, &ev, {"/downloads/a", 2, 4000000, {{0, 0}}},
+				{"/", 9, 90000000, {{0, 0}}}, {"/downloads/b", 3, 6000000, {{0, 0}}}), 0);
+	n = TROUND(rule, &ev, {"/downloads/a", 2, 4000000, {{0, 0}}},
+		   {"/downloads/b", 3, 6000001, {{0, 0}}});
+	assert_int_equal(n, 1);
+	assert_int_equal(ev[0].status, ALERT_RULE_FIRING);
+	assert_int_equal(ev[0].bytes, 10000001);
+	assert_int_equal(ev[0].hits, 5);
+	alert_rule_events_free(ev, n);
+	n = TROUND(rule, &ev, {"/downloads/a", 2, 4000000, {{0, 0}}});
+	assert_int_equal(n, 1);
+	assert_int_equal(ev[0].status, ALERT_RULE_RESOLVED);
+	assert_int_equal(ev[0].bytes, 4000000);
+	alert_rule_events_free(ev, n);
+	alert_rule_free(rule);
+}
+
+/*
+ * each: only values that are above already take a candidate's place, so
+ * that many small values before them do not crowd out a large one.
+ */
+static void test_bytes_each_past_many_values(void **state)
+{
+	struct aggregator_alert cfg = slow_checkout;
+	struct alert_rule *rule;
+	struct alert_rule_event *ev;
+	struct timed t = {0};
+	char value[32];
+	size_t n;
+
+	cfg.match = "";
+	cfg.each = true;
+	cfg.condition = AGGREGATOR_ALERT_BYTES_ABOVE;
+	cfg.bytes_above = 1000;
+	rule = rule_new(&cfg);
+	alert_rule_begin(rule);
+	for (int i = 0; i < 3 * ALERT_RULE_INSTANCES_MAX; i++) {
+		snprintf(value, sizeof(value), "/small%d", i);
+		t.value = value;
+		t.hits = 1000;
+		t.bytes = 10;
+		add_timed(rule, &t);
+	}
+	t.value = "/big";
+	t.hits = 1;
+	t.bytes = 1001;
+	add_timed(rule, &t);
+	n = alert_rule_end(rule, &ev);
+	assert_int_equal(n, 1);
+	assert_string_equal(ev[0].value, "/big");
+	alert_rule_events_free(ev, n);
+	alert_rule_free(rule);
+}
+
 /* --- the body ------------------------------------------------------------ */
 
 static json_t *body_of(const struct alert_rule *rule, const struct alert_rule_event *ev)
 {
-	char *text = alert_rule_body(rule, ev, T_AT);
+	char *text = alert_message_body(rule, ev, T_AT);
 	json_error_t error;
 	json_t *body = json_loads(text, JSON_REJECT_DUPLICATES, &error);
 
@@ -354,8 +614,8 @@ static void test_body_values_round_trip(void **state)
 	size_t n;
 
 	alert_rule_begin(rule);
-	alert_rule_add(rule, odd, strlen(odd), 7);
-	alert_rule_add(rule, "bad\xff\xfe" "end", 8, 9);
+	add_hits(rule, odd, strlen(odd), 7);
+	add_hits(rule, "bad\xff\xfe" "end", 8, 9);
 	n = alert_rule_end(rule, &ev);
 	assert_int_equal(n, 2);
 	for (size_t i = 0; i < n; i++) {
@@ -378,6 +638,86 @@ static void test_body_values_round_trip(void **state)
 		}
 		json_decref(body);
 	}
+	alert_rule_events_free(ev, n);
+	alert_rule_free(rule);
+}
+
+static void test_body_of_a_percentile(void **state)
+{
+	struct alert_rule *rule = rule_new(&slow_checkout);
+	struct alert_rule_event *ev;
+	json_t *body, *between;
+	size_t n = TROUND(rule, &ev, {"/checkout", 120, 0, {{90, 100000}, {10, 620000}}});
+
+	assert_int_equal(n, 1);
+	body = body_of(rule, &ev[0]);
+	assert_string_equal(field(body, "text"), ":rotating_light: FIRING slow-checkout: "
+			    "url ~ ^/checkout p95 560ms (between 500ms and 620ms) of 100 "
+			    "timed hits over 5m (threshold 500ms)");
+	assert_string_equal(field(body, "kind"), "p95_above");
+	assert_int_equal(json_integer_value(json_object_get(body, "observed")), 560000);
+	assert_int_equal(json_integer_value(json_object_get(body, "threshold")), 500000);
+	between = json_object_get(body, "observed_between");
+	assert_int_equal(json_array_size(between), 2);
+	assert_int_equal(json_integer_value(json_array_get(between, 0)), 500000);
+	assert_int_equal(json_integer_value(json_array_get(between, 1)), 620000);
+	assert_int_equal(json_integer_value(json_object_get(body, "timed")), 100);
+	assert_int_equal(json_integer_value(json_object_get(body, "hits")), 120);
+	assert_int_equal(json_integer_value(json_object_get(body, "over_seconds")), 300);
+	json_decref(body);
+	alert_rule_events_free(ev, n);
+	/* the traffic stops: it resolves, and says nothing was timed */
+	n = TROUND(rule, &ev, {"/home", 1, 0, {{0, 0}}});
+	assert_int_equal(n, 1);
+	body = body_of(rule, &ev[0]);
+	assert_string_equal(field(body, "text"), ":white_check_mark: RESOLVED "
+			    "slow-checkout: url ~ ^/checkout p95 unknown: no timed hits "
+			    "over 5m (threshold 500ms)");
+	assert_null(json_object_get(body, "observed_between"));
+	assert_int_equal(json_integer_value(json_object_get(body, "timed")), 0);
+	json_decref(body);
+	alert_rule_events_free(ev, n);
+	alert_rule_free(rule);
+}
+
+static void test_body_of_avg_and_bytes(void **state)
+{
+	struct aggregator_alert avg = slow_checkout, bytes = slow_checkout;
+	struct alert_rule *rule;
+	struct alert_rule_event *ev;
+	json_t *body;
+	size_t n;
+
+	avg.condition = AGGREGATOR_ALERT_AVG_ABOVE;
+	avg.duration_above = "1.5s";
+	avg.each = true;
+	rule = rule_new(&avg);
+	n = TROUND(rule, &ev, {"/checkout", 30, 0, {{30, 2345678}}});
+	assert_int_equal(n, 1);
+	body = body_of(rule, &ev[0]);
+	assert_string_equal(field(body, "text"), ":rotating_light: FIRING slow-checkout: "
+			    "url = /checkout avg 2.346s of 30 timed hits over 5m (threshold 1.5s)");
+	assert_string_equal(field(body, "kind"), "avg_above");
+	assert_int_equal(json_integer_value(json_object_get(body, "observed")), 2345678);
+	assert_int_equal(json_integer_value(json_object_get(body, "threshold")), 1500000);
+	assert_null(json_object_get(body, "observed_between"));
+	json_decref(body);
+	alert_rule_events_free(ev, n);
+	alert_rule_free(rule);
+
+	bytes.condition = AGGREGATOR_ALERT_BYTES_ABOVE;
+	bytes.bytes_above = (uint64_t)10 << 20;
+	rule = rule_new(&bytes);
+	n = TROUND(rule, &ev, {"/checkout", 3, 12345678, {{0, 0}}});
+	assert_int_equal(n, 1);
+	body = body_of(rule, &ev[0]);
+	assert_string_equal(field(body, "text"), ":rotating_light: FIRING slow-checkout: "
+			    "url ~ ^/checkout at 12.35MB over 5m (threshold 10.49MB)");
+	assert_string_equal(field(body, "kind"), "bytes_above");
+	assert_int_equal(json_integer_value(json_object_get(body, "observed")), 12345678);
+	assert_int_equal(json_integer_value(json_object_get(body, "threshold")), 10485760);
+	assert_null(json_object_get(body, "timed"));
+	json_decref(body);
 	alert_rule_events_free(ev, n);
 	alert_rule_free(rule);
 }
@@ -722,8 +1062,17 @@ int main(void)
 		cmocka_unit_test(test_unended_round_changes_nothing),
 		cmocka_unit_test(test_instances_are_bounded),
 		cmocka_unit_test(test_share_values),
+		cmocka_unit_test(test_p95_fires_and_resolves),
+		cmocka_unit_test(test_p95_at_the_largest_duration),
+		cmocka_unit_test(test_percentile_needs_min_timed),
+		cmocka_unit_test(test_percentile_each_value),
+		cmocka_unit_test(test_avg_above),
+		cmocka_unit_test(test_bytes_above),
+		cmocka_unit_test(test_bytes_each_past_many_values),
 		cmocka_unit_test(test_body_of_a_share),
 		cmocka_unit_test(test_body_values_round_trip),
+		cmocka_unit_test(test_body_of_a_percentile),
+		cmocka_unit_test(test_body_of_avg_and_bytes),
 		cmocka_unit_test_setup_teardown(test_retries_then_delivers_once,
 						rx_setup, rx_teardown),
 		cmocka_unit_test_setup_teardown(test_client_error_is_not_retried,

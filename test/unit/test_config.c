@@ -181,6 +181,59 @@ static void test_aggregator_defaults(void **state)
 	free(path);
 }
 
+/*
+ * Each rule's one condition is settled from the key the file sets, the
+ * duration keys' text is handed on, and min_timed has its default: the
+ * sample rules of good/aggregator-alerts.yml, one of each kind.
+ */
+static void test_alert_conditions(void **state)
+{
+	static const struct {
+		const char *name;
+		enum aggregator_alert_condition condition;
+		const char *duration;           /* NULL: none */
+		int64_t min_timed;
+	} want[] = {
+		{"errors-5xx", AGGREGATOR_ALERT_SHARE_ABOVE, NULL, 20},
+		{"not_found", AGGREGATOR_ALERT_SHARE_ABOVE, NULL, 20},
+		{"hot-tag", AGGREGATOR_ALERT_ABOVE, NULL, 20},
+		{"slow-checkout", AGGREGATOR_ALERT_P95_ABOVE, "500ms", 50},
+		{"slow-median", AGGREGATOR_ALERT_P50_ABOVE, "1.5s", 20},
+		{"slow-p90", AGGREGATOR_ALERT_P90_ABOVE, "250us", 20},
+		{"slow-p99", AGGREGATOR_ALERT_P99_ABOVE, "2s", 20},
+		{"slow-avg", AGGREGATOR_ALERT_AVG_ABOVE, "0.3s", 20},
+		{"big-downloads", AGGREGATOR_ALERT_BYTES_ABOVE, NULL, 20},
+		{"any-bytes", AGGREGATOR_ALERT_BYTES_ABOVE, NULL, 20},
+	};
+	char *path = test_path("test/data/config/good/aggregator-alerts.yml");
+	struct config_errors errs = {0};
+	struct aggregator_config cfg;
+
+	test_env();
+	assert_int_equal(aggregator_config_load(&cfg, path, &errs), 0);
+	assert_int_equal(cfg.alerts.n, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < cfg.alerts.n; i++) {
+		struct aggregator_alert *rule = CONFIG_ITEM(cfg.alerts, struct aggregator_alert, i);
+
+		assert_string_equal(rule->name, want[i].name);
+		assert_int_equal(rule->condition, want[i].condition);
+		if (want[i].duration)
+			assert_string_equal(rule->duration_above, want[i].duration);
+		else
+			assert_null(rule->duration_above);
+		assert_int_equal(rule->min_timed, want[i].min_timed);
+	}
+	assert_string_equal(aggregator_alert_conditions[AGGREGATOR_ALERT_P95_ABOVE],
+			    "p95_above");
+	assert_string_equal(aggregator_alert_conditions[AGGREGATOR_ALERT_BYTES_ABOVE],
+			    "bytes_above");
+	assert_int_equal(CONFIG_ITEM(cfg.alerts, struct aggregator_alert, 8)->bytes_above,
+			 (uint64_t)1 << 30);
+	assert_int_equal(CONFIG_ITEM(cfg.alerts, struct aggregator_alert, 9)->bytes_above, 0);
+	aggregator_config_free(&cfg);
+	free(path);
+}
+
 /* mariadb.tls.verify_server_cert follows ca unless the file sets it. */
 static void test_tls_verify_default(void **state)
 {
@@ -857,6 +910,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_good_files),
+		cmocka_unit_test(test_alert_conditions),
 		cmocka_unit_test(test_aggregator_defaults),
 		cmocka_unit_test(test_tls_verify_default),
 		cmocka_unit_test(test_secret_files),
