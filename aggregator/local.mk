@@ -12,7 +12,8 @@ aggregator_libaggregator_a_SOURCES = \
 	aggregator/aggregator_metrics.c aggregator/aggregator_metrics.h \
 	aggregator/alert_rule.c aggregator/alert_rule.h \
 	aggregator/alerts.c aggregator/alerts.h \
-	aggregator/api.c aggregator/api.h \
+	aggregator/api.c aggregator/api.h aggregator/api_internal.h \
+	aggregator/api_read.c \
 	aggregator/consumer.c aggregator/consumer.h \
 	aggregator/count.c aggregator/count.h \
 	aggregator/db.c aggregator/db.h \

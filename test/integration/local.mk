@@ -35,6 +35,7 @@ integration_tests = \
 	test/integration/aggregator_db.sh \
 	test/integration/aggregator_group.sh \
 	test/integration/aggregator_input.sh \
+	test/integration/aggregator_latency_api.sh \
 	test/integration/aggregator_offsets.sh \
 	test/integration/aggregator_secrets.sh \
 	test/integration/aggregator_signals.sh \
