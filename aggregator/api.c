@@ -680,12 +680,33 @@ static int api_trending(const struct httpd_request *req,
 	return api_send(resp, 200, obj);
 }
 
+/* The configured dimensions and window sizes, for the dashboard's switcher. */
+static int api_dimensions(const struct httpd_request *req,
+			  struct httpd_response *resp, void *ctx)
+{
+	struct api *api = ctx;
+	json_t *obj = json_object(), *names = json_array(), *sizes = json_array();
+	json_t *measures = json_array();
+
+	(void)req;
+	for (int m = 0; m < API_BY_COUNT; m++)
+		json_array_append_new(measures, json_string(api_measure_names[m]));
+	for (size_t i = 0; i < api->ndims; i++)
+		json_array_append_new(names, json_string(api->names[i]));
+	for (size_t i = 0; i < api->nsizes; i++)
+		json_array_append_new(sizes, json_integer(api->sizes[i]));
+	json_object_set_new(obj, "dimensions", names);
+	json_object_set_new(obj, "window_seconds", sizes);
+	json_object_set_new(obj, "measures", measures);
+	return api_send(resp, 200, obj);
+}
+
 static int api_unknown(const struct httpd_request *req,
 		       struct httpd_response *resp, void *ctx)
 {
 	(void)ctx;
 	return api_error(resp, 404, NULL, "no such endpoint: %.64s (there are "
-			 "/api/top, /api/series, /api/latency and /api/trending)", httpd_path(req));
+			 "/api/top, /api/series, /api/latency, /api/trending and /api/dimensions)", httpd_path(req));
 }
 
 /* --- the whole ------------------------------------------------------------ */
@@ -719,6 +740,7 @@ void api_route(struct api *api, struct httpd *httpd)
 	httpd_route(httpd, "GET", "/api/top", api_top, api);
 	httpd_route(httpd, "GET", "/api/series", api_series, api);
 	httpd_route(httpd, "GET", "/api/latency", api_latency, api);
+	httpd_route(httpd, "GET", "/api/dimensions", api_dimensions, api);
 	httpd_route(httpd, "GET", "/api/trending", api_trending, api);
 	httpd_route_prefix(httpd, "GET", "/api/", api_unknown, api);
 }

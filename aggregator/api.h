@@ -6,6 +6,7 @@
  *   GET /api/series?dimension=D&from=T&to=T&step=S&limit=N&measure=M&value=V
  *   GET /api/latency?dimension=D&value=V&from=T&to=T
  *   GET /api/trending?dimension=hashtag&window=5m&limit=N
+ *   GET /api/dimensions             (the names, window sizes and measures)
  *
  * T is epoch seconds or an RFC 3339 time ("2026-11-25T04:00:00Z"); from
  * and to default to the last 15 minutes. Each answer reads one window size:

@@ -52,6 +52,7 @@ dist_check_SCRIPTS += $(integration_tests)
 dist_noinst_DATA += \
 	test/integration/agent_lib.sh \
 	test/integration/aggregator_lib.sh \
+	test/integration/cdp.pl \
 	test/integration/tap.sh
 
 clean-local: clean-test-artifacts
