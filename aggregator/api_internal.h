@@ -83,8 +83,9 @@ int api_read_top(MYSQL *db, const struct api_ask *ask, json_t *items,
 
 /*
  * Fills the points of series (an array of {"value", "points"}, each points
- * an array of [t, v] from ask->from by ask->step) with ask->by per step.
- * Returns 0 or -1 (err).
+ * an array of [t, v] from ask->from by ask->step) with ask->by per step;
+ * a percentile's point becomes [t, value_us, lo_us, hi_us]. Steps without
+ * rows keep the v they came with. Returns 0 or -1 (err).
  */
 int api_read_series(MYSQL *db, const struct api_ask *ask, json_t *series,
 		    char *err, size_t errlen);

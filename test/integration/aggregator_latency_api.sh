@@ -14,7 +14,7 @@ set -u
 # shellcheck source=aggregator_lib.sh
 . "$(dirname "$0")/aggregator_lib.sh"
 
-plan 23
+plan 24
 agg_require
 command -v curl >/dev/null || bail_out "curl is not installed"
 perl -MJSON::PP -e 1 2>/dev/null || bail_out "Perl's JSON::PP is missing"
@@ -25,7 +25,8 @@ DB=$(agg_db lat)
 agg_config "$TAP_TMP/agg.yml" "$LOGTALLY_KAFKA_BROKERS" "$TOPIC" "$DB" 'retention: {}'
 agg_start lat "$TAP_TMP/agg.yml"
 PORT=$(agg_wait_port lat) || bail_out "no port: $(tail -n 5 "$TAP_TMP/lat.err")"
-wait_until 30 agg_sql "$DB" "SELECT 1 FROM latency_buckets LIMIT 1" ||
+has_buckets() { agg_sql "$DB" "SELECT 1 FROM latency_buckets LIMIT 1" | grep -q 1; }
+wait_until 30 has_buckets ||
 	bail_out "no latency_buckets table: $(tail -n 5 "$TAP_TMP/lat.err")"
 
 # GET PATH: the status, a newline, the body.
@@ -153,6 +154,10 @@ check "latency without a value, or an empty one: 400 on value" eval \
 	'bad "/api/latency?$R" value && bad "/api/latency?$R&value=" value'
 check "latency of an unknown dimension: 400 on dimension" \
 	bad "/api/latency?dimension=nope&value=/slow" dimension
+
+got=$(get "/api/dimensions" | say 'join(" ", join(",", @{$j->{dimensions}}), join(",", @{$j->{measures}}))')
+check "/api/dimensions lists the dimensions and the measures: $got" \
+	eval '[[ "$got" == *url* && "$got" == *" hits,bytes,duration_avg,duration_max,p50,p95,p99" ]]'
 
 agg_stop "$AGG_PID"
 check "the aggregator stops on SIGTERM; no sanitizer report" eval 'agg_sanitizer_clean'
