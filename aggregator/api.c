@@ -1,11 +1,12 @@
 /*
- * api: /api/top, /api/series and /api/trending (see api.h). Each handler
+ * api: /api/top, /api/series, /api/latency and /api/trending (see api.h);
+ * the SQL of the first three is in api_read.c. Each handler
  * checks its parameters first (a 400 names the one at fault), then reads
  * with prepared statements on the store's reader connection and builds
  * the answer with jansson. The handlers run on the HTTP thread one at a
  * time; the lock only makes that assumption safe.
  */
-#include "api.h"
+#include "api_internal.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -29,8 +30,6 @@
 #include "xalloc.h"
 
 #define API_JSON "application/json; charset=utf-8"
-#define API_MAX_PARAMS 64               /* the IN list of a series, and more */
-#define API_MAX_COLS 4
 #define API_TOP_LIMIT 10
 #define API_TOP_LIMIT_MAX 1000
 #define API_SERIES_LIMIT 5
@@ -119,10 +118,40 @@ double api_trending_score(uint64_t n, uint64_t b, int64_t window_s)
 	return ((double)n - e) / sqrt(e + 1);
 }
 
+static const char *const api_measure_names[API_BY_COUNT] = {
+	[API_BY_HITS] = "hits", [API_BY_BYTES] = "bytes",
+	[API_BY_DURATION_AVG] = "duration_avg", [API_BY_DURATION_MAX] = "duration_max",
+	[API_BY_P50] = "p50", [API_BY_P95] = "p95", [API_BY_P99] = "p99",
+};
+
+int api_parse_measure(const char *s)
+{
+	if (!s)
+		return API_BY_HITS;
+	for (int m = 0; m < API_BY_COUNT; m++)
+		if (!strcmp(s, api_measure_names[m]))
+			return m;
+	return -1;
+}
+
+const char *api_measure_name(enum api_measure m)
+{
+	return m < API_BY_COUNT ? api_measure_names[m] : "?";
+}
+
+double api_measure_quantile(enum api_measure m)
+{
+	switch (m) {
+	case API_BY_P50: return 0.5;
+	case API_BY_P95: return 0.95;
+	case API_BY_P99: return 0.99;
+	default: return 0;
+	}
+}
+
 /* --- answers ----------------------------------------------------------- */
 
-/* A JSON string of s[0..len), invalid UTF-8 replaced by U+FFFD. */
-static json_t *api_string(const char *s, size_t len)
+json_t *api_string(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;
 	json_t *str = json_stringn(s, len);
@@ -182,13 +211,6 @@ static int api_error(struct httpd_response *resp, unsigned int status,
 
 /* --- parameters of a request -------------------------------------------- */
 
-/* What a handler was asked; a 400 was sent when a parse returns false. */
-struct api_ask {
-	const char *dimension;
-	int64_t from, to, size, step, window;
-	long limit;
-};
-
 static bool api_dimension(const struct api *api, const struct httpd_request *req,
 			  const char *def, struct api_ask *ask,
 			  struct httpd_response *resp)
@@ -227,6 +249,36 @@ static bool api_limit(const struct httpd_request *req, long def, long max,
 		return false;
 	}
 	ask->limit = v;
+	return true;
+}
+
+/* by or measure: one of api_measure_names, hits when absent. */
+static bool api_measure(const struct httpd_request *req, const char *name,
+			struct api_ask *ask, struct httpd_response *resp)
+{
+	int m = api_parse_measure(httpd_query(req, name));
+
+	if (m < 0) {
+		api_error(resp, 400, name, "%s must be one of hits, bytes, duration_avg, "
+			  "duration_max, p50, p95 or p99", name);
+		return false;
+	}
+	ask->by = (enum api_measure)m;
+	return true;
+}
+
+/* value: one value of the dimension, required or not. */
+static bool api_value(const struct httpd_request *req, bool required,
+		      struct api_ask *ask, struct httpd_response *resp)
+{
+	const char *s = httpd_query(req, "value");
+
+	if ((!s && required) || (s && !*s) || (s && strlen(s) > SCHEMA_VALUE_BYTES)) {
+		api_error(resp, 400, "value", "value must be a value of the dimension "
+			  "(1 to %d bytes)", SCHEMA_VALUE_BYTES);
+		return false;
+	}
+	ask->value = s;
 	return true;
 }
 
@@ -298,192 +350,6 @@ static bool api_seconds(const struct api *api, const struct httpd_request *req,
 }
 
 /* --- reading --------------------------------------------------------- */
-
-enum api_type { API_INT, API_STR };
-
-struct api_param {
-	enum api_type type;
-	long long i;
-	const char *s;
-	unsigned long len;
-};
-
-struct api_col {
-	enum api_type type;
-	long long i;
-	char s[SCHEMA_VALUE_BYTES + 1];
-	unsigned long len;
-	my_bool null, error;
-};
-
-typedef void (*api_row_fn)(void *ctx, const struct api_col *cols);
-
-static struct api_param api_int(long long i)
-{
-	return (struct api_param){.type = API_INT, .i = i};
-}
-
-static struct api_param api_str(const char *s, size_t len)
-{
-	return (struct api_param){.type = API_STR, .s = s, .len = (unsigned long)len};
-}
-
-static void api_bind_params(MYSQL_BIND *b, struct api_param *params, size_t n)
-{
-	memset(b, 0, n * sizeof(*b));
-	for (size_t i = 0; i < n; i++) {
-		if (params[i].type == API_INT) {
-			b[i].buffer_type = MYSQL_TYPE_LONGLONG;
-			b[i].buffer = &params[i].i;
-		} else {
-			b[i].buffer_type = MYSQL_TYPE_STRING;
-			b[i].buffer = (void *)params[i].s;
-			b[i].buffer_length = params[i].len;
-			b[i].length = &params[i].len;
-		}
-	}
-}
-
-static void api_bind_cols(MYSQL_BIND *b, struct api_col *cols, size_t n)
-{
-	memset(b, 0, n * sizeof(*b));
-	for (size_t i = 0; i < n; i++) {
-		b[i].is_null = &cols[i].null;
-		b[i].error = &cols[i].error;
-		if (cols[i].type == API_INT) {
-			b[i].buffer_type = MYSQL_TYPE_LONGLONG;
-			b[i].buffer = &cols[i].i;
-		} else {
-			b[i].buffer_type = MYSQL_TYPE_STRING;
-			b[i].buffer = cols[i].s;
-			b[i].buffer_length = sizeof(cols[i].s);
-			b[i].length = &cols[i].len;
-		}
-	}
-}
-
-/* Runs sql with params, calling row for each result row. 0 or -1 (err). */
-static int api_query(MYSQL *db, const char *sql, struct api_param *params,
-		     size_t nparams, struct api_col *cols, size_t ncols,
-		     api_row_fn row, void *ctx, char *err, size_t errlen)
-{
-	MYSQL_BIND pb[API_MAX_PARAMS], rb[API_MAX_COLS];
-	MYSQL_STMT *stmt = mysql_stmt_init(db);
-	int rc = -1, f;
-
-	if (!stmt) {
-		snprintf(err, errlen, "%s", mysql_error(db));
-		return -1;
-	}
-	api_bind_params(pb, params, nparams);
-	api_bind_cols(rb, cols, ncols);
-	if (mysql_stmt_prepare(stmt, sql, strlen(sql)) ||
-	    mysql_stmt_bind_param(stmt, pb) || mysql_stmt_execute(stmt) ||
-	    mysql_stmt_bind_result(stmt, rb))
-		goto out;
-	while ((f = mysql_stmt_fetch(stmt)) == 0 || f == MYSQL_DATA_TRUNCATED) {
-		for (size_t c = 0; c < ncols; c++)
-			if (cols[c].type == API_STR)
-				cols[c].s[cols[c].len < sizeof(cols[c].s) ?
-					  cols[c].len : sizeof(cols[c].s) - 1] = '\0';
-		row(ctx, cols);
-	}
-	rc = f == MYSQL_NO_DATA ? 0 : -1;
-out:
-	if (rc)
-		snprintf(err, errlen, "%s", mysql_stmt_error(stmt));
-	mysql_stmt_close(stmt);
-	return rc;
-}
-
-/* The top values of [from, to) at ask->size: {"value", "hits"} into items. */
-static void api_top_row(void *ctx, const struct api_col *cols)
-{
-	json_t *item = json_object();
-
-	json_object_set_new(item, "value", api_string(cols[0].s, cols[0].len));
-	json_object_set_new(item, "hits", json_integer(cols[1].i));
-	json_array_append_new(ctx, item);
-}
-
-static int api_read_top(MYSQL *db, const struct api_ask *ask, json_t *items,
-			char *err, size_t errlen)
-{
-	static const char sql[] =
-		"SELECT value, CAST(SUM(hits) AS SIGNED) AS h FROM counts "
-		"WHERE window_seconds = ? AND dimension = ? "
-		"AND window_start >= FROM_UNIXTIME(?) AND window_start < FROM_UNIXTIME(?) "
-		"GROUP BY value ORDER BY h DESC, value LIMIT ?";
-	struct api_param params[] = {
-		api_int(ask->size), api_str(ask->dimension, strlen(ask->dimension)),
-		api_int(ask->from), api_int(ask->to), api_int(ask->limit),
-	};
-	struct api_col cols[2] = {{.type = API_STR}, {.type = API_INT}};
-
-	return api_query(db, sql, params, 5, cols, 2, api_top_row, items, err, errlen);
-}
-
-/* A series' points, zero-filled, before the rows arrive. */
-struct api_series {
-	json_t *series;                 /* array of {"value", "total", "points"} */
-	int64_t from, step;
-	size_t npoints;
-};
-
-static void api_series_row(void *ctx, const struct api_col *cols)
-{
-	struct api_series *s = ctx;
-	long long bucket = cols[1].i;
-
-	for (size_t i = 0; i < json_array_size(s->series); i++) {
-		json_t *one = json_array_get(s->series, i);
-		const char *v = json_string_value(json_object_get(one, "value"));
-		json_t *point;
-
-		if (strlen(v) != cols[0].len || memcmp(v, cols[0].s, cols[0].len))
-			continue;
-		if (bucket < 0 || (size_t)bucket >= s->npoints)
-			return;
-		point = json_array_get(json_object_get(one, "points"), (size_t)bucket);
-		json_array_set_new(point, 1, json_integer(cols[2].i));
-		return;
-	}
-}
-
-static int api_read_series(MYSQL *db, const struct api_ask *ask,
-			   struct api_series *s, char *err, size_t errlen)
-{
-	struct api_param params[API_MAX_PARAMS];
-	size_t n = 0, nvals = json_array_size(s->series);
-	struct api_col cols[3] = {{.type = API_STR}, {.type = API_INT}, {.type = API_INT}};
-	struct buf sql;
-	int rc;
-
-	if (!nvals)
-		return 0;
-	buf_init(&sql, 8192);
-	buf_printf(&sql, "SELECT value, (UNIX_TIMESTAMP(window_start) - ?) DIV ?, "
-		   "CAST(SUM(hits) AS SIGNED) FROM counts WHERE window_seconds = ? "
-		   "AND dimension = ? AND window_start >= FROM_UNIXTIME(?) "
-		   "AND window_start < FROM_UNIXTIME(?) AND value IN (");
-	params[n++] = api_int(ask->from);
-	params[n++] = api_int(ask->step);
-	params[n++] = api_int(ask->size);
-	params[n++] = api_str(ask->dimension, strlen(ask->dimension));
-	params[n++] = api_int(ask->from);
-	params[n++] = api_int(ask->to);
-	for (size_t i = 0; i < nvals; i++) {
-		json_t *v = json_object_get(json_array_get(s->series, i), "value");
-
-		buf_printf(&sql, "%s?", i ? ", " : "");
-		params[n++] = api_str(json_string_value(v), json_string_length(v));
-	}
-	buf_printf(&sql, ") GROUP BY 1, 2");
-	rc = api_query(db, buf_str(&sql), params, n, cols, 3, api_series_row, s,
-		       err, errlen);
-	buf_fini(&sql);
-	return rc;
-}
 
 /* Hits now and in the baseline hour, per value, for trending. */
 struct api_trend {
@@ -609,7 +475,8 @@ static int api_top(const struct httpd_request *req, struct httpd_response *resp,
 	json_t *obj;
 
 	if (!api_dimension(api, req, NULL, &ask, resp) || !api_range(req, &ask, resp) ||
-	    !api_limit(req, API_TOP_LIMIT, API_TOP_LIMIT_MAX, &ask, resp))
+	    !api_limit(req, API_TOP_LIMIT, API_TOP_LIMIT_MAX, &ask, resp) ||
+	    !api_measure(req, "by", &ask, resp))
 		return 0;
 	ask.size = api_choose_size(api->sizes, api->nsizes, 0, &ask.from, &ask.to);
 	call.items = json_array();
@@ -619,14 +486,45 @@ static int api_top(const struct httpd_request *req, struct httpd_response *resp,
 	}
 	obj = api_head(&ask);
 	json_object_set_new(obj, "window_seconds", json_integer(ask.size));
+	json_object_set_new(obj, "by", json_string(api_measure_name(ask.by)));
+	if (api_measure_quantile(ask.by) > 0) {
+		json_object_set_new(obj, "candidates", json_integer(
+			ask.limit > API_PCT_CANDIDATES ? ask.limit : API_PCT_CANDIDATES));
+		json_object_set_new(obj, "error", json_string(API_ERROR_BOUND));
+	}
 	json_object_set_new(obj, "items", call.items);
 	return api_send(resp, 200, obj);
 }
 
+/* A series' points before the rows arrive: 0 for sums, null otherwise. */
 struct api_series_call {
 	struct api_ask *ask;
-	struct api_series *s;
+	json_t *series;
+	size_t npoints;
 };
+
+/* The series of each top value (or of the one asked for), points empty. */
+static void api_series_start(struct api_series_call *call, json_t *top)
+{
+	const struct api_ask *ask = call->ask;
+	bool sum = ask->by == API_BY_HITS || ask->by == API_BY_BYTES;
+
+	if (ask->value && !json_array_size(top))        /* no rows: zeros */
+		json_array_append_new(top, json_pack("{s:o,s:i}", "value",
+			api_string(ask->value, strlen(ask->value)), "hits", 0));
+	for (size_t i = 0; i < json_array_size(top); i++) {
+		json_t *one = json_array_get(top, i), *points = json_array();
+
+		for (size_t p = 0; p < call->npoints; p++)
+			json_array_append_new(points, json_pack("[I,o]",
+				(json_int_t)(ask->from + (int64_t)p * ask->step),
+				sum ? json_integer(0) : json_null()));
+		json_object_set(one, "total", json_object_get(one, "hits"));
+		json_object_del(one, "hits");
+		json_object_set_new(one, "points", points);
+		json_array_append(call->series, one);
+	}
+}
 
 static int api_series_read(MYSQL *db, void *arg, char *err, size_t errlen)
 {
@@ -634,20 +532,11 @@ static int api_series_read(MYSQL *db, void *arg, char *err, size_t errlen)
 	json_t *top = json_array();
 	int rc = api_read_top(db, call->ask, top, err, errlen);
 
-	for (size_t i = 0; !rc && i < json_array_size(top); i++) {
-		json_t *one = json_array_get(top, i), *points = json_array();
-
-		for (size_t p = 0; p < call->s->npoints; p++)
-			json_array_append_new(points, json_pack("[I,i]",
-				(json_int_t)(call->s->from + (int64_t)p * call->s->step), 0));
-		json_object_set(one, "total", json_object_get(one, "hits"));
-		json_object_del(one, "hits");
-		json_object_set_new(one, "points", points);
-		json_array_append(call->s->series, one);
-	}
+	if (!rc)
+		api_series_start(call, top);
 	json_decref(top);
 	if (!rc)
-		rc = api_read_series(db, call->ask, call->s, err, errlen);
+		rc = api_read_series(db, call->ask, call->series, err, errlen);
 	return rc;
 }
 
@@ -656,14 +545,15 @@ static int api_series(const struct httpd_request *req, struct httpd_response *re
 {
 	struct api *api = ctx;
 	struct api_ask ask = {0};
-	struct api_series s = {0};
-	struct api_series_call call = {&ask, &s};
+	struct api_series_call call = {&ask, NULL, 0};
 	int64_t span;
 	json_t *obj;
 
 	if (!api_dimension(api, req, NULL, &ask, resp) || !api_range(req, &ask, resp) ||
 	    !api_limit(req, API_SERIES_LIMIT, API_SERIES_LIMIT_MAX, &ask, resp) ||
-	    !api_seconds(api, req, "step", 0, API_MAX_RANGE_S, &ask.step, resp))
+	    !api_seconds(api, req, "step", 0, API_MAX_RANGE_S, &ask.step, resp) ||
+	    !api_measure(req, "measure", &ask, resp) ||
+	    !api_value(req, false, &ask, resp))
 		return 0;
 	ask.size = api_choose_size(api->sizes, api->nsizes, ask.step, &ask.from, &ask.to);
 	span = ask.to - ask.from;
@@ -674,19 +564,54 @@ static int api_series(const struct httpd_request *req, struct httpd_response *re
 	if ((ask.to - ask.from) / ask.step > API_MAX_POINTS)
 		return api_error(resp, 400, "step", "step is too small: more than %d "
 				 "points", API_MAX_POINTS);
-	s.series = json_array();
-	s.from = ask.from;
-	s.step = ask.step;
-	s.npoints = (size_t)((ask.to - ask.from) / ask.step);
+	call.series = json_array();
+	call.npoints = (size_t)((ask.to - ask.from) / ask.step);
 	if (!api_read(api, resp, api_series_read, &call)) {
-		json_decref(s.series);
+		json_decref(call.series);
 		return 0;
 	}
 	obj = api_head(&ask);
 	json_object_set_new(obj, "window_seconds", json_integer(ask.size));
 	json_object_set_new(obj, "step", json_integer(ask.step));
-	json_object_set_new(obj, "series", s.series);
+	json_object_set_new(obj, "measure", json_string(api_measure_name(ask.by)));
+	if (api_measure_quantile(ask.by) > 0)
+		json_object_set_new(obj, "error", json_string(API_ERROR_BOUND));
+	json_object_set_new(obj, "series", call.series);
 	return api_send(resp, 200, obj);
+}
+
+struct api_latency_call {
+	const struct api_ask *ask;
+	json_t *obj;
+};
+
+static int api_latency_read(MYSQL *db, void *arg, char *err, size_t errlen)
+{
+	struct api_latency_call *call = arg;
+
+	return api_read_latency(db, call->ask, call->obj, err, errlen);
+}
+
+static int api_latency(const struct httpd_request *req,
+		       struct httpd_response *resp, void *ctx)
+{
+	struct api *api = ctx;
+	struct api_ask ask = {0};
+	struct api_latency_call call = {&ask, NULL};
+
+	if (!api_dimension(api, req, NULL, &ask, resp) || !api_range(req, &ask, resp) ||
+	    !api_value(req, true, &ask, resp))
+		return 0;
+	ask.size = api_choose_size(api->sizes, api->nsizes, 0, &ask.from, &ask.to);
+	call.obj = api_head(&ask);
+	json_object_set_new(call.obj, "value", api_string(ask.value, strlen(ask.value)));
+	json_object_set_new(call.obj, "window_seconds", json_integer(ask.size));
+	if (!api_read(api, resp, api_latency_read, &call)) {
+		json_decref(call.obj);
+		return 0;
+	}
+	json_object_set_new(call.obj, "error", json_string(API_ERROR_BOUND));
+	return api_send(resp, 200, call.obj);
 }
 
 struct api_trending_call {
@@ -755,12 +680,33 @@ static int api_trending(const struct httpd_request *req,
 	return api_send(resp, 200, obj);
 }
 
+/* The configured dimensions and window sizes, for the dashboard's switcher. */
+static int api_dimensions(const struct httpd_request *req,
+			  struct httpd_response *resp, void *ctx)
+{
+	struct api *api = ctx;
+	json_t *obj = json_object(), *names = json_array(), *sizes = json_array();
+	json_t *measures = json_array();
+
+	(void)req;
+	for (int m = 0; m < API_BY_COUNT; m++)
+		json_array_append_new(measures, json_string(api_measure_names[m]));
+	for (size_t i = 0; i < api->ndims; i++)
+		json_array_append_new(names, json_string(api->names[i]));
+	for (size_t i = 0; i < api->nsizes; i++)
+		json_array_append_new(sizes, json_integer(api->sizes[i]));
+	json_object_set_new(obj, "dimensions", names);
+	json_object_set_new(obj, "window_seconds", sizes);
+	json_object_set_new(obj, "measures", measures);
+	return api_send(resp, 200, obj);
+}
+
 static int api_unknown(const struct httpd_request *req,
 		       struct httpd_response *resp, void *ctx)
 {
 	(void)ctx;
 	return api_error(resp, 404, NULL, "no such endpoint: %.64s (there are "
-			 "/api/top, /api/series and /api/trending)", httpd_path(req));
+			 "/api/top, /api/series, /api/latency, /api/trending and /api/dimensions)", httpd_path(req));
 }
 
 /* --- the whole ------------------------------------------------------------ */
@@ -793,6 +739,8 @@ void api_route(struct api *api, struct httpd *httpd)
 {
 	httpd_route(httpd, "GET", "/api/top", api_top, api);
 	httpd_route(httpd, "GET", "/api/series", api_series, api);
+	httpd_route(httpd, "GET", "/api/latency", api_latency, api);
+	httpd_route(httpd, "GET", "/api/dimensions", api_dimensions, api);
 	httpd_route(httpd, "GET", "/api/trending", api_trending, api);
 	httpd_route_prefix(httpd, "GET", "/api/", api_unknown, api);
 }

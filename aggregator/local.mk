@@ -13,7 +13,8 @@ aggregator_libaggregator_a_SOURCES = \
 	aggregator/alert_message.c aggregator/alert_message.h \
 	aggregator/alert_rule.c aggregator/alert_rule.h \
 	aggregator/alerts.c aggregator/alerts.h \
-	aggregator/api.c aggregator/api.h \
+	aggregator/api.c aggregator/api.h aggregator/api_internal.h \
+	aggregator/api_read.c \
 	aggregator/consumer.c aggregator/consumer.h \
 	aggregator/count.c aggregator/count.h \
 	aggregator/db.c aggregator/db.h \

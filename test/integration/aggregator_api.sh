@@ -51,7 +51,7 @@ TOP='join(" ", $j->{window_seconds}, map { "$_->{value}=$_->{hits}" } @{$j->{ite
 # --- rows ------------------------------------------------------------------
 
 agg_sql "$DB" "SET time_zone = '+00:00';
-INSERT INTO counts VALUES
+INSERT INTO counts (window_seconds, window_start, dimension, value, hits) VALUES
  (5, FROM_UNIXTIME($H), 'url', '/a', 3),
  (5, FROM_UNIXTIME($H + 5), 'url', '/a', 2),
  (5, FROM_UNIXTIME($H + 5), 'url', '/b', 7),
@@ -101,7 +101,7 @@ check "series at 5 s windows with a 10 s step: $got" \
 # "steady" 1200 -> 100 (exactly what the hour predicts: score 0, left out).
 now=$(( $(date +%s) / 5 * 5 ))
 agg_sql "$DB" "SET time_zone = '+00:00';
-INSERT INTO counts VALUES
+INSERT INTO counts (window_seconds, window_start, dimension, value, hits) VALUES
  (5, FROM_UNIXTIME($now - 100), 'hashtag', 'rising', 50),
  (5, FROM_UNIXTIME($now - 100), 'hashtag', 'bigger', 1300),
  (5, FROM_UNIXTIME($now - 1000), 'hashtag', 'bigger', 12000),

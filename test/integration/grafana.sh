@@ -2,7 +2,8 @@
 # grafana.sh: config/grafana/logtally.json, the Grafana dashboard over the
 # counts table. The JSON is importable (a mysql data source input that every
 # query uses, UTC, 5 s refresh, the last hour), every query reads the counts
-# table only, by a range of its primary key; and run against rows of known
+# table only (Slowest URLs the latency table and latency_buckets), by a
+# range of its primary key; and run against rows of known
 # hits, with Grafana's macros expanded here for fixed ranges and intervals,
 # each panel answers what the figures worked out by hand (tables) or by a
 # Perl oracle over the same rows (time series) say it must.
@@ -12,7 +13,7 @@ set -u
 # shellcheck source=aggregator_lib.sh
 . "$(dirname "$0")/aggregator_lib.sh"
 
-plan 32
+plan 36
 require_dev_env
 for tool in perl mariadb; do
 	command -v "$tool" >/dev/null || bail_out "$tool is missing"
@@ -27,9 +28,11 @@ mkdir -p "$SQL"
 # The Perl side, one command per use:
 #   json FILE           parses; the dashboard's settings
 #   inputs FILE         __inputs and every datasource
-#   panels FILE DIR     the six panels; each query's rawSql into DIR/KEY.sql
-#                       (trending, urls, status, errors, lines)
+#   panels FILE DIR     the eight panels; each query's rawSql into DIR/KEY.sql
+#                       (trending, urls, status, errors, lines, bandwidth,
+#                       slowest)
 #   tables FILE...      every FROM and JOIN names counts or a subquery
+#                       (slowest: latency, latency_buckets or a subquery)
 #   expand FILE FROM TO INTERVAL
 #                       the query with Grafana's macros expanded
 #   data E ROWS         the test's rows, as INSERTs on stdout and
@@ -48,7 +51,8 @@ use JSON::PP;
 
 my %title = (trending => qr/^Trending hashtags$/, urls => qr/^Top URLs$/,
 	     status => qr/^Status codes/, errors => qr/^Error share$/,
-	     lines => qr/^Lines per second$/);
+	     lines => qr/^Lines per second$/, bandwidth => qr/^Bandwidth \(top URLs by bytes\)$/,
+	     slowest => qr/^Slowest URLs \(p95\)$/);
 
 sub load {
 	open(my $h, "<:raw", $_[0]) or die "$_[0]: $!\n";
@@ -127,9 +131,11 @@ sub cmd_panels {
 	}
 	fail(@bad) if @bad;
 	my %type = (trending => "table", urls => "table|bargauge", status => "timeseries",
-		    errors => "timeseries|stat", lines => "timeseries");
+		    errors => "timeseries|stat", lines => "timeseries",
+		    bandwidth => "table|bargauge", slowest => "table|bargauge");
 	my %format = (trending => "table", urls => "table", status => "time_series",
-		      errors => "time_series", lines => "time_series");
+		      errors => "time_series", lines => "time_series",
+		      bandwidth => "table", slowest => "table");
 	for my $key (sort keys %type) {
 		push @bad, "$key: type $got{$key}{type}" unless $got{$key}{type} =~ /^(?:$type{$key})$/;
 		push @bad, "$key: format $got{$key}{targets}[0]{format}"
@@ -147,7 +153,9 @@ sub cmd_panels {
 		    && $text[0]{options}{content} =~ /flush/i
 		    && $text[0]{options}{content} =~ m{/metrics}
 		    && $text[0]{options}{content} =~ /logtally_aggregator_/;
-	push @bad, "want 6 panels, got " . scalar @p unless @p == 6;
+	push @bad, "slowest: the description does not state the error bound"
+		unless $got{slowest}{description} =~ /28%/;
+	push @bad, "want 8 panels, got " . scalar @p unless @p == 8;
 	fail(@bad) if @bad;
 }
 
@@ -157,8 +165,10 @@ sub cmd_tables {
 		open(my $h, "<", $file) or die;
 		my $sql = do { local $/; <$h> };
 		my @from = $sql =~ /\b(?:FROM|JOIN)\s+(\(|[^\s(),;]+)/gi;
-		push @bad, "$file: reads no table" unless grep { $_ eq "counts" } @from;
-		push @bad, "$file: reads $_" for grep { $_ ne "counts" && $_ ne "(" } @from;
+		my ($main, @also) = $file =~ /slowest/ ? ("latency", "latency_buckets") : ("counts");
+		my %ok = map { $_ => 1 } $main, @also, "(";
+		push @bad, "$file: reads no $main table" unless grep { $_ eq $main } @from;
+		push @bad, "$file: reads $_" for grep { !$ok{$_} } @from;
 		push @bad, "$file: a table after counts"
 			if $sql =~ /\bFROM\s+counts(?:\s+(?:AS\s+)?\w+)?\s*,/i;
 	}
@@ -327,18 +337,19 @@ sub cmd_explain {
 	my @head = split /\t/, scalar <STDIN>;
 	chomp @head;
 	# 139 bytes: window_seconds (4), dimension (VARCHAR(32) of utf8mb4: 130)
-	# and window_start (5), the whole primary key but the value.
+	# and window_start (5), the whole primary key but the value (and, in
+	# latency, the bucket); latency_buckets, 62 rows, is read as it may.
 	my ($n, @bad) = (0);
 	while (<STDIN>) {
 		chomp;
 		my %r;
 		@r{@head} = split /\t/;
-		next unless $r{table} eq "counts";
+		next unless $r{table} eq "counts" || $r{table} eq "latency";
 		$n++;
-		push @bad, "counts read by $r{type} on key $r{key}, length $r{key_len}"
+		push @bad, "$r{table} read by $r{type} on key $r{key}, length $r{key_len}"
 			unless $r{type} eq "range" && $r{key} eq "PRIMARY" && $r{key_len} == 139;
 	}
-	push @bad, "no read of counts" unless $n;
+	push @bad, "no read of counts or latency" unless $n;
 	fail(@bad) if @bad;
 }
 
@@ -399,13 +410,13 @@ if out=$(perl "$PL" inputs "$DASHBOARD" 2>&1); then
 else
 	not_ok "__inputs has one mysql data source, DS_LOGTALLY, and every datasource is it" "$out"
 fi
-check "the panels: trending hashtags, top URLs, status classes stacked, error share, lines per second, a text on /metrics" \
+check "the panels: trending hashtags, top URLs, status classes stacked, error share, lines per second, bandwidth, slowest URLs, a text on /metrics" \
 	perl "$PL" panels "$DASHBOARD" "$SQL"
-KEYS="trending urls status errors lines"
+KEYS="trending urls status errors lines bandwidth slowest"
 for key in $KEYS; do
 	[ -s "$SQL/$key.sql" ] || bail_out "no query for $key: see above"
 done
-check "every query's FROM and JOIN name the counts table or a subquery" \
+check "every query's FROM and JOIN name the counts table or a subquery (slowest: latency, latency_buckets)" \
 	perl "$PL" tables "$SQL"/*.sql
 
 E=$(perl -MTime::Local=timegm -e 'print timegm(0, 0, 12, 24, 10, 2026)')
@@ -439,7 +450,7 @@ explain_all() {
 			perl "$PL" explain || { echo "($key)"; return 1; }
 	done
 }
-check "EXPLAIN: every query reads counts by a range of its primary key (window size, dimension, time)" \
+check "EXPLAIN: every query reads counts (slowest: latency) by a range of its primary key (window size, dimension, time)" \
 	explain_all
 
 # Trending, n: hits of the windows that start in (TO - 300, TO], the newest
@@ -538,3 +549,51 @@ for range in "$((E - 3600)) $E 5" "$((E - 7200)) $E 30" "$((E - 3583)) $((E - 13
 	same "$what: lines per second (status hits, '-' included)" \
 	     "$TAP_TMP/want.lines" "$TAP_TMP/got.lines"
 done
+
+# --- 3. bandwidth and slowest URLs, over rows of bytes and durations -----------
+
+# Rows written after the checks above, so that they change none of them:
+# bytes in counts for /video (5 MB) and /img/logo.png (20 kB), and latency
+# histograms at E - 10 in all three window sizes (bucket b holds
+# (le[b - 1], le[b]]; the nearest rank is CEIL(0.95 * timed hits)):
+#   /slow          1 hit in +Inf (above 100 s): its lower bound, 100000 ms
+#   /video         2 hits in bucket 40 (800, 1000] ms: rank 2, 1000.0 ms
+#   /api/v1/items  5 in bucket 20 (8, 10] ms, 5 in 21 (10, 12.5]: rank 10,
+#                  12.5 ms
+#   /search        19 in bucket 10 (0.8, 1] ms, 1 in 30 (80, 100]: rank 19,
+#                  1.0 ms
+measure_rows() {
+	local ws t sql=""
+	for ws in 5 60 3600; do
+		t="FROM_UNIXTIME(($E - 10) DIV $ws * $ws)"
+		sql+="INSERT INTO counts (window_seconds, window_start, dimension, value, hits, bytes)
+		      VALUES ($ws, $t, 'url', '/video', 2, 5000000), ($ws, $t, 'url', '/img/logo.png', 1, 20000)
+		      ON DUPLICATE KEY UPDATE hits = hits + VALUES(hits), bytes = bytes + VALUES(bytes);
+		      INSERT INTO latency (window_seconds, window_start, dimension, value, bucket, hits)
+		      VALUES ($ws, $t, 'url', '/slow', 61, 1), ($ws, $t, 'url', '/video', 40, 2),
+		       ($ws, $t, 'url', '/api/v1/items', 20, 5), ($ws, $t, 'url', '/api/v1/items', 21, 5),
+		       ($ws, $t, 'url', '/search', 10, 19), ($ws, $t, 'url', '/search', 30, 1);"
+	done
+	agg_sql "$DB" "SET time_zone = '+00:00'; $sql"
+}
+check "rows of bytes and latency histograms added" measure_rows
+
+panel() {   # KEY FROM TO: the panel's answer, tab-separated
+	perl "$PL" expand "$SQL/$1.sql" "$2" "$3" 5 >"$TAP_TMP/$1.sql" &&
+		run_sql "$TAP_TMP/$1.sql"
+}
+printf '%s\t%s\t%s\n' /video 5000000 2 /img/logo.png 20000 1 >"$TAP_TMP/want.bandwidth"
+panel bandwidth $((E - 3600)) "$E" >"$TAP_TMP/got.bandwidth"
+same "bandwidth, last hour: the paths that sent bytes, most first, with their hits" \
+	"$TAP_TMP/want.bandwidth" "$TAP_TMP/got.bandwidth"
+printf '%s\t%s\t%s\t%s\t%s\n' \
+	/slow 100000.0 100000.0000 NULL 1 \
+	/video 1000.0 800.0000 1000.0000 2 \
+	/api/v1/items 12.5 10.0000 12.5000 10 \
+	/search 1.0 0.8000 1.0000 20 >"$TAP_TMP/want.slowest"
+panel slowest $((E - 3600)) "$E" >"$TAP_TMP/got.slowest"
+same "slowest URLs, last hour (5 s rows): p95 interpolated in its bucket, with the bounds" \
+	"$TAP_TMP/want.slowest" "$TAP_TMP/got.slowest"
+panel slowest $((E - 14 * 86400)) "$E" >"$TAP_TMP/got.slowest"
+same "slowest URLs, 14 days: the same from the 3600 s rows" \
+	"$TAP_TMP/want.slowest" "$TAP_TMP/got.slowest"

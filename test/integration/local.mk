@@ -35,6 +35,7 @@ integration_tests = \
 	test/integration/aggregator_db.sh \
 	test/integration/aggregator_group.sh \
 	test/integration/aggregator_input.sh \
+	test/integration/aggregator_latency_api.sh \
 	test/integration/aggregator_measures.sh \
 	test/integration/aggregator_offsets.sh \
 	test/integration/aggregator_secrets.sh \
@@ -53,6 +54,7 @@ dist_check_SCRIPTS += $(integration_tests)
 dist_noinst_DATA += \
 	test/integration/agent_lib.sh \
 	test/integration/aggregator_lib.sh \
+	test/integration/cdp.pl \
 	test/integration/tap.sh
 
 clean-local: clean-test-artifacts

@@ -3,7 +3,8 @@
  * given as epoch seconds or RFC 3339, the choice of the window size (the
  * coarsest that covers the range exactly, widened when too many windows
  * would be read, and a multiple for a series' step) against a brute-force
- * oracle, and the trending score's shape.
+ * oracle, the trending score's shape, and the measures of `by` and
+ * `measure` (names, round trip, quantiles, what is refused).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -128,6 +129,35 @@ static void test_trending_score(void **state)
 	assert_true(api_trending_score(20, 240, 300) < api_trending_score(20, 120, 300));
 }
 
+static void test_measures(void **state)
+{
+	static const char *const names[] = {
+		"hits", "bytes", "duration_avg", "duration_max", "p50", "p95", "p99",
+	};
+
+	(void)state;
+	assert_int_equal(api_parse_measure(NULL), API_BY_HITS);
+	for (int m = 0; m < API_BY_COUNT; m++) {
+		assert_int_equal(api_parse_measure(names[m]), m);
+		assert_string_equal(api_measure_name((enum api_measure)m), names[m]);
+	}
+	/* near misses and empty strings are refused, not read as hits */
+	assert_int_equal(api_parse_measure(""), -1);
+	assert_int_equal(api_parse_measure("P95"), -1);
+	assert_int_equal(api_parse_measure("p90"), -1);
+	assert_int_equal(api_parse_measure("p95 "), -1);
+	assert_int_equal(api_parse_measure("duration"), -1);
+	assert_int_equal(api_parse_measure("hits;DROP TABLE counts"), -1);
+	/* only the percentiles have a quantile */
+	assert_true(api_measure_quantile(API_BY_P50) == 0.5);
+	assert_true(api_measure_quantile(API_BY_P95) == 0.95);
+	assert_true(api_measure_quantile(API_BY_P99) == 0.99);
+	assert_true(api_measure_quantile(API_BY_HITS) == 0);
+	assert_true(api_measure_quantile(API_BY_BYTES) == 0);
+	assert_true(api_measure_quantile(API_BY_DURATION_AVG) == 0);
+	assert_true(api_measure_quantile(API_BY_DURATION_MAX) == 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -135,6 +165,7 @@ int main(void)
 		cmocka_unit_test(test_choose_size_cases),
 		cmocka_unit_test(test_choose_size_random),
 		cmocka_unit_test(test_trending_score),
+		cmocka_unit_test(test_measures),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
