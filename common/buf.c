@@ -61,6 +61,17 @@ int buf_add(struct buf *b, const void *p, size_t n)
 {
 	int rc;
 
+	/*
+	 * Room for n and the NUL (cap <= max + 1 makes that within max): the
+	 * common case of the store's rows, a few bytes at a time, without a
+	 * call.
+	 */
+	if (n < b->cap - b->len) {
+		memcpy(b->data + b->len, p, n);
+		b->len += n;
+		b->data[b->len] = '\0';
+		return 0;
+	}
 	rc = buf_grow(b, n);
 	if (rc)
 		return rc;
@@ -78,6 +89,11 @@ int buf_addstr(struct buf *b, const char *s)
 
 int buf_addc(struct buf *b, char c)
 {
+	if (b->cap - b->len > 1) {
+		b->data[b->len++] = c;
+		b->data[b->len] = '\0';
+		return 0;
+	}
 	return buf_add(b, &c, 1);
 }
 
