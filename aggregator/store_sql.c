@@ -151,6 +151,12 @@ static const char *store_sql_escape(char c)
 	}
 }
 
+/* The bytes store_sql_escape() escapes, to skip the others fast. */
+static const unsigned char store_sql_special[256] = {
+	['\0'] = 1, ['\n'] = 1, ['\r'] = 1, ['\\'] = 1, ['\''] = 1, ['"'] = 1,
+	['\032'] = 1,
+};
+
 int store_sql_quote(struct buf *out, const char *s, size_t len)
 {
 	size_t i, run = 0;
@@ -159,9 +165,9 @@ int store_sql_quote(struct buf *out, const char *s, size_t len)
 
 	rc = buf_addc(out, '\'');
 	for (i = 0; i < len && !rc; i++) {
-		esc = store_sql_escape(s[i]);
-		if (!esc)
+		if (!store_sql_special[(unsigned char)s[i]])
 			continue;
+		esc = store_sql_escape(s[i]);
 		rc = buf_add(out, s + run, i - run);
 		if (!rc)
 			rc = buf_add(out, esc, 2);
