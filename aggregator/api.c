@@ -26,7 +26,6 @@
 #include "schema.h"
 #include "store.h"
 #include "units.h"
-#include "utf8.h"
 #include "xalloc.h"
 
 #define API_JSON "application/json; charset=utf-8"
@@ -118,59 +117,7 @@ double api_trending_score(uint64_t n, uint64_t b, int64_t window_s)
 	return ((double)n - e) / sqrt(e + 1);
 }
 
-static const char *const api_measure_names[API_BY_COUNT] = {
-	[API_BY_HITS] = "hits", [API_BY_BYTES] = "bytes",
-	[API_BY_DURATION_AVG] = "duration_avg", [API_BY_DURATION_MAX] = "duration_max",
-	[API_BY_P50] = "p50", [API_BY_P95] = "p95", [API_BY_P99] = "p99",
-};
-
-int api_parse_measure(const char *s)
-{
-	if (!s)
-		return API_BY_HITS;
-	for (int m = 0; m < API_BY_COUNT; m++)
-		if (!strcmp(s, api_measure_names[m]))
-			return m;
-	return -1;
-}
-
-const char *api_measure_name(enum api_measure m)
-{
-	return m < API_BY_COUNT ? api_measure_names[m] : "?";
-}
-
-double api_measure_quantile(enum api_measure m)
-{
-	switch (m) {
-	case API_BY_P50: return 0.5;
-	case API_BY_P95: return 0.95;
-	case API_BY_P99: return 0.99;
-	default: return 0;
-	}
-}
-
 /* --- answers ----------------------------------------------------------- */
-
-json_t *api_string(const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s, *end = p + len;
-	json_t *str = json_stringn(s, len);
-	struct buf out;
-	bool bad;
-
-	if (str)
-		return str;
-	buf_init(&out, 4 * len + 4);
-	while (p < end) {
-		size_t k = utf8_seq(p, (size_t)(end - p), &bad);
-
-		buf_add(&out, bad ? "\xef\xbf\xbd" : (const char *)p, bad ? 3 : k);
-		p += k;
-	}
-	str = json_stringn(buf_str(&out), buf_len(&out));
-	buf_fini(&out);
-	return str;
-}
 
 /* Sends obj (consumed) as the answer, with status. */
 static int api_send(struct httpd_response *resp, unsigned int status, json_t *obj)
@@ -690,7 +637,7 @@ static int api_dimensions(const struct httpd_request *req,
 
 	(void)req;
 	for (int m = 0; m < API_BY_COUNT; m++)
-		json_array_append_new(measures, json_string(api_measure_names[m]));
+		json_array_append_new(measures, json_string(api_measure_name((enum api_measure)m)));
 	for (size_t i = 0; i < api->ndims; i++)
 		json_array_append_new(names, json_string(api->names[i]));
 	for (size_t i = 0; i < api->nsizes; i++)
