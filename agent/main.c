@@ -10,6 +10,7 @@
 #include "agent_config.h"
 #include "cli.h"
 #include "logging.h"
+#include "runtime.h"
 
 static const struct cli_program agent_program = {
 	.name = "logtally-agent",
@@ -58,7 +59,15 @@ int main(int argc, char **argv)
 	struct config_errors errs = {0};
 	struct agent_config cfg;
 	struct cli_options opts;
-	int rc = cli_parse(&agent_program, argc, argv, &opts);
+	int rc;
+
+	/*
+	 * First of all: a SIGTERM while the configuration loads waits for
+	 * the loop's signalfd, which stops cleanly, instead of killing the
+	 * process before it has saved anything.
+	 */
+	runtime_block_signals();
+	rc = cli_parse(&agent_program, argc, argv, &opts);
 
 	if (rc >= 0)
 		return rc;

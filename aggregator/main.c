@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "accesslog.h"
 #include "aggregator.h"
 #include "aggregator_config.h"
 #include "cli.h"
 #include "logging.h"
+#include "runtime.h"
 #include "units.h"
 
 static const struct cli_program aggregator_program = {
@@ -37,8 +39,7 @@ static void aggregator_summary(const struct aggregator_config *cfg,
 	       db->user, server, db->database, window,
 	       cfg->rollups.n, cfg->rollups.n == 1 ? "" : "s",
 	       cfg->dimensions.n, cfg->dimensions.n == 1 ? "" : "s",
-	       strcmp(cfg->log_format, "common") && strcmp(cfg->log_format, "combined") ?
-	       "custom" : cfg->log_format);
+	       accesslog_is_builtin(cfg->log_format) ? cfg->log_format : "custom");
 }
 
 static int aggregator_main(const struct aggregator_config *cfg,
@@ -64,7 +65,15 @@ int main(int argc, char **argv)
 	struct config_errors errs = {0};
 	struct aggregator_config cfg;
 	struct cli_options opts;
-	int rc = cli_parse(&aggregator_program, argc, argv, &opts);
+	int rc;
+
+	/*
+	 * First of all: a SIGTERM while the configuration loads waits for
+	 * the loop's signalfd, which stops cleanly, instead of killing the
+	 * process before it has saved anything.
+	 */
+	runtime_block_signals();
+	rc = cli_parse(&aggregator_program, argc, argv, &opts);
 
 	if (rc >= 0)
 		return rc;

@@ -67,7 +67,8 @@ int buf_add(struct buf *b, const void *p, size_t n)
 	 * call.
 	 */
 	if (n < b->cap - b->len) {
-		memcpy(b->data + b->len, p, n);
+		if (n)          /* p may be NULL then: memcpy must not see it */
+			memcpy(b->data + b->len, p, n);
 		b->len += n;
 		b->data[b->len] = '\0';
 		return 0;

@@ -55,15 +55,28 @@ double runtime_self_cpu_s(void)
 	return runtime_cpu_s(CLOCK_THREAD_CPUTIME_ID);
 }
 
-int runtime_signals(void)
+static void runtime_stop_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+}
+
+int runtime_block_signals(void)
 {
 	sigset_t set;
 
 	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+	runtime_stop_set(&set);
+	return pthread_sigmask(SIG_BLOCK, &set, NULL) ? -1 : 0;
+}
+
+int runtime_signals(void)
+{
+	sigset_t set;
+
+	if (runtime_block_signals())
 		return -1;
+	runtime_stop_set(&set);
 	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }

@@ -25,9 +25,17 @@ double runtime_process_cpu_s(void);
 double runtime_self_cpu_s(void);
 
 /*
- * Ignore SIGPIPE, block SIGTERM and SIGINT in the calling thread (and so in
- * every thread it starts after) and return a non-blocking signalfd that
- * reads them; -1 with errno set on failure.
+ * Ignore SIGPIPE and block SIGTERM and SIGINT in the calling thread (and
+ * so in every thread it starts after). main() calls it first: a stop asked
+ * while the program still loads its configuration then waits, pending,
+ * for the signalfd instead of killing it unsaved. 0, or -1 with errno.
+ */
+int runtime_block_signals(void);
+
+/*
+ * runtime_block_signals(), and a non-blocking signalfd that reads SIGTERM
+ * and SIGINT (those pending already included); -1 with errno set on
+ * failure.
  */
 int runtime_signals(void);
 

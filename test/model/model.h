@@ -169,9 +169,11 @@ struct model_process *model_process_new(const char *bin, const char *work_dir,
 					const char *logs_dir, const char *brokers,
 					const char *topic, bool poll);
 void model_process_free(struct model_process *p);
+/* Starts the agent and waits until its main() blocks SIGTERM. */
 int model_process_start(struct model_process *p);
 bool model_process_running(const struct model_process *p);
 void model_process_kill(struct model_process *p);
+/* SIGTERM: the exit status; -SIGNAL when a signal ended it; -1000 hung. */
 int model_process_stop(struct model_process *p);
 bool model_process_died(struct model_process *p, int *status);
 /* A sanitizer's report in the agent's stderr: true, with its line. */

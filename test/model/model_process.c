@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 
 #define MODEL_STOP_TIMEOUT_MS 30000
 #define MODEL_BROKER_START_MS 30000
+#define MODEL_START_MS 10000    /* for the agent to reach main() */
 
 struct model_process {
 	char bin[512];
@@ -90,6 +92,46 @@ struct model_process *model_process_new(const char *bin, const char *work_dir,
 	return p;
 }
 
+/*
+ * Whether process pid blocks SIGTERM (its main() has run its first line,
+ * runtime_block_signals()): the SigBlk mask in /proc/PID/status. A SIGTERM
+ * before that, while the loader and ASan's runtime start, would kill it
+ * before any of its code ran, which no program can prevent.
+ */
+static bool model_blocks_sigterm(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned long long mask = 0;
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "SigBlk: %llx", &mask) == 1;
+	if (f)
+		fclose(f);
+	return found && (mask & (1ULL << (SIGTERM - 1)));
+}
+
+/* Waits up to MODEL_START_MS for the agent to block SIGTERM. */
+static void model_wait_started(pid_t pid)
+{
+	struct timespec pause = {0, 1000000};
+
+	for (int waited = 0; waited < MODEL_START_MS; waited++) {
+		siginfo_t info = {0};
+
+		if (model_blocks_sigterm(pid))
+			return;
+		/* it exited already: left for model_process_died() to reap */
+		if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		    info.si_pid == pid)
+			return;
+		nanosleep(&pause, NULL);
+	}
+}
+
 int model_process_start(struct model_process *p)
 {
 	pid_t pid;
@@ -108,6 +150,7 @@ int model_process_start(struct model_process *p)
 		_exit(127);
 	}
 	p->pid = pid;
+	model_wait_started(pid);
 	return 0;
 }
 
@@ -125,7 +168,10 @@ void model_process_kill(struct model_process *p)
 	p->pid = 0;
 }
 
-/* SIGTERM; returns the exit status, or -1 when it had to be killed. */
+/*
+ * SIGTERM; returns the exit status, minus the signal that ended it, or
+ * -1000 when it had to be killed after MODEL_STOP_TIMEOUT_MS.
+ */
 int model_process_stop(struct model_process *p)
 {
 	int status;
@@ -137,7 +183,9 @@ int model_process_stop(struct model_process *p)
 	if (status < 0)
 		model_process_kill(p);
 	p->pid = 0;
-	return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	if (status < 0)
+		return -1000;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
 /* Whether the agent died on its own (a crash, an exit). */
