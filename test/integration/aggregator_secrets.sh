@@ -13,7 +13,7 @@ set -u
 # shellcheck source=aggregator_lib.sh
 . "$(dirname "$0")/aggregator_lib.sh"
 
-plan 7
+plan 8
 agent_require
 agg_require
 
@@ -110,3 +110,27 @@ chmod o+w "$TAP_TMP/open.token"
 sed -i "s|^  token_file: .*|  token_file: $TAP_TMP/open.token|" "$TAP_TMP/token.yml"
 refused "a token file others can write is refused" "$TAP_TMP/token.yml" \
 	http.token_file "'$TAP_TMP/open.token' is open to others (mode 0642)"
+
+# A SIGTERM while the configuration still loads must not kill the program:
+# main() blocks it first, and the loop's signalfd takes it. A password file
+# that is a FIFO holds the load in open(2) until a writer comes; the
+# signal arrives then. Blocked, it waits, the load goes on and refuses the
+# FIFO (status 2); unblocked, it would kill the process (143).
+fifo_config() {
+	mkfifo -m 0600 "$TAP_TMP/pass.fifo"
+	file_config "$TAP_TMP/fifo.yml" "$TAP_TMP/pass.fifo"
+	"$AGGREGATOR" --config "$TAP_TMP/fifo.yml" >/dev/null 2>"$TAP_TMP/fifo.err" &
+	local pid=$! rc
+	# main() has blocked SIGTERM (bit 15 of SigBlk); then open(2) waits
+	wait_until 10 grep -Eq '^SigBlk:.*[4-7c-f][0-9a-f]{3}$' "/proc/$pid/status" ||
+		{ echo "it never blocked SIGTERM"; kill -9 "$pid"; return 1; }
+	sleep 0.2
+	kill -TERM "$pid"
+	sleep 0.2
+	echo secret >"$TAP_TMP/pass.fifo"
+	wait "$pid"
+	rc=$?
+	[ "$rc" = 2 ] && grep -q "pass.fifo" "$TAP_TMP/fifo.err" ||
+		{ echo "status $rc: $(cat "$TAP_TMP/fifo.err")"; return 1; }
+}
+check "a SIGTERM during the configuration's load waits for it (status 2 for a FIFO, not killed)" fifo_config

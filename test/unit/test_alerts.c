@@ -13,6 +13,11 @@
  * not holding back another, and a stop that does not wait for a silent
  * receiver. The end-to-end run against MariaDB is
  * test/integration/aggregator_alerts.sh.
+ *
+ * Size: over 1000 lines. The rule tests, the message tests and the
+ * webhook tests share the fixtures at the top; the next change here
+ * should move alert_message's tests into test_alert_message.c with them
+ * in a shared header, as test_store did with store_fixture.
  */
 #include <stdarg.h>
 #include <stddef.h>

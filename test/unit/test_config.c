@@ -4,6 +4,10 @@
  * errors of its .err file, every good file none; defaults, environment
  * expansion, --help-config and the sample files of config/ are checked
  * against the tables.
+ *
+ * Size: over 900 lines, one section per key family (files, when:, alert
+ * conditions, samples). The next change here should move the aggregator's
+ * conditional dimensions and alert conditions into test_config_aggregator.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>

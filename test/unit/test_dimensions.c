@@ -5,6 +5,10 @@
  * verbatim, truncation to SCHEMA_VALUE_CHARS characters, and the errors
  * of dimensions_new(). Every emitted value is checked to be non-empty
  * valid UTF-8 of at most SCHEMA_VALUE_CHARS characters.
+ *
+ * Size: over 900 lines since when: and referer_host came; their tests
+ * (test_when_*, test_referer_host*) should move to test_dimensions_when.c
+ * with the extract helpers, the next time this file changes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
