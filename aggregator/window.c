@@ -7,9 +7,11 @@
  * clearing keeps all four arrays. A key's histogram is a short run of
  * (bucket, count) pairs in a pool shared by the table's keys: a key sees
  * a few buckets of the 62, so a run is scanned, not indexed, and moves to
- * the pool's end, twice as long, when it fills (the old run is left
- * behind until the table is cleared); past 8 buckets it becomes 62 counts
- * indexed by bucket. The cardinality cap reuses the same
+ * a run twice as long when it fills; past 16 buckets it becomes 62 counts
+ * indexed by bucket. The pool is chunks of 64 KiB that never move (a
+ * realloc's copy touched the pool twice: page faults were a tenth of the
+ * aggregator's time), and a run left behind goes on a free list of its
+ * size for the next key that grows. The cardinality cap reuses the same
  * table: one per (size, window, dimension) for its admitted values, plus
  * one index from (size, window, dimension) to those.
  *
@@ -55,8 +57,18 @@ struct window_entry {
  * indexed by bucket: a key with a wide spread of durations (a busy URL)
  * would otherwise scan dozens of pairs a hit.
  */
-#define WINDOW_HIST_SPARSE_MAX 8
+#define WINDOW_HIST_SPARSE_MAX 16
 #define WINDOW_HIST_DENSE 0xff
+
+/*
+ * Runs hold 1, 2, 4, 8 or 16 pairs or WINDOW_BUCKETS counts: six sizes,
+ * each with its free list. Most keys of a partition's table see one
+ * bucket, and a busy one a dozen (log-normal times, bench-aggregator
+ * --durations): 16 pairs take a quarter of the 62 counts. A pool offset
+ * is chunk * WINDOW_CHUNK + index; a run never crosses a chunk's end.
+ */
+#define WINDOW_RUN_CLASSES 6
+#define WINDOW_CHUNK 8192
 
 struct window_deltas {
 	struct window_slot *slots;
@@ -65,8 +77,10 @@ struct window_deltas {
 	size_t count, entries_cap;
 	char *arena;
 	size_t arena_len, arena_cap;
-	uint64_t *pool;         /* histogram runs */
-	size_t pool_len, pool_cap;
+	uint64_t **chunks;      /* the pool: histogram runs */
+	size_t nchunks;
+	size_t pool_len;        /* pool offset of the next new run */
+	uint32_t free_runs[WINDOW_RUN_CLASSES];    /* offset + 1; 0: none */
 	uint64_t hits;
 };
 
@@ -142,8 +156,6 @@ struct window_deltas *window_deltas_new(void)
 	deltas->entries = xcalloc(deltas->entries_cap, sizeof(*deltas->entries));
 	deltas->arena_cap = 1024;
 	deltas->arena = xmalloc(deltas->arena_cap);
-	deltas->pool_cap = 64;
-	deltas->pool = xcalloc(deltas->pool_cap, sizeof(*deltas->pool));
 	return deltas;
 }
 
@@ -154,7 +166,9 @@ void window_deltas_free(struct window_deltas *deltas)
 	free(deltas->slots);
 	free(deltas->entries);
 	free(deltas->arena);
-	free(deltas->pool);
+	for (size_t i = 0; i < deltas->nchunks; i++)
+		free(deltas->chunks[i]);
+	free(deltas->chunks);
 	free(deltas);
 }
 
@@ -261,49 +275,81 @@ static struct window_entry *window_deltas_entry(struct window_deltas *deltas,
 	return window_deltas_insert(deltas, slot, hash, start_s, dim, value, len);
 }
 
-/* n slots at the pool's end, for a run; returns their offset. */
-static uint32_t window_pool_take(struct window_deltas *deltas, size_t n)
+/* The run at pool offset off. */
+static uint64_t *window_run(const struct window_deltas *deltas, uint32_t off)
 {
+	return deltas->chunks[off / WINDOW_CHUNK] + off % WINDOW_CHUNK;
+}
+
+/* The free list of runs of cap (a hist_cap: 1, 2, ... 16 or WINDOW_HIST_DENSE). */
+static uint32_t *window_run_class(struct window_deltas *deltas, unsigned int cap)
+{
+	return &deltas->free_runs[cap == WINDOW_HIST_DENSE ? WINDOW_RUN_CLASSES - 1 :
+				  (unsigned int)__builtin_ctz(cap)];
+}
+
+/* A run for cap, from its free list or the pool's end; its offset. */
+static uint32_t window_run_take(struct window_deltas *deltas, unsigned int cap)
+{
+	uint32_t *list = window_run_class(deltas, cap);
+	size_t n = cap == WINDOW_HIST_DENSE ? WINDOW_BUCKETS : cap;
 	size_t off = deltas->pool_len;
 
-	assert(off + n <= UINT32_MAX);
-	if (off + n > deltas->pool_cap) {
-		while (off + n > deltas->pool_cap)
-			deltas->pool_cap *= 2;
-		deltas->pool = xreallocarray(deltas->pool, deltas->pool_cap,
-					     sizeof(*deltas->pool));
+	if (*list) {
+		off = *list - 1;
+		*list = (uint32_t)*window_run(deltas, (uint32_t)off);
+		return (uint32_t)off;
 	}
-	deltas->pool_len += n;
+	if (off % WINDOW_CHUNK + n > WINDOW_CHUNK)
+		off += WINDOW_CHUNK - off % WINDOW_CHUNK;
+	assert(off + n < UINT32_MAX);
+	if (off / WINDOW_CHUNK == deltas->nchunks) {
+		deltas->chunks = xreallocarray(deltas->chunks, deltas->nchunks + 1,
+					       sizeof(*deltas->chunks));
+		deltas->chunks[deltas->nchunks++] =
+			xmalloc(WINDOW_CHUNK * sizeof(**deltas->chunks));
+	}
+	deltas->pool_len = off + n;
 	return (uint32_t)off;
 }
 
+/* Puts e's run on its free list (its first slot links the list). */
+static void window_run_give(struct window_deltas *deltas, uint32_t off,
+			    unsigned int cap)
+{
+	uint32_t *list = window_run_class(deltas, cap);
+
+	*window_run(deltas, off) = *list;
+	*list = off + 1;
+}
+
 /*
- * Moves e's full run to the pool's end: twice as many pairs, or past
- * WINDOW_HIST_SPARSE_MAX the dense counts (the old run stays behind
- * until the table is cleared).
+ * Moves e's full run to a run twice as long, or past
+ * WINDOW_HIST_SPARSE_MAX to the dense counts, and frees the old one.
  */
 static void window_hist_grow(struct window_deltas *deltas, struct window_entry *e)
 {
+	const uint64_t *old = e->hist_cap ? window_run(deltas, e->hist_off) : NULL;
 	uint32_t off;
 	uint64_t *run;
 
 	if (e->hist_cap < WINDOW_HIST_SPARSE_MAX) {
-		size_t cap = e->hist_cap ? 2u * e->hist_cap : 2;
+		unsigned int cap = e->hist_cap ? 2u * e->hist_cap : 1;
 
-		off = window_pool_take(deltas, cap);
+		off = window_run_take(deltas, cap);
 		if (e->hist_n)
-			memcpy(deltas->pool + off, deltas->pool + e->hist_off,
-			       e->hist_n * sizeof(*deltas->pool));
+			memcpy(window_run(deltas, off), old,
+			       e->hist_n * sizeof(*old));
+		if (e->hist_cap)
+			window_run_give(deltas, e->hist_off, e->hist_cap);
 		e->hist_cap = (uint8_t)cap;
 	} else {
-		off = window_pool_take(deltas, WINDOW_BUCKETS);
-		run = deltas->pool + off;
+		off = window_run_take(deltas, WINDOW_HIST_DENSE);
+		run = window_run(deltas, off);
 		memset(run, 0, WINDOW_BUCKETS * sizeof(*run));
-		for (unsigned int i = 0; i < e->hist_n; i++) {
-			uint64_t pair = deltas->pool[e->hist_off + i];
-
-			run[WINDOW_HIST_BUCKET(pair)] = WINDOW_HIST_COUNT(pair);
-		}
+		for (unsigned int i = 0; i < e->hist_n; i++)
+			run[WINDOW_HIST_BUCKET(old[i])] = WINDOW_HIST_COUNT(old[i]);
+		window_run_give(deltas, e->hist_off, e->hist_cap);
 		e->hist_cap = WINDOW_HIST_DENSE;
 	}
 	e->hist_off = off;
@@ -313,8 +359,15 @@ static void window_hist_grow(struct window_deltas *deltas, struct window_entry *
 static void window_hist_add(struct window_deltas *deltas, struct window_entry *e,
 			    unsigned int b, uint64_t n)
 {
-	uint64_t *run = deltas->pool + e->hist_off;
+	uint64_t *run;
 
+	if (!e->hist_cap) {
+		window_hist_grow(deltas, e);
+		run = window_run(deltas, e->hist_off);
+		run[e->hist_n++] = (uint64_t)b << 56 | n;
+		return;
+	}
+	run = window_run(deltas, e->hist_off);
 	if (e->hist_cap == WINDOW_HIST_DENSE) {
 		e->hist_n += !run[b];
 		run[b] += n;
@@ -332,7 +385,7 @@ static void window_hist_add(struct window_deltas *deltas, struct window_entry *e
 			window_hist_add(deltas, e, b, n);
 			return;
 		}
-		run = deltas->pool + e->hist_off;
+		run = window_run(deltas, e->hist_off);
 	}
 	run[e->hist_n++] = (uint64_t)b << 56 | n;
 }
@@ -362,7 +415,7 @@ static void window_entry_merge(struct window_deltas *deltas,
 			       const struct window_deltas *from,
 			       const struct window_entry *src)
 {
-	const uint64_t *run = from->pool + src->hist_off;
+	const uint64_t *run = src->hist_cap ? window_run(from, src->hist_off) : NULL;
 
 	dst->hits += src->hits;
 	deltas->hits += src->hits;
@@ -429,7 +482,7 @@ size_t window_deltas_bytes(const struct window_deltas *deltas)
 	/* slots stay between 35% and 70% full: about two per entry */
 	return deltas->count * (sizeof(struct window_entry) +
 				2 * sizeof(struct window_slot)) + deltas->arena_len +
-	       deltas->pool_len * sizeof(*deltas->pool);
+	       deltas->pool_len * sizeof(**deltas->chunks);
 }
 
 uint64_t window_deltas_hits(const struct window_deltas *deltas)
@@ -443,6 +496,7 @@ void window_deltas_clear(struct window_deltas *deltas)
 	deltas->count = 0;
 	deltas->arena_len = 0;
 	deltas->pool_len = 0;
+	memset(deltas->free_runs, 0, sizeof(deltas->free_runs));
 	deltas->hits = 0;
 }
 
@@ -637,14 +691,15 @@ static void window_hist_sort(uint64_t *run, size_t n)
  * counts become pairs (the k-th pair is written over a count at or after
  * k, already read), a sparse run is sorted.
  */
-static void window_hist_pairs(struct window_deltas *deltas, struct window_entry *e)
+static uint64_t *window_hist_pairs(struct window_deltas *deltas,
+				   struct window_entry *e)
 {
-	uint64_t *run = deltas->pool + e->hist_off;
+	uint64_t *run = e->hist_cap ? window_run(deltas, e->hist_off) : NULL;
 	unsigned int k = 0;
 
 	if (e->hist_cap != WINDOW_HIST_DENSE) {
 		window_hist_sort(run, e->hist_n);
-		return;
+		return run;
 	}
 	for (unsigned int b = 0; b < WINDOW_BUCKETS; b++)
 		if (run[b]) {
@@ -653,6 +708,7 @@ static void window_hist_pairs(struct window_deltas *deltas, struct window_entry 
 		}
 	assert(k == e->hist_n);
 	e->hist_cap = (uint8_t)WINDOW_BUCKETS;
+	return run;
 }
 
 /*
@@ -664,8 +720,8 @@ static void window_rows_add_sum(struct window_rows *rows,
 {
 	for (size_t i = 0; i < sum->count; i++) {
 		struct window_entry *e = &sum->entries[i];
+		const uint64_t *run = window_hist_pairs(sum, e);
 
-		window_hist_pairs(sum, e);
 		rows->rows[rows->n++] = (struct window_row){
 			.window_seconds = size_s, .dim = e->dim,
 			.start_s = e->start_s, .value = sum->arena + e->off,
@@ -673,7 +729,7 @@ static void window_rows_add_sum(struct window_rows *rows,
 			.duration_count = e->duration_count,
 			.duration_us_sum = e->duration_us_sum,
 			.duration_us_max = e->duration_us_max,
-			.hist = sum->pool + e->hist_off, .nhist = e->hist_n};
+			.hist = run, .nhist = e->hist_n};
 		rows->nhist += e->hist_n;
 	}
 }

@@ -453,7 +453,9 @@ static void mrow_check(const struct mrow *m, const struct window_row *row)
  * Lines with sizes and durations in three partitions, added as count.c
  * does (add_held, else add_line): every row's bytes, duration count, sum,
  * maximum and histogram against a brute-force oracle, in the base window
- * and its rollups.
+ * and its rollups. Twice, over the same tables and rows cleared: the
+ * second round reuses the pool's chunks and free runs (several chunks of
+ * runs of every size, each key's run moving as it grows).
  */
 static void test_rows_measures_random(void **state)
 {
@@ -468,56 +470,63 @@ static void test_rows_measures_random(void **state)
 	struct window_rows rows;
 
 	(void)state;
-	for (int a = 0; a < LINES; a++) {
-		const struct tkey *k = &keys[rand_r(&seed) % N];
-		struct window_line line = {(uint64_t)(rand_r(&seed) % 5 ?
-						      rand_r(&seed) % 100000 : 0),
-					   random_duration(&seed)};
-		struct window_deltas *part = parts[rand_r(&seed) % 3];
+	window_rows_init(&rows);
+	for (int round = 0; round < 2; round++) {
+		noracle = nhist = wide = 0;
+		memset(oracle, 0, N * NSIZES * sizeof(*oracle));
+		for (int p = 0; p < 3; p++)
+			window_deltas_clear(parts[p]);
+		for (int a = 0; a < LINES; a++) {
+			const struct tkey *k = &keys[rand_r(&seed) % N];
+			struct window_line line = {(uint64_t)(rand_r(&seed) % 5 ?
+							      rand_r(&seed) % 100000 : 0),
+						   random_duration(&seed)};
+			struct window_deltas *part = parts[rand_r(&seed) % 3];
 
-		if (!window_deltas_add_held(part, k->start, k->dim, k->val,
-					    k->len, &line))
-			window_deltas_add_line(part, k->start, k->dim, k->val,
-					       k->len, &line);
-		for (int s = 0; s < NSIZES; s++) {
-			struct trow t = {(uint32_t)sizes[s], k->dim,
-					 floor_to(k->start, sizes[s]), k->val,
-					 k->len, 0};
+			if (!window_deltas_add_held(part, k->start, k->dim, k->val,
+						    k->len, &line))
+				window_deltas_add_line(part, k->start, k->dim, k->val,
+						       k->len, &line);
+			for (int s = 0; s < NSIZES; s++) {
+				struct trow t = {(uint32_t)sizes[s], k->dim,
+						 floor_to(k->start, sizes[s]), k->val,
+						 k->len, 0};
+				size_t i = 0;
+
+				while (i < noracle && trow_cmp(&oracle[i].key, &t, names4))
+					i++;
+				if (i == noracle)
+					oracle[noracle++].key = t;
+				oracle[i].key.hits++;
+				oracle[i].bytes += line.bytes;
+				if (line.duration_us < 0)
+					continue;
+				oracle[i].dcount++;
+				oracle[i].dsum += (uint64_t)line.duration_us;
+				if ((uint64_t)line.duration_us > oracle[i].dmax)
+					oracle[i].dmax = (uint64_t)line.duration_us;
+				oracle[i].hist[window_bucket((uint64_t)line.duration_us)]++;
+			}
+		}
+		window_rows_build(&rows, parts, 3, sizes, NSIZES, names4, NULL);
+		assert_int_equal(rows.n, noracle);
+		for (size_t r = 0; r < rows.n; r++) {
+			const struct window_row *row = &rows.rows[r];
+			struct trow t = {row->window_seconds, row->dim, row->start_s,
+					 row->value, row->len, row->hits};
 			size_t i = 0;
 
 			while (i < noracle && trow_cmp(&oracle[i].key, &t, names4))
 				i++;
-			if (i == noracle)
-				oracle[noracle++].key = t;
-			oracle[i].key.hits++;
-			oracle[i].bytes += line.bytes;
-			if (line.duration_us < 0)
-				continue;
-			oracle[i].dcount++;
-			oracle[i].dsum += (uint64_t)line.duration_us;
-			if ((uint64_t)line.duration_us > oracle[i].dmax)
-				oracle[i].dmax = (uint64_t)line.duration_us;
-			oracle[i].hist[window_bucket((uint64_t)line.duration_us)]++;
+			assert_true(i < noracle);
+			mrow_check(&oracle[i], row);
+			nhist += row->nhist;
+			wide += row->nhist > 16;
 		}
+		assert_int_equal(rows.nhist, nhist);
+		assert_true(wide > 0);  /* dense histograms were made and merged */
+		assert_true(window_deltas_bytes(parts[0]) > 8192 * sizeof(uint64_t));
 	}
-	window_rows_init(&rows);
-	window_rows_build(&rows, parts, 3, sizes, NSIZES, names4, NULL);
-	assert_int_equal(rows.n, noracle);
-	for (size_t r = 0; r < rows.n; r++) {
-		const struct window_row *row = &rows.rows[r];
-		struct trow t = {row->window_seconds, row->dim, row->start_s,
-				 row->value, row->len, row->hits};
-		size_t i = 0;
-
-		while (i < noracle && trow_cmp(&oracle[i].key, &t, names4))
-			i++;
-		assert_true(i < noracle);
-		mrow_check(&oracle[i], row);
-		nhist += row->nhist;
-		wide += row->nhist > 8;
-	}
-	assert_int_equal(rows.nhist, nhist);
-	assert_true(wide > 0);  /* dense histograms were made and merged */
 	window_rows_fini(&rows);
 	for (int p = 0; p < 3; p++)
 		window_deltas_free(parts[p]);
