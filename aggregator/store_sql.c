@@ -296,22 +296,6 @@ int store_sql_batch(const char *head, const char *tail, size_t n,
 	return rc;
 }
 
-struct store_sql_upsert {
-	const struct window_row *rows;
-	const char *const *names;
-	/*
-	 * The latency rows: the histogram pairs of rows[row] start at base;
-	 * key holds the text of rows[row]'s key once made (keyed), which each
-	 * of its buckets repeats.
-	 */
-	size_t row, base;
-	struct buf key;
-	bool keyed;
-	/* ",'window_start'," of start_s, which consecutive rows mostly share */
-	int64_t start_s;
-	char when[23];
-};
-
 /*
  * Appends sep (a character, or none when '\0') and v in decimal: rows
  * are mostly numbers, and vfprintf cost more than all the rest of a row
@@ -331,43 +315,61 @@ static int store_sql_u64(struct buf *out, char sep, uint64_t v)
 	return buf_add(out, text + at, sizeof(text) - at);
 }
 
-/* ",v0,v1,...)" of v[0..n) (n <= 5) in one append: the end of a row. */
-static int store_sql_numbers(struct buf *out, const uint64_t *v, size_t n)
+/*
+ * ",v0,v1,...)" of v[0..n) (n <= 5), written backwards to end at
+ * text + STORE_SQL_NUMBERS; returns its start. The end of a row.
+ */
+#define STORE_SQL_NUMBERS (5 * 21 + 1)
+static char *store_sql_numbers_text(char text[STORE_SQL_NUMBERS],
+				    const uint64_t *v, size_t n)
 {
-	char text[5 * 21 + 1];
-	size_t at = sizeof(text);
+	char *at = text + STORE_SQL_NUMBERS;
 
 	assert(n <= 5);
-	text[--at] = ')';
+	*--at = ')';
 	while (n-- > 0) {
 		uint64_t x = v[n];
 
 		do {
-			text[--at] = (char)('0' + x % 10);
+			*--at = (char)('0' + x % 10);
 			x /= 10;
 		} while (x);
-		text[--at] = ',';
+		*--at = ',';
 	}
-	return buf_add(out, text + at, sizeof(text) - at);
+	return at;
 }
 
+static int store_sql_numbers(struct buf *out, const uint64_t *v, size_t n)
+{
+	char text[STORE_SQL_NUMBERS];
+	char *at = store_sql_numbers_text(text, v, n);
+
+	return buf_add(out, at, (size_t)(text + sizeof(text) - at));
+}
+
+/* ",'window_start'," of start_s, which consecutive rows mostly share. */
+struct store_sql_when {
+	int64_t start_s;
+	char text[23];
+};
+
 /* (window_seconds,'window_start','dimension','value' */
-static int store_sql_key(struct store_sql_upsert *up, struct buf *out,
+static int store_sql_key(struct store_sql_when *when, struct buf *out,
 			 const struct window_row *r, const char *name)
 {
 	int rc;
 
-	if (r->start_s != up->start_s || !up->when[0]) {
-		up->when[0] = ',';
-		up->when[1] = '\'';
-		store_sql_datetime(r->start_s, up->when + 2);
-		up->when[21] = '\'';
-		up->when[22] = ',';
-		up->start_s = r->start_s;
+	if (r->start_s != when->start_s || !when->text[0]) {
+		when->text[0] = ',';
+		when->text[1] = '\'';
+		store_sql_datetime(r->start_s, when->text + 2);
+		when->text[21] = '\'';
+		when->text[22] = ',';
+		when->start_s = r->start_s;
 	}
 	rc = store_sql_u64(out, '(', r->window_seconds);
 	if (!rc)
-		rc = buf_add(out, up->when, sizeof(up->when));
+		rc = buf_add(out, when->text, sizeof(when->text));
 	if (!rc)
 		rc = store_sql_quote(out, name, strlen(name));
 	if (!rc)
@@ -377,13 +379,19 @@ static int store_sql_key(struct store_sql_upsert *up, struct buf *out,
 	return rc;
 }
 
+struct store_sql_upsert {
+	const struct window_row *rows;
+	const char *const *names;
+	struct store_sql_when when;
+};
+
 static int store_sql_upsert_row(void *arg, size_t i, struct buf *out)
 {
 	struct store_sql_upsert *up = arg;
 	const struct window_row *r = &up->rows[i];
 	int rc;
 
-	rc = store_sql_key(up, out, r, up->names[r->dim]);
+	rc = store_sql_key(&up->when, out, r, up->names[r->dim]);
 	if (!rc)
 		rc = store_sql_numbers(out, (const uint64_t[]){r->hits, r->bytes,
 				       r->duration_count, r->duration_us_sum,
@@ -414,55 +422,86 @@ int store_sql_upserts(const char *table, const struct window_row *rows,
 			       store_sql_upsert_row, &up, max_bytes, fn, arg);
 }
 
+#define STORE_SQL_LATENCY_HEAD "INSERT INTO latency (window_seconds," \
+	"window_start,dimension,value,bucket,hits) VALUES "
+#define STORE_SQL_LATENCY_TAIL " ON DUPLICATE KEY UPDATE hits = hits +" \
+	" VALUES(hits)"
+
 /*
- * Latency row i: the batch asks for 0, 1, 2, ... in order, each once or
- * twice (again after a statement was sent), so a cursor finds its pair.
+ * The latency rows of one key: its text, then ",bucket,hits)" for each
+ * pair, into statements of at most max_bytes. A loop of its own rather
+ * than store_sql_batch(): there are four latency rows to a row of counts,
+ * each the key again and two numbers, and a call per row and per part of
+ * it cost more than the writing (bench-aggregator --profile --durations).
  */
-static int store_sql_latency_row(void *arg, size_t i, struct buf *out)
+static int store_sql_latency_key(struct buf *stmt, const char *key,
+				 size_t klen, const struct window_row *r,
+				 size_t max_bytes, store_sql_statement_fn fn,
+				 void *arg)
 {
-	struct store_sql_upsert *up = arg;
-	const struct window_row *r = &up->rows[up->row];
-	uint64_t pair;
+	static const size_t head = sizeof(STORE_SQL_LATENCY_HEAD) - 1;
+	static const size_t tail = sizeof(STORE_SQL_LATENCY_TAIL) - 1;
+	char text[STORE_SQL_NUMBERS];
 	int rc;
 
-	while (i >= up->base + r->nhist) {
-		up->base += r->nhist;
-		r = &up->rows[++up->row];
-		up->keyed = false;
+	for (size_t i = 0; i < r->nhist; i++) {
+		char *nums = store_sql_numbers_text(text, (const uint64_t[]){
+			WINDOW_HIST_BUCKET(r->hist[i]), WINDOW_HIST_COUNT(r->hist[i])}, 2);
+		size_t nlen = (size_t)(text + sizeof(text) - nums);
+		size_t len = buf_len(stmt);
+
+		if (len && len + 1 + klen + nlen + tail > max_bytes) {
+			rc = buf_addstr(stmt, STORE_SQL_LATENCY_TAIL);
+			if (!rc)
+				rc = fn(arg, buf_str(stmt), buf_len(stmt));
+			buf_reset(stmt);
+			if (rc)
+				return rc;
+			len = 0;
+		}
+		if (!len && head + klen + nlen + tail > max_bytes)
+			return -EMSGSIZE;
+		rc = len ? buf_addc(stmt, ',') : buf_add(stmt, STORE_SQL_LATENCY_HEAD, head);
+		if (!rc)
+			rc = buf_add(stmt, key, klen);
+		if (!rc)
+			rc = buf_add(stmt, nums, nlen);
+		if (rc)
+			return rc;
 	}
-	pair = r->hist[i - up->base];
-	if (!up->keyed) {
-		buf_reset(&up->key);
-		if (store_sql_key(up, &up->key, r, up->names[r->dim]))
-			return -ENOSPC;
-		up->keyed = true;
-	}
-	rc = buf_add(out, buf_str(&up->key), buf_len(&up->key));
-	if (!rc)
-		rc = store_sql_numbers(out, (const uint64_t[]){WINDOW_HIST_BUCKET(pair),
-						       WINDOW_HIST_COUNT(pair)}, 2);
-	return rc;
+	return 0;
 }
 
 int store_sql_latency_upserts(const struct window_row *rows, size_t n,
 			      const char *const *names, size_t max_bytes,
 			      store_sql_statement_fn fn, void *arg)
 {
-	struct store_sql_upsert up = {.rows = rows, .names = names};
-	size_t pairs = 0;
-	int rc;
+	struct store_sql_when when = {0};
+	struct buf stmt, key;
+	int rc = 0;
 
-	for (size_t i = 0; i < n; i++)
-		pairs += rows[i].nhist;
-	if (!pairs)
-		return 0;
-	buf_init(&up.key, max_bytes);
-	rc = store_sql_batch("INSERT INTO latency (window_seconds,window_start,"
-			       "dimension,value,bucket,hits) VALUES ",
-			       " ON DUPLICATE KEY UPDATE hits = hits +"
-			       " VALUES(hits)", pairs,
-			       store_sql_latency_row, &up, max_bytes, fn, arg);
-	buf_fini(&up.key);
+	if (max_bytes < STORE_SQL_MIN_BYTES)
+		return -EINVAL;
+	buf_init(&stmt, max_bytes);
+	buf_init(&key, max_bytes);
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (!rows[i].nhist)
+			continue;
+		buf_reset(&key);
+		rc = store_sql_key(&when, &key, &rows[i], names[rows[i].dim]);
+		if (rc == -ENOSPC)
+			rc = -EMSGSIZE;
+		if (!rc)
+			rc = store_sql_latency_key(&stmt, buf_str(&key), buf_len(&key),
+						   &rows[i], max_bytes, fn, arg);
+	}
+	if (!rc && buf_len(&stmt) > 0) {
+		rc = buf_addstr(&stmt, STORE_SQL_LATENCY_TAIL);
+		if (!rc)
+			rc = fn(arg, buf_str(&stmt), buf_len(&stmt));
+	}
+	buf_fini(&key);
+	buf_fini(&stmt);
 	return rc;
 }
 

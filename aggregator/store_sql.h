@@ -88,9 +88,9 @@ int store_sql_upserts(const char *table, const struct window_row *rows,
 
 /*
  * Build the upserts of the latency rows of rows[0..n) (one per histogram
- * pair of each row; none at all when they have none) into the latency table, in row order
- * and each row's pairs in bucket order (the primary key's), adding hits
- * to hits; the rest as store_sql_upserts().
+ * pair of each row; none at all when they have none) into the latency
+ * table, in row order and each row's pairs in bucket order (the primary
+ * key's), adding hits to hits; the rest as store_sql_upserts().
  */
 int store_sql_latency_upserts(const struct window_row *rows, size_t n,
 			      const char *const *names, size_t max_bytes,

@@ -447,6 +447,84 @@ static void test_latency_upserts(void **state)
 	free(pairs);
 }
 
+/* Counts the latency statements, checks their shape; stops at stop_at. */
+struct shapes {
+	size_t max_bytes;
+	size_t statements;
+	size_t stop_at;         /* return 7 from this statement on (1-based) */
+};
+
+static int shapes_statement(void *arg, const char *sql, size_t len)
+{
+	static const char head[] = "INSERT INTO latency (";
+	static const char tail[] = " ON DUPLICATE KEY UPDATE hits = hits + VALUES(hits)";
+	struct shapes *t = arg;
+
+	t->statements++;
+	if (t->stop_at && t->statements >= t->stop_at)
+		return 7;
+	assert_true(len <= t->max_bytes);
+	assert_int_equal(strlen(sql), len);
+	assert_memory_equal(sql, head, sizeof(head) - 1);
+	assert_true(len > sizeof(tail));
+	assert_string_equal(sql + len - (sizeof(tail) - 1), tail);
+	return 0;
+}
+
+/*
+ * The latency rows' own loop: at every statement size each statement is
+ * whole and within the size; a statement callback that fails stops the
+ * rows at once and its return comes back; a size under the minimum is
+ * refused, and so is a key too long for any statement.
+ */
+static void test_latency_limits(void **state)
+{
+	enum { N = 400 };
+	static const size_t sizes[] = {STORE_SQL_MIN_BYTES, 10000, 1 << 20};
+	uint64_t *pairs = calloc(N * WINDOW_BUCKETS, sizeof(*pairs));
+	struct window_row *rows;
+	struct shapes t;
+	char *arena, *big;
+
+	(void)state;
+	assert_non_null(pairs);
+	rows = make_rows(N, &arena);
+	for (size_t i = 0; i < N; i++) {
+		rows[i].hist = pairs + i * WINDOW_BUCKETS;
+		rows[i].nhist = i % 3 ? i % 7 : 0;
+		for (size_t j = 0; j < rows[i].nhist; j++)
+			pairs[i * WINDOW_BUCKETS + j] = (uint64_t)(3 * j) << 56 | (i * j + 1);
+	}
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		t = (struct shapes){.max_bytes = sizes[s]};
+		assert_int_equal(store_sql_latency_upserts(rows, N, names, sizes[s],
+							   shapes_statement, &t), 0);
+		assert_true(t.statements >= 1);
+	}
+	t = (struct shapes){.max_bytes = STORE_SQL_MIN_BYTES, .stop_at = 2};
+	assert_int_equal(store_sql_latency_upserts(rows, N, names,
+						   STORE_SQL_MIN_BYTES, shapes_statement, &t), 7);
+	assert_int_equal(t.statements, 2);
+	assert_int_equal(store_sql_latency_upserts(rows, N, names,
+						   STORE_SQL_MIN_BYTES - 1, shapes_statement, &t),
+			 -EINVAL);
+
+	big = malloc(5000);
+	assert_non_null(big);
+	memset(big, 'x', 5000);
+	rows[1].value = big;
+	rows[1].len = 5000;
+	t = (struct shapes){.max_bytes = STORE_SQL_MIN_BYTES};
+	assert_int_equal(store_sql_latency_upserts(rows, 3, names,
+						   STORE_SQL_MIN_BYTES, shapes_statement, &t),
+			 -EMSGSIZE);
+	assert_int_equal(t.statements, 0);
+	free(big);
+	free(rows);
+	free(arena);
+	free(pairs);
+}
+
 struct plain {
 	size_t statements, bytes;
 };
@@ -538,6 +616,7 @@ int main(void)
 		cmocka_unit_test(test_split_worst_row_fits),
 		cmocka_unit_test(test_split_errors),
 		cmocka_unit_test(test_latency_upserts),
+		cmocka_unit_test(test_latency_limits),
 		cmocka_unit_test(test_batch_fills_statements),
 		cmocka_unit_test(test_partitions_and_cas),
 		cmocka_unit_test(test_schema_steps),
