@@ -36,6 +36,7 @@ aggregator_libaggregator_a_SOURCES = \
 	aggregator/store_sql.c aggregator/store_sql.h \
 	aggregator/webhook.c aggregator/webhook.h \
 	aggregator/window.c aggregator/window.h \
+	aggregator/window_internal.h aggregator/window_rows.c \
 	aggregator/writer.c aggregator/writer.h
 nodist_aggregator_libaggregator_a_SOURCES = aggregator/dashboard_html.c
 
