@@ -79,6 +79,62 @@ static void test_quote_hostile_and_unicode(void **state)
 	expect_quote("\xff\x80'", 3, "'\xff\x80\\''");
 }
 
+/* The byte-by-byte escaping that store_sql_quote() must equal. */
+static void quote_reference(struct buf *out, const unsigned char *s, size_t len)
+{
+	assert_int_equal(buf_addc(out, '\''), 0);
+	for (size_t i = 0; i < len; i++) {
+		const char *esc = s[i] == '\0' ? "\\0" : s[i] == '\n' ? "\\n" :
+				  s[i] == '\r' ? "\\r" : s[i] == '\\' ? "\\\\" :
+				  s[i] == '\'' ? "\\'" : s[i] == '"' ? "\\\"" :
+				  s[i] == 032 ? "\\Z" : NULL;
+
+		if (esc)
+			assert_int_equal(buf_addstr(out, esc), 0);
+		else
+			assert_int_equal(buf_addc(out, (char)s[i]), 0);
+	}
+	assert_int_equal(buf_addc(out, '\''), 0);
+}
+
+/*
+ * Quoting goes a word at a time: random strings of every length up to 70
+ * at every alignment, their bytes drawn mostly from the escaped ones, their
+ * neighbours (0x1f, 0x21, '&', '[', ']', 0x80, 0xff...) and plain text,
+ * equal the byte-by-byte escaping.
+ */
+static void test_quote_words(void **state)
+{
+	static const unsigned char pick[] = {
+		'\0', '\n', '\r', '\\', '\'', '"', 032, '\t', 0x1f, 0x20, 0x21,
+		'&', '(', '[', ']', '\\' + 1, '\\' - 1, 0x7f, 0x80, 0xa7, 0xdc,
+		0xff, 'a', 'z', '/', '0',
+	};
+	unsigned char text[80];
+	struct buf got, want;
+	unsigned seed = 5;
+
+	(void)state;
+	buf_init(&got, 1024);
+	buf_init(&want, 1024);
+	for (int round = 0; round < 20000; round++) {
+		size_t at = (size_t)rand_r(&seed) % 8, len = (size_t)rand_r(&seed) % 71;
+		int plain = rand_r(&seed) % 4;   /* 0..3: how rare the odd bytes */
+
+		for (size_t i = 0; i < len; i++)
+			text[at + i] = rand_r(&seed) % 8 < plain ? 'a' + rand_r(&seed) % 26 :
+				       pick[rand_r(&seed) % sizeof(pick)];
+		buf_reset(&got);
+		buf_reset(&want);
+		assert_int_equal(store_sql_quote(&got, (const char *)text + at, len), 0);
+		quote_reference(&want, text + at, len);
+		assert_int_equal(buf_len(&got), buf_len(&want));
+		assert_memory_equal(buf_str(&got), buf_str(&want), buf_len(&want));
+	}
+	buf_fini(&got);
+	buf_fini(&want);
+}
+
 static void test_quote_respects_bound(void **state)
 {
 	struct buf out;
@@ -609,6 +665,7 @@ int main(void)
 		cmocka_unit_test(test_quote_escapes),
 		cmocka_unit_test(test_quote_hostile_and_unicode),
 		cmocka_unit_test(test_quote_respects_bound),
+		cmocka_unit_test(test_quote_words),
 		cmocka_unit_test(test_datetime_known),
 		cmocka_unit_test(test_datetime_clamps),
 		cmocka_unit_test(test_datetime_sweep),
