@@ -348,6 +348,26 @@ static void window_entry_add_line(struct window_deltas *deltas,
 	window_hist_add(deltas, e, window_bucket(d), 1);
 }
 
+/*
+ * Gives dst, which has no histogram yet, a copy of src's (run, of another
+ * table) in a run of the same kind: one copy instead of an add per bucket
+ * through runs that grow one size at a time. Most keys of the writer's
+ * sums come from one partition's key, or start from one.
+ */
+static void window_hist_copy(struct window_deltas *deltas, struct window_entry *dst,
+			     const struct window_entry *src, const uint64_t *run)
+{
+	unsigned int cap = src->hist_cap == WINDOW_HIST_DENSE ? WINDOW_HIST_DENSE : 1;
+
+	while (cap != WINDOW_HIST_DENSE && cap < src->hist_n)
+		cap *= 2;
+	dst->hist_off = window_run_take(deltas, cap);
+	dst->hist_cap = (uint8_t)cap;
+	dst->hist_n = src->hist_n;
+	memcpy(window_run(deltas, dst->hist_off), run,
+	       (cap == WINDOW_HIST_DENSE ? WINDOW_BUCKETS : src->hist_n) * sizeof(*run));
+}
+
 /* Adds everything src (an entry of from) holds to dst (one of deltas). */
 void window_entry_merge(struct window_deltas *deltas, struct window_entry *dst,
 			const struct window_deltas *from,
@@ -362,6 +382,11 @@ void window_entry_merge(struct window_deltas *deltas, struct window_entry *dst,
 	dst->duration_us_sum += src->duration_us_sum;
 	if (src->duration_us_max > dst->duration_us_max)
 		dst->duration_us_max = src->duration_us_max;
+	if (!dst->hist_cap && src->hist_n &&
+	    (src->hist_cap == WINDOW_HIST_DENSE || src->hist_n <= WINDOW_HIST_SPARSE_MAX)) {
+		window_hist_copy(deltas, dst, src, run);
+		return;
+	}
 	if (src->hist_cap == WINDOW_HIST_DENSE) {
 		for (unsigned int b = 0; b < WINDOW_BUCKETS; b++)
 			if (run[b])
