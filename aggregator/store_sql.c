@@ -373,33 +373,64 @@ static int store_sql_numbers(struct buf *out, const uint64_t *v, size_t n)
 	return buf_add(out, at, (size_t)(text + sizeof(text) - at));
 }
 
-/* ",'window_start'," of start_s, which consecutive rows mostly share. */
-struct store_sql_when {
+/*
+ * "(window_seconds,'window_start','dimension'," of a key, which the rows,
+ * sorted by size, dimension and start, mostly share with the row before:
+ * made once a run of them, the rest of a key is its quoted value.
+ */
+struct store_sql_prefix {
+	uint32_t window_seconds;
 	int64_t start_s;
-	char text[23];
+	const char *name;
+	struct buf text;        /* empty: not made yet */
 };
 
-/* (window_seconds,'window_start','dimension','value' */
-static int store_sql_key(struct store_sql_when *when, struct buf *out,
-			 const struct window_row *r, const char *name)
+static void store_sql_prefix_init(struct store_sql_prefix *pre, size_t max_bytes)
 {
+	*pre = (struct store_sql_prefix){0};
+	buf_init(&pre->text, max_bytes);
+}
+
+static int store_sql_prefix_make(struct store_sql_prefix *pre,
+				 const struct window_row *r, const char *name)
+{
+	char when[20];
 	int rc;
 
-	if (r->start_s != when->start_s || !when->text[0]) {
-		when->text[0] = ',';
-		when->text[1] = '\'';
-		store_sql_datetime(r->start_s, when->text + 2);
-		when->text[21] = '\'';
-		when->text[22] = ',';
-		when->start_s = r->start_s;
+	buf_reset(&pre->text);
+	store_sql_datetime(r->start_s, when);
+	rc = store_sql_u64(&pre->text, '(', r->window_seconds);
+	if (!rc)
+		rc = buf_add(&pre->text, ",'", 2);
+	if (!rc)
+		rc = buf_add(&pre->text, when, 19);
+	if (!rc)
+		rc = buf_add(&pre->text, "',", 2);
+	if (!rc)
+		rc = store_sql_quote(&pre->text, name, strlen(name));
+	if (!rc)
+		rc = buf_addc(&pre->text, ',');
+	if (rc) {
+		buf_reset(&pre->text);
+		return rc;
 	}
-	rc = store_sql_u64(out, '(', r->window_seconds);
+	pre->window_seconds = r->window_seconds;
+	pre->start_s = r->start_s;
+	pre->name = name;
+	return 0;
+}
+
+/* (window_seconds,'window_start','dimension','value' */
+static int store_sql_key(struct store_sql_prefix *pre, struct buf *out,
+			 const struct window_row *r, const char *name)
+{
+	int rc = 0;
+
+	if (!buf_len(&pre->text) || r->window_seconds != pre->window_seconds ||
+	    r->start_s != pre->start_s || name != pre->name)
+		rc = store_sql_prefix_make(pre, r, name);
 	if (!rc)
-		rc = buf_add(out, when->text, sizeof(when->text));
-	if (!rc)
-		rc = store_sql_quote(out, name, strlen(name));
-	if (!rc)
-		rc = buf_addc(out, ',');
+		rc = buf_add(out, buf_str(&pre->text), buf_len(&pre->text));
 	if (!rc)
 		rc = store_sql_quote(out, r->value, r->len);
 	return rc;
@@ -408,7 +439,7 @@ static int store_sql_key(struct store_sql_when *when, struct buf *out,
 struct store_sql_upsert {
 	const struct window_row *rows;
 	const char *const *names;
-	struct store_sql_when when;
+	struct store_sql_prefix prefix;
 };
 
 static int store_sql_upsert_row(void *arg, size_t i, struct buf *out)
@@ -417,7 +448,7 @@ static int store_sql_upsert_row(void *arg, size_t i, struct buf *out)
 	const struct window_row *r = &up->rows[i];
 	int rc;
 
-	rc = store_sql_key(&up->when, out, r, up->names[r->dim]);
+	rc = store_sql_key(&up->prefix, out, r, up->names[r->dim]);
 	if (!rc)
 		rc = store_sql_numbers(out, (const uint64_t[]){r->hits, r->bytes,
 				       r->duration_count, r->duration_us_sum,
@@ -431,21 +462,24 @@ int store_sql_upserts(const char *table, const struct window_row *rows,
 {
 	struct store_sql_upsert up = {.rows = rows, .names = names};
 	char head[200];
-	int len;
+	int len, rc;
 
 	len = snprintf(head, sizeof(head), "INSERT INTO %s (window_seconds,"
 		       "window_start,dimension,value,hits,bytes,duration_count,"
 		       "duration_us_sum,duration_us_max) VALUES ", table);
 	if (len < 0 || (size_t)len >= sizeof(head))
 		return -EINVAL;
-	return store_sql_batch(head, " ON DUPLICATE KEY UPDATE hits = hits"
-			       " + VALUES(hits), bytes = bytes + VALUES(bytes),"
-			       " duration_count = duration_count +"
-			       " VALUES(duration_count), duration_us_sum ="
-			       " duration_us_sum + VALUES(duration_us_sum),"
-			       " duration_us_max = GREATEST(duration_us_max,"
-			       " VALUES(duration_us_max))", n,
-			       store_sql_upsert_row, &up, max_bytes, fn, arg);
+	store_sql_prefix_init(&up.prefix, max_bytes);
+	rc = store_sql_batch(head, " ON DUPLICATE KEY UPDATE hits = hits"
+			     " + VALUES(hits), bytes = bytes + VALUES(bytes),"
+			     " duration_count = duration_count +"
+			     " VALUES(duration_count), duration_us_sum ="
+			     " duration_us_sum + VALUES(duration_us_sum),"
+			     " duration_us_max = GREATEST(duration_us_max,"
+			     " VALUES(duration_us_max))", n,
+			     store_sql_upsert_row, &up, max_bytes, fn, arg);
+	buf_fini(&up.prefix.text);
+	return rc;
 }
 
 #define STORE_SQL_LATENCY_HEAD "INSERT INTO latency (window_seconds," \
@@ -502,19 +536,20 @@ int store_sql_latency_upserts(const struct window_row *rows, size_t n,
 			      const char *const *names, size_t max_bytes,
 			      store_sql_statement_fn fn, void *arg)
 {
-	struct store_sql_when when = {0};
+	struct store_sql_prefix prefix;
 	struct buf stmt, key;
 	int rc = 0;
 
 	if (max_bytes < STORE_SQL_MIN_BYTES)
 		return -EINVAL;
+	store_sql_prefix_init(&prefix, max_bytes);
 	buf_init(&stmt, max_bytes);
 	buf_init(&key, max_bytes);
 	for (size_t i = 0; i < n && !rc; i++) {
 		if (!rows[i].nhist)
 			continue;
 		buf_reset(&key);
-		rc = store_sql_key(&when, &key, &rows[i], names[rows[i].dim]);
+		rc = store_sql_key(&prefix, &key, &rows[i], names[rows[i].dim]);
 		if (rc == -ENOSPC)
 			rc = -EMSGSIZE;
 		if (!rc)
@@ -528,6 +563,7 @@ int store_sql_latency_upserts(const struct window_row *rows, size_t n,
 	}
 	buf_fini(&key);
 	buf_fini(&stmt);
+	buf_fini(&prefix.text);
 	return rc;
 }
 

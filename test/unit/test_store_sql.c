@@ -328,9 +328,13 @@ static struct window_row *make_rows(size_t n, char **arena)
 	*arena = p = malloc(n * 2100);
 	assert_non_null(p);
 	for (i = 0; i < n; i++) {
-		rows[i].window_seconds = i % 3 ? 5 : 3600;
-		rows[i].dim = (uint32_t)(i % 3);
-		rows[i].start_s = 1795551980 + (int64_t)i * 5;
+		/*
+		 * Runs of rows share their size, dimension and start, as sorted
+		 * rows do, and each of the three changes on its own.
+		 */
+		rows[i].window_seconds = (i / 16) % 3 ? 5 : 3600;
+		rows[i].dim = (uint32_t)((i / 8) % 3);
+		rows[i].start_s = 1795551980 + (int64_t)(i / 4) * 5;
 		rows[i].value = p;
 		if (i % 97 == 0) {        /* 512 four-byte characters */
 			for (j = 0; j < 512; j++)
