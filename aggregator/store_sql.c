@@ -511,10 +511,7 @@ static int store_sql_latency_key(struct buf *stmt, const char *key,
 		size_t len = buf_len(stmt);
 
 		if (len && len + 1 + klen + nlen + tail > max_bytes) {
-			rc = buf_addstr(stmt, STORE_SQL_LATENCY_TAIL);
-			if (!rc)
-				rc = fn(arg, buf_str(stmt), buf_len(stmt));
-			buf_reset(stmt);
+			rc = store_sql_batch_send(stmt, STORE_SQL_LATENCY_TAIL, fn, arg);
 			if (rc)
 				return rc;
 			len = 0;
@@ -556,11 +553,8 @@ int store_sql_latency_upserts(const struct window_row *rows, size_t n,
 			rc = store_sql_latency_key(&stmt, buf_str(&key), buf_len(&key),
 						   &rows[i], max_bytes, fn, arg);
 	}
-	if (!rc && buf_len(&stmt) > 0) {
-		rc = buf_addstr(&stmt, STORE_SQL_LATENCY_TAIL);
-		if (!rc)
-			rc = fn(arg, buf_str(&stmt), buf_len(&stmt));
-	}
+	if (!rc && buf_len(&stmt) > 0)
+		rc = store_sql_batch_send(&stmt, STORE_SQL_LATENCY_TAIL, fn, arg);
 	buf_fini(&key);
 	buf_fini(&stmt);
 	buf_fini(&prefix.text);
