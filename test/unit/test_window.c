@@ -259,6 +259,39 @@ static void test_deltas_no_alloc(void **state)
 
 /* --- the cap ----------------------------------------------------------- */
 
+/* A line of duration bucket b's upper bound, which falls in bucket b. */
+static void add_in_bucket(struct window_deltas *d, const char *value, unsigned int b)
+{
+	struct window_line line = {0, (int64_t)window_bucket_le_us[b]};
+
+	assert_int_equal(window_bucket(window_bucket_le_us[b]), b);
+	window_deltas_add_line(d, 0, 0, value, strlen(value), &line);
+}
+
+/*
+ * A histogram's run moves as it grows (1, 2, 4, 8, 16 pairs, then the
+ * dense counts) and the run it leaves goes on a free list: a second key
+ * growing to 16 pairs takes the first key's old runs, so the pool does
+ * not grow at all; without the lists it would grow by 31 slots.
+ */
+static void test_hist_runs_reused(void **state)
+{
+	struct window_deltas *d = window_deltas_new();
+	size_t before, after, key;
+
+	(void)state;
+	for (unsigned int b = 0; b < 17; b++)
+		add_in_bucket(d, "a", b);
+	before = window_deltas_bytes(d);
+	add_in_bucket(d, "b", 0);
+	key = window_deltas_bytes(d) - before;  /* the key, and its 1-pair run */
+	for (unsigned int b = 1; b < 16; b++)
+		add_in_bucket(d, "b", b);
+	after = window_deltas_bytes(d);
+	assert_int_equal(after - before, key);
+	window_deltas_free(d);
+}
+
 static void test_cap(void **state)
 {
 	struct window_cap *cap = window_cap_new(3);
@@ -431,6 +464,7 @@ int main(void)
 		cmocka_unit_test(test_deltas_add_held),
 		cmocka_unit_test(test_deltas_distinct),
 		cmocka_unit_test(test_deltas_no_alloc),
+		cmocka_unit_test(test_hist_runs_reused),
 		cmocka_unit_test(test_cap),
 		cmocka_unit_test(test_cap_zero_and_many),
 		cmocka_unit_test(test_bench_add),
